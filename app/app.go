@@ -1,0 +1,242 @@
+// Package app assembles a gaspay server from its configuration: storage,
+// providers (real or sandbox), domain services and the router. cmd/gaspay
+// runs it; tests build two of them on one database and one Redis to check
+// that nothing that matters lives in a process.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"gaspay/auth"
+	"gaspay/config"
+	"gaspay/customer"
+	"gaspay/handlers"
+	"gaspay/models"
+	"gaspay/rediskv"
+	"gaspay/wechat"
+	"gaspay/wechat/wxfake"
+)
+
+// Options replace parts the configuration would otherwise build.
+type Options struct {
+	// DB and Redis, when set, are used instead of the configured ones and
+	// are not closed by App.Close.
+	DB    *gorm.DB
+	Redis *rediskv.Client
+}
+
+// App is an assembled server.
+type App struct {
+	Config    config.Config
+	Log       *slog.Logger
+	DB        *gorm.DB
+	Store     *models.Store
+	Redis     *rediskv.Client
+	WeChat    *wechat.Client
+	Auth      *auth.Service
+	Customers *customer.Service
+	Handler   http.Handler
+
+	// WeChatFake is the in-process WeChat of the sandbox, nil otherwise.
+	WeChatFake *wxfake.Server
+
+	closers []func() error
+}
+
+// Sandbox application ids: the in-process WeChat knows them.
+const (
+	SandboxMPAppID = "wxsandboxminiprog"
+	SandboxOAAppID = "wxsandboxofficial"
+)
+
+// New assembles a server: it opens storage, applies migrations, starts the
+// sandbox parts the configuration leaves unconfigured, and builds the
+// router.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{Config: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := a.openStorage(ctx, opts); err != nil {
+		return nil, err
+	}
+	if err := a.wireWeChat(); err != nil {
+		return nil, err
+	}
+	if cfg.WeChatSandbox() {
+		if err := customer.SeedDemo(ctx, a.Store, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
+		BindingLimit:     cfg.BindingLimit,
+		FailLimit:        cfg.BindFailLimit,
+		FailWindow:       cfg.BindFailWindow,
+		PurchaseLimitFen: cfg.PurchaseLimitFen,
+	}, log)
+	h, err := handlers.New(handlers.Deps{
+		Log:            log,
+		Production:     cfg.Production(),
+		PublicURL:      cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
+		Auth:           a.Auth,
+		Customers:      a.Customers,
+		WeChat:         a.WeChat,
+		OA:             a.oaApp(),
+		Ready:          a.Ready,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Handler = h
+	return a, nil
+}
+
+func (a *App) openStorage(ctx context.Context, opts Options) error {
+	a.DB = opts.DB
+	if a.DB == nil {
+		var err error
+		if a.Config.MySQLDSN.IsSet() {
+			a.DB, err = models.OpenMySQL(a.Config.MySQLDSN.Reveal(), a.Log)
+		} else {
+			a.DB, err = models.OpenSQLite(a.Config.SQLitePath(), a.Log)
+		}
+		if err != nil {
+			return err
+		}
+		db := a.DB
+		a.closers = append(a.closers, func() error { return models.Close(db) })
+	}
+	applied, err := models.Migrate(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		a.Log.InfoContext(ctx, "migrations applied", slog.Any("versions", applied))
+	}
+	a.Store = models.NewStore(a.DB)
+
+	a.Redis = opts.Redis
+	if a.Redis == nil {
+		rdb, closeFn, err := rediskv.Open(ctx, a.Config.RedisURL.Reveal(), a.Config.RedisPrefix)
+		if err != nil {
+			return err
+		}
+		a.Redis = rdb
+		a.closers = append(a.closers, closeFn)
+	}
+	return nil
+}
+
+// wireWeChat builds the WeChat client and the logins, against the real
+// WeChat or, in the sandbox, an in-process fake on a loopback port.
+func (a *App) wireWeChat() error {
+	cfg := a.Config
+	base, mp, oa := cfg.WeChatAPIBase, wechatApp(cfg.WeChatMP), wechatApp(cfg.WeChatOA)
+	if cfg.WeChatSandbox() {
+		mp = wechat.App{AppID: SandboxMPAppID, Secret: randomHex(16)}
+		oa = wechat.App{AppID: SandboxOAAppID, Secret: randomHex(16)}
+		a.WeChatFake = wxfake.New(map[string]string{mp.AppID: mp.Secret, oa.AppID: oa.Secret})
+		url, err := a.serveLoopback(a.WeChatFake)
+		if err != nil {
+			return fmt.Errorf("app: sandbox wechat: %w", err)
+		}
+		base = url
+	}
+	a.WeChat = wechat.NewClient(base, cfg.WeChatTimeout, rediskv.TokenCache{C: a.Redis}, a.Log)
+	a.Auth = auth.NewService(auth.Config{
+		MP:           mp,
+		OA:           oa,
+		PublicURL:    cfg.PublicURL,
+		AuthorizeURL: cfg.WeChatOAuthURL,
+		NextPaths:    cfg.OANextPaths,
+		Sandbox:      cfg.WeChatSandbox(),
+	}, a.WeChat, a.Store, a.Redis, auth.NewSessions(a.Redis, cfg.SessionTTL), a.Log)
+	return nil
+}
+
+func (a *App) oaApp() wechat.App {
+	if a.Config.WeChatSandbox() {
+		return wechat.App{AppID: SandboxOAAppID}
+	}
+	return wechatApp(a.Config.WeChatOA)
+}
+
+func wechatApp(c config.WeChatApp) wechat.App {
+	return wechat.App{AppID: c.AppID, Secret: c.Secret.Reveal()}
+}
+
+// serveLoopback serves h on a loopback port for the life of the app.
+func (a *App) serveLoopback(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := handlers.Server("", h)
+	go srv.Serve(ln)
+	a.closers = append(a.closers, srv.Close)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Ready reports whether the database and Redis answer.
+func (a *App) Ready(ctx context.Context) error {
+	if err := models.Ping(ctx, a.DB); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Describe says what the app runs on, for the start-up line.
+func (a *App) Describe() string {
+	var parts []string
+	if a.Config.MySQLDSN.IsSet() {
+		parts = append(parts, "database MySQL")
+	} else {
+		parts = append(parts, "database SQLite "+a.Config.SQLitePath())
+	}
+	if a.Config.RedisURL.IsSet() {
+		parts = append(parts, "Redis")
+	} else {
+		parts = append(parts, "in-process Redis")
+	}
+	if a.Config.WeChatSandbox() {
+		parts = append(parts, "sandbox WeChat")
+	} else {
+		parts = append(parts, "WeChat at "+a.Config.WeChatAPIBase)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Close releases what New opened, in reverse order.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("app: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}

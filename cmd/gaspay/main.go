@@ -1,0 +1,173 @@
+// Command gaspay is the gas utility's payment server and its one-shot tools.
+//
+//	gaspay                       run the server (also: gaspay serve)
+//	gaspay migrate               apply the database migrations and exit
+//	gaspay import accounts F.csv import accounts from the billing system
+//
+// With no configuration it runs on embedded defaults: an SQLite file under
+// ./data, an in-process Redis and sandbox providers. See README.md for the
+// GASPAY_* settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"gorm.io/gorm"
+
+	"gaspay/app"
+	"gaspay/config"
+	"gaspay/customer"
+	"gaspay/handlers"
+	"gaspay/logging"
+	"gaspay/models"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gaspay:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  gaspay [serve]                  run the server
+  gaspay migrate                  apply the database migrations
+  gaspay import accounts FILE.csv import accounts from the billing system`
+
+// run is main without the process: arguments, environment and output are
+// passed in, so tests can run it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := logging.New(stderr, cfg.LogLevel)
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, stdout)
+	case "migrate":
+		return migrate(ctx, cfg, log, stdout)
+	case "import":
+		if len(args) != 2 || args[0] != "accounts" {
+			return errors.New(usage)
+		}
+		return importAccounts(ctx, cfg, log, args[1], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	a, err := app.New(ctx, cfg, log, app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := handlers.Server(cfg.Addr, a.Handler)
+	fmt.Fprintf(stdout, "gaspay listening on %s (%s)\n", cfg.PublicURL, a.Describe())
+	if parts := cfg.EmbeddedParts(); len(parts) > 0 {
+		fmt.Fprintf(stdout, "embedded defaults in use (not for production):\n")
+		for _, p := range parts {
+			fmt.Fprintf(stdout, "  - %s\n", p)
+		}
+	}
+	log.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()), slog.String("env", cfg.Env))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Stop taking requests, let those in flight finish.
+	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func openDB(cfg config.Config, log *slog.Logger) (*models.Store, func() error, error) {
+	open := func() (*gorm.DB, error) { return models.OpenSQLite(cfg.SQLitePath(), log) }
+	if cfg.MySQLDSN.IsSet() {
+		open = func() (*gorm.DB, error) { return models.OpenMySQL(cfg.MySQLDSN.Reveal(), log) }
+	}
+	db, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	return models.NewStore(db), func() error { return models.Close(db) }, nil
+}
+
+func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	store, closeFn, err := openDB(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	applied, err := models.Migrate(ctx, store.DB())
+	if err != nil {
+		return err
+	}
+	v, err := models.SchemaVersion(ctx, store.DB())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migrations; schema at version %d\n", len(applied), v)
+	return nil
+}
+
+func importAccounts(ctx context.Context, cfg config.Config, log *slog.Logger, path string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	store, closeFn, err := openDB(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if _, err := models.Migrate(ctx, store.DB()); err != nil {
+		return err
+	}
+	start := time.Now()
+	// Import needs neither Redis nor WeChat.
+	svc := customer.NewService(store, nil, customer.Config{}, log)
+	res, err := svc.Import(ctx, f)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "imported %s: %d created, %d updated in %s\n", path, res.Created, res.Updated,
+		time.Since(start).Round(time.Millisecond))
+	return nil
+}

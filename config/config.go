@@ -1,0 +1,334 @@
+// Package config loads gaspay's one configuration struct from the
+// environment. Every variable is prefixed GASPAY_; a secret may instead be
+// read from the file named by the same variable with a _FILE suffix, which is
+// how container platforms mount them. Secrets are masked whenever the
+// configuration is printed or logged.
+//
+// An empty configuration is valid: every part that is not configured runs on
+// its embedded default (SQLite file, in-process Redis, sandbox providers), so
+// that one command shows every flow. Production refuses to start while any
+// such part is in use.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Secret is a configuration value that must never be printed. Its String,
+// GoString, MarshalText and LogValue all answer "[redacted]"; Reveal gives the
+// value to the one place that needs it.
+type Secret string
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether the secret has a value.
+func (s Secret) IsSet() bool { return s != "" }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// MarshalText keeps JSON and other encoders from printing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue keeps slog from printing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// WeChatApp is one WeChat application: the mini-program or the official account.
+type WeChatApp struct {
+	AppID  string
+	Secret Secret
+}
+
+// Config is everything the server reads from its environment.
+type Config struct {
+	// Env is "development" (the default) or "production".
+	Env string
+	// Addr is the listen address.
+	Addr string
+	// PublicURL is the origin customers' browsers and providers reach the
+	// server at: OAuth redirect URIs and notification URLs are built from it.
+	PublicURL string
+	// DataDir holds the embedded SQLite file.
+	DataDir string
+	// MySQLDSN selects MySQL/MariaDB; empty means the embedded SQLite file.
+	MySQLDSN Secret
+	// RedisURL selects a Redis server; empty means an in-process Redis.
+	RedisURL Secret
+	// RedisPrefix starts every key the server writes, so that several
+	// deployments (or test runs) can share one Redis.
+	RedisPrefix string
+
+	// WeChatAPIBase is the api.weixin.qq.com origin; a setting so that a fake
+	// can stand in for it.
+	WeChatAPIBase string
+	// WeChatOAuthURL is the official account's authorize page.
+	WeChatOAuthURL string
+	// WeChatMP and WeChatOA are the mini-program and the official account.
+	// With neither configured, WeChat runs as an in-process sandbox.
+	WeChatMP WeChatApp
+	WeChatOA WeChatApp
+	// WeChatTimeout bounds every call to the WeChat API.
+	WeChatTimeout time.Duration
+
+	// SessionTTL is how long a customer's login lasts.
+	SessionTTL time.Duration
+	// BindingLimit is how many accounts one WeChat user may bind.
+	BindingLimit int
+	// BindFailLimit failed binding attempts per BindFailWindow, per user and
+	// per IP, are allowed before further attempts are refused.
+	BindFailLimit  int
+	BindFailWindow time.Duration
+	// PurchaseLimitFen is the most one purchase may cost.
+	PurchaseLimitFen int64
+	// OANextPaths are the path prefixes an official-account login may
+	// return to.
+	OANextPaths []string
+
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed; none by default, so a client cannot
+	// choose the IP its attempts are counted against.
+	TrustedProxies []string
+
+	// AdminToken authenticates staff calls until staff accounts exist.
+	AdminToken Secret
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Getenv reads one environment variable, like os.Getenv.
+type Getenv func(string) string
+
+// Load reads the configuration from getenv, applying defaults, and validates
+// it. Every problem is reported, not just the first.
+func Load(getenv Getenv) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		Env:              l.str("GASPAY_ENV", EnvDevelopment),
+		Addr:             l.str("GASPAY_ADDR", ":8080"),
+		PublicURL:        strings.TrimRight(l.str("GASPAY_PUBLIC_URL", ""), "/"),
+		DataDir:          l.str("GASPAY_DATA_DIR", "data"),
+		MySQLDSN:         l.secret("GASPAY_MYSQL_DSN"),
+		RedisURL:         l.secret("GASPAY_REDIS_URL"),
+		RedisPrefix:      l.str("GASPAY_REDIS_PREFIX", "gaspay:"),
+		WeChatAPIBase:    strings.TrimRight(l.str("GASPAY_WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
+		WeChatOAuthURL:   l.str("GASPAY_WECHAT_OAUTH_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"),
+		WeChatMP:         WeChatApp{AppID: l.str("GASPAY_WECHAT_MP_APPID", ""), Secret: l.secret("GASPAY_WECHAT_MP_SECRET")},
+		WeChatOA:         WeChatApp{AppID: l.str("GASPAY_WECHAT_OA_APPID", ""), Secret: l.secret("GASPAY_WECHAT_OA_SECRET")},
+		WeChatTimeout:    l.duration("GASPAY_WECHAT_TIMEOUT", 5*time.Second),
+		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
+		BindingLimit:     int(l.integer("GASPAY_BINDING_LIMIT", 5)),
+		BindFailLimit:    int(l.integer("GASPAY_BIND_FAIL_LIMIT", 5)),
+		BindFailWindow:   l.duration("GASPAY_BIND_FAIL_WINDOW", 10*time.Minute),
+		PurchaseLimitFen: l.integer("GASPAY_PURCHASE_LIMIT_FEN", 150000),
+		OANextPaths:      l.list("GASPAY_OA_NEXT_PATHS", []string{"/h5/"}),
+		AdminToken:       l.secret("GASPAY_ADMIN_TOKEN"),
+		LogLevel:         l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),
+		ShutdownTimeout:  l.duration("GASPAY_SHUTDOWN_TIMEOUT", 15*time.Second),
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://localhost" + portOf(c.Addr)
+	}
+	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks the combinations that single values cannot.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		bad("GASPAY_ENV: want %q or %q, got %q", EnvDevelopment, EnvProduction, c.Env)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		bad("GASPAY_PUBLIC_URL: want an origin such as https://pay.example.com, got %q", c.PublicURL)
+	}
+	for _, a := range []WeChatApp{c.WeChatMP, c.WeChatOA} {
+		if (a.AppID == "") != (a.Secret == "") {
+			bad("GASPAY_WECHAT_*_APPID and _SECRET must be set together")
+		}
+	}
+	if !c.WeChatSandbox() && (c.WeChatMP.AppID == "" || c.WeChatOA.AppID == "") {
+		bad("GASPAY_WECHAT_MP_* and GASPAY_WECHAT_OA_* must both be configured (or neither, for the sandbox)")
+	}
+	if c.RedisPrefix == "" {
+		bad("GASPAY_REDIS_PREFIX must not be empty")
+	}
+	if c.SessionTTL < time.Minute {
+		bad("GASPAY_SESSION_TTL: at least 1m, got %s", c.SessionTTL)
+	}
+	if c.BindingLimit < 1 || c.BindFailLimit < 1 || c.BindFailWindow < time.Second {
+		bad("GASPAY_BINDING_LIMIT, GASPAY_BIND_FAIL_LIMIT and GASPAY_BIND_FAIL_WINDOW must be positive")
+	}
+	if c.PurchaseLimitFen < 1 {
+		bad("GASPAY_PURCHASE_LIMIT_FEN must be positive")
+	}
+	for _, p := range c.OANextPaths {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+			bad("GASPAY_OA_NEXT_PATHS: %q is not a local path", p)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("GASPAY_TRUSTED_PROXIES: %q is not an IP or CIDR", p)
+		}
+	}
+	if c.Env == EnvProduction {
+		for _, part := range c.EmbeddedParts() {
+			bad("production refuses the %s", part)
+		}
+		if !strings.HasPrefix(c.PublicURL, "https://") {
+			bad("production needs an https GASPAY_PUBLIC_URL")
+		}
+		if len(c.AdminToken) < 32 {
+			bad("production needs a GASPAY_ADMIN_TOKEN of at least 32 characters")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WeChatSandbox reports whether WeChat runs as the in-process sandbox: no
+// WeChat application is configured.
+func (c Config) WeChatSandbox() bool {
+	return c.WeChatMP.AppID == "" && c.WeChatOA.AppID == ""
+}
+
+// EmbeddedParts names every part running on an embedded default or a sandbox,
+// with the setting that replaces it.
+func (c Config) EmbeddedParts() []string {
+	var parts []string
+	if !c.MySQLDSN.IsSet() {
+		parts = append(parts, "embedded SQLite database (set GASPAY_MYSQL_DSN)")
+	}
+	if !c.RedisURL.IsSet() {
+		parts = append(parts, "in-process Redis (set GASPAY_REDIS_URL)")
+	}
+	if c.WeChatSandbox() {
+		parts = append(parts, "sandbox WeChat API (set GASPAY_WECHAT_MP_* and GASPAY_WECHAT_OA_*)")
+	}
+	return parts
+}
+
+// Production reports whether the server runs in production.
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+// SQLitePath is the embedded database file.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "gaspay.db") }
+
+func portOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		return addr[i:]
+	}
+	return ""
+}
+
+// loader reads typed values, collecting every error.
+type loader struct {
+	getenv Getenv
+	errs   []error
+}
+
+func (l *loader) str(key, def string) string {
+	if v := strings.TrimSpace(l.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads KEY, or the file named by KEY_FILE with surrounding
+// whitespace trimmed. Setting both is an error: which one wins would be a
+// guess.
+func (l *loader) secret(key string) Secret {
+	v, file := l.getenv(key), l.getenv(key+"_FILE")
+	switch {
+	case v != "" && file != "":
+		l.errs = append(l.errs, fmt.Errorf("%s and %s_FILE are both set", key, key))
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			// The error names the file, never its contents.
+			l.errs = append(l.errs, fmt.Errorf("%s_FILE: %w", key, err))
+			return ""
+		}
+		return Secret(strings.TrimSpace(string(b)))
+	}
+	return Secret(strings.TrimSpace(v))
+}
+
+func (l *loader) duration(key string, def time.Duration) time.Duration {
+	v := l.getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: %w", key, err))
+	}
+	return d
+}
+
+func (l *loader) integer(key string, def int64) int64 {
+	v := l.getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: not an integer: %q", key, v))
+	}
+	return n
+}
+
+func (l *loader) list(key string, def []string) []string {
+	v := l.getenv(key)
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (l *loader) level(key string, def slog.Level) slog.Level {
+	v := l.getenv(key)
+	if v == "" {
+		return def
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(v)); err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: %w", key, err))
+	}
+	return lv
+}

@@ -1,0 +1,337 @@
+package customer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"gaspay/models"
+	"gaspay/rediskv"
+)
+
+// Errors the service returns; test them with errors.Is.
+var (
+	// ErrNoMatch: no account matches the number and name. Deliberately
+	// says nothing about which of the two was wrong.
+	ErrNoMatch = errors.New("customer: no account matches")
+	// ErrTooManyAttempts: too many failed binding attempts; see
+	// *AttemptsError for when to retry.
+	ErrTooManyAttempts = errors.New("customer: too many failed attempts")
+	// ErrBindingLimit: the user has bound as many accounts as allowed.
+	ErrBindingLimit = errors.New("customer: binding limit reached")
+	// ErrNotFound: no such binding or account for this user.
+	ErrNotFound = errors.New("customer: not found")
+	// ErrInvalid: the request is malformed; handlers validate first, so
+	// this is a second line of defence.
+	ErrInvalid = errors.New("customer: invalid request")
+)
+
+// AttemptsError is ErrTooManyAttempts with the time until the next attempt
+// is allowed.
+type AttemptsError struct{ RetryAfter time.Duration }
+
+func (e *AttemptsError) Error() string {
+	return fmt.Sprintf("customer: too many failed attempts, retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrTooManyAttempts) true.
+func (e *AttemptsError) Is(target error) bool { return target == ErrTooManyAttempts }
+
+// Config holds the service's limits.
+type Config struct {
+	BindingLimit     int
+	FailLimit        int
+	FailWindow       time.Duration
+	PurchaseLimitFen int64
+}
+
+// Service binds users to accounts and shows accounts to their users.
+type Service struct {
+	store *models.Store
+	rdb   *rediskv.Client
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewService makes a service.
+func NewService(store *models.Store, rdb *rediskv.Client, cfg Config, log *slog.Logger) *Service {
+	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now}
+}
+
+// How a customer identifies the account to bind.
+const (
+	ByUserNumber  = "user_number"
+	ByMeterNumber = "meter_number"
+)
+
+// BindRequest is a user's attempt to bind an account.
+type BindRequest struct {
+	UserID     int64
+	IP         string
+	By         string // ByUserNumber or ByMeterNumber
+	Number     string
+	HolderName string // required with ByUserNumber; checked if given with ByMeterNumber
+}
+
+// Bind binds the account the request identifies to the user. Binding an
+// account twice returns the existing binding with created false.
+// Errors: ErrTooManyAttempts (*AttemptsError), ErrNoMatch, ErrBindingLimit,
+// ErrInvalid.
+func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, created bool, err error) {
+	if err := req.validate(); err != nil {
+		return b, false, err
+	}
+	// Count the attempt as a failure before looking anything up, so that
+	// concurrent guesses cannot slip past the limit; a success gives it back.
+	if err := s.takeAttempt(ctx, req.UserID, req.IP); err != nil {
+		return b, false, err
+	}
+	a, ok, err := s.match(ctx, req)
+	if err != nil {
+		return b, false, err
+	}
+	if !ok {
+		s.log.InfoContext(ctx, "binding refused", slog.Int64("user_id", req.UserID), slog.String("by", req.By))
+		return b, false, ErrNoMatch
+	}
+	s.giveBackAttempt(ctx, req.UserID, req.IP)
+	b, created, err = s.store.Bind(ctx, req.UserID, a.ID, s.cfg.BindingLimit, s.now().UTC())
+	if errors.Is(err, models.ErrLimit) {
+		return b, false, ErrBindingLimit
+	}
+	if err != nil {
+		return b, false, fmt.Errorf("customer: bind: %w", err)
+	}
+	if created {
+		s.log.InfoContext(ctx, "account bound", slog.Int64("user_id", req.UserID), slog.Int64("account_id", a.ID))
+	}
+	return b, created, nil
+}
+
+func (r BindRequest) validate() error {
+	switch r.By {
+	case ByUserNumber:
+		if !ValidDigits(r.Number, MaxUserNumber) || !ValidHolderName(r.HolderName) {
+			return ErrInvalid
+		}
+	case ByMeterNumber:
+		if !ValidDigits(r.Number, MaxMeterNumber) || (r.HolderName != "" && !ValidHolderName(r.HolderName)) {
+			return ErrInvalid
+		}
+	default:
+		return ErrInvalid
+	}
+	return nil
+}
+
+// match finds the account and checks the holder name. Every way of not
+// matching gives the same answer.
+func (s *Service) match(ctx context.Context, req BindRequest) (models.Account, bool, error) {
+	var a models.Account
+	var err error
+	if req.By == ByUserNumber {
+		a, err = s.store.AccountByUserNumber(ctx, req.Number)
+	} else {
+		a, err = s.store.AccountByMeterNumber(ctx, req.Number)
+	}
+	if errors.Is(err, models.ErrNotFound) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("customer: bind lookup: %w", err)
+	}
+	if a.Status == models.AccountClosed {
+		return a, false, nil
+	}
+	// An IoT meter's number (the digits under its barcode) binds it alone;
+	// every other binding proves knowledge of the holder's name.
+	if req.By == ByMeterNumber && a.Kind != models.KindIoT {
+		return a, false, nil
+	}
+	if req.HolderName != "" || req.By == ByUserNumber {
+		if NormalizeName(req.HolderName) != NormalizeName(a.HolderName) {
+			return a, false, nil
+		}
+	}
+	return a, true, nil
+}
+
+// takeAttempt counts a binding attempt against the user and the IP; if
+// either is over the limit, it is refused with the time until the window
+// ends.
+var takeAttemptScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+	local n = redis.call("INCR", k)
+	if n == 1 then redis.call("PEXPIRE", k, ARGV[1]) end
+	out[i] = {n, redis.call("PTTL", k)}
+end
+return out`)
+
+// giveBackAttempt returns an attempt that succeeded, if its window is
+// still open (a DECR on a missing key would create one without expiry).
+var giveBackScript = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+	if tonumber(redis.call("GET", k) or "0") > 0 then redis.call("DECR", k) end
+end
+return 0`)
+
+func (s *Service) attemptKeys(userID int64, ip string) []string {
+	return []string{
+		s.rdb.Key("bindfail", "u", strconv.FormatInt(userID, 10)),
+		s.rdb.Key("bindfail", "ip", ip),
+	}
+}
+
+func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) error {
+	res, err := takeAttemptScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip), s.cfg.FailWindow.Milliseconds()).Slice()
+	if err != nil {
+		return fmt.Errorf("customer: rate limit: %w", err)
+	}
+	var wait time.Duration
+	for _, r := range res {
+		pair, _ := r.([]any)
+		if len(pair) != 2 {
+			return errors.New("customer: rate limit: bad script answer")
+		}
+		n, _ := pair[0].(int64)
+		ttl, _ := pair[1].(int64)
+		if n > int64(s.cfg.FailLimit) {
+			wait = max(wait, time.Duration(ttl)*time.Millisecond)
+		}
+	}
+	if wait > 0 {
+		return &AttemptsError{RetryAfter: wait}
+	}
+	return nil
+}
+
+func (s *Service) giveBackAttempt(ctx context.Context, userID int64, ip string) {
+	if err := giveBackScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip)).Err(); err != nil {
+		s.log.WarnContext(ctx, "rate limit give-back failed", slog.String("err", err.Error()))
+	}
+}
+
+// BindingView is one of a user's bindings as the user sees it.
+type BindingView struct {
+	ID            int64
+	AccountID     int64
+	IsDefault     bool
+	UserNumber    string
+	Kind          models.AccountKind
+	HolderMasked  string
+	AddressMasked string
+	BoundAt       time.Time
+}
+
+// Bindings lists the user's bindings, the default first.
+func (s *Service) Bindings(ctx context.Context, userID int64) ([]BindingView, error) {
+	rows, err := s.store.Bindings(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("customer: bindings: %w", err)
+	}
+	out := make([]BindingView, len(rows))
+	for i, r := range rows {
+		out[i] = BindingView{ID: r.ID, AccountID: r.AccountID, IsDefault: r.IsDefault, UserNumber: r.UserNumber,
+			Kind: r.Kind, HolderMasked: MaskName(r.HolderName), AddressMasked: MaskAddress(r.Address), BoundAt: r.CreatedAt}
+	}
+	return out, nil
+}
+
+// Unbind removes one of the user's bindings.
+// Errors: ErrNotFound.
+func (s *Service) Unbind(ctx context.Context, userID, bindingID int64) error {
+	err := s.store.Unbind(ctx, userID, bindingID)
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// SetDefault makes one of the user's bindings the default.
+// Errors: ErrNotFound.
+func (s *Service) SetDefault(ctx context.Context, userID, bindingID int64) error {
+	err := s.store.SetDefaultBinding(ctx, userID, bindingID)
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// AccountView is an account as one of its bound users sees it: personal data
+// masked, money in fen.
+type AccountView struct {
+	ID            int64
+	BindingID     int64
+	IsDefault     bool
+	UserNumber    string
+	Kind          models.AccountKind
+	Status        models.AccountStatus
+	HolderMasked  string
+	AddressMasked string
+	BalanceFen    int64
+	// ArrearsFen is set for ordinary accounts.
+	ArrearsFen *int64
+	// Meter is set when the account has a meter; for IoT meters it
+	// carries the last report.
+	Meter *MeterView
+	// Card is set for IC-card accounts with a current card.
+	Card             *CardView
+	PurchaseLimitFen int64
+}
+
+// MeterView is an account's meter.
+type MeterView struct {
+	Number         string
+	LastBalanceFen *int64
+	LastReportedAt *time.Time
+}
+
+// CardView is an account's current IC card.
+type CardView struct {
+	Serial         string
+	Type           models.CardType
+	Status         models.CardStatus
+	LastWrittenSeq *int
+}
+
+// Account shows an account the user has bound.
+// Errors: ErrNotFound when the user has not bound it (whether or not it
+// exists).
+func (s *Service) Account(ctx context.Context, userID, accountID int64) (AccountView, error) {
+	d, err := s.store.BoundAccount(ctx, userID, accountID)
+	if errors.Is(err, models.ErrNotFound) {
+		return AccountView{}, ErrNotFound
+	}
+	if err != nil {
+		return AccountView{}, fmt.Errorf("customer: account %d: %w", accountID, err)
+	}
+	v := AccountView{
+		ID: d.ID, BindingID: d.BindingID, IsDefault: d.IsDefault, UserNumber: d.UserNumber, Kind: d.Kind,
+		Status: d.Status, HolderMasked: MaskName(d.HolderName), AddressMasked: MaskAddress(d.Address),
+		BalanceFen: d.BalanceFen, PurchaseLimitFen: s.cfg.PurchaseLimitFen,
+	}
+	if d.Kind == models.KindOrdinary {
+		arrears := d.ArrearsFen
+		v.ArrearsFen = &arrears
+	}
+	if d.MeterNumber != nil {
+		v.Meter = &MeterView{Number: *d.MeterNumber}
+		if d.Kind == models.KindIoT {
+			v.Meter.LastBalanceFen, v.Meter.LastReportedAt = d.MeterBalanceFen, d.MeterReportedAt
+		}
+	}
+	if d.Kind == models.KindICCard && d.CardSerial != nil {
+		v.Card = &CardView{Serial: *d.CardSerial, Status: *d.CardStatus, LastWrittenSeq: d.CardLastSeq}
+		if d.CardType != nil {
+			v.Card.Type = *d.CardType
+		}
+	}
+	return v, nil
+}

@@ -1,0 +1,70 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/customer"
+)
+
+type accountResponse struct {
+	ID               int64          `json:"id"`
+	BindingID        int64          `json:"binding_id"`
+	IsDefault        bool           `json:"is_default"`
+	UserNumber       string         `json:"user_number"`
+	Kind             string         `json:"kind"`
+	Status           string         `json:"status"`
+	Holder           string         `json:"holder"`
+	Address          string         `json:"address"`
+	BalanceFen       int64          `json:"balance_fen"`
+	ArrearsFen       *int64         `json:"arrears_fen,omitempty"`
+	Meter            *meterResponse `json:"meter,omitempty"`
+	Card             *cardResponse  `json:"card,omitempty"`
+	PurchaseLimitFen int64          `json:"purchase_limit_fen"`
+}
+
+type meterResponse struct {
+	Number         string     `json:"number"`
+	LastBalanceFen *int64     `json:"last_balance_fen,omitempty"`
+	LastReportedAt *time.Time `json:"last_reported_at,omitempty"`
+}
+
+type cardResponse struct {
+	Serial         string `json:"serial"`
+	Type           string `json:"type"`
+	Status         string `json:"status"`
+	LastWrittenSeq *int   `json:"last_written_seq"`
+}
+
+func toAccountResponse(v customer.AccountView) accountResponse {
+	out := accountResponse{
+		ID: v.ID, BindingID: v.BindingID, IsDefault: v.IsDefault, UserNumber: v.UserNumber, Kind: string(v.Kind),
+		Status: string(v.Status), Holder: v.HolderMasked, Address: v.AddressMasked, BalanceFen: v.BalanceFen,
+		ArrearsFen: v.ArrearsFen, PurchaseLimitFen: v.PurchaseLimitFen,
+	}
+	if m := v.Meter; m != nil {
+		out.Meter = &meterResponse{Number: m.Number, LastBalanceFen: m.LastBalanceFen, LastReportedAt: m.LastReportedAt}
+	}
+	if cd := v.Card; cd != nil {
+		out.Card = &cardResponse{Serial: cd.Serial, Type: string(cd.Type), Status: string(cd.Status), LastWrittenSeq: cd.LastWrittenSeq}
+	}
+	return out
+}
+
+// getAccount shows one of the caller's bound accounts; any other account,
+// existing or not, is 404.
+func (h *handler) getAccount(c *gin.Context) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	v, err := h.Customers.Account(c.Request.Context(), session(c).UserID, id)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toAccountResponse(v))
+}

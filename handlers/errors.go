@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/auth"
+	"gaspay/customer"
+	"gaspay/wechat"
+)
+
+// apiError is an answer the client is meant to read.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(code, message string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: message}
+}
+
+// Errors of the HTTP layer itself.
+var (
+	errNoRoute       = &apiError{http.StatusNotFound, "not_found", "No such page or API."}
+	errNoMethod      = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "This method is not allowed here."}
+	errMissingToken  = &apiError{http.StatusUnauthorized, "unauthenticated", "Log in first."}
+	errBadOrigin     = &apiError{http.StatusForbidden, "bad_origin", "This request must come from gaspay's own pages."}
+	errInvalidID     = badRequest("invalid_id", "The id in the path must be a positive whole number.")
+	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large."}
+	errNotJSON       = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json."}
+	errInvalidUTF8   = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
+	errUpstream      = &apiError{http.StatusBadGateway, "upstream_unavailable", "WeChat did not answer in time; please try again."}
+	errNotReady      = &apiError{http.StatusServiceUnavailable, "not_ready", "The server cannot reach its storage."}
+	errInternal      = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on our side; please try again later."}
+	errNotConfigured = &apiError{http.StatusServiceUnavailable, "not_configured", "This login is not available."}
+)
+
+// domainErrors maps the domain's sentinel errors to answers, in one place.
+var domainErrors = []struct {
+	err error
+	api *apiError
+}{
+	{auth.ErrInvalidSession, &apiError{http.StatusUnauthorized, "session_expired", "Your login has expired; log in again."}},
+	{auth.ErrInvalidCode, badRequest("invalid_code", "The login code is invalid or was already used; log in again.")},
+	{auth.ErrSnapshotUser, &apiError{http.StatusForbidden, "snapshot_user", "Open the full page in WeChat to log in."}},
+	{auth.ErrBadState, badRequest("invalid_state", "The login link has expired or was opened in another browser; start again.")},
+	{auth.ErrBadNext, badRequest("invalid_next", "The page to return to is not allowed.")},
+	{auth.ErrNotConfigured, errNotConfigured},
+	{customer.ErrNoMatch, &apiError{http.StatusNotFound, "no_match", "No account matches this number and holder name. Check both against your gas bill."}},
+	{customer.ErrTooManyAttempts, &apiError{http.StatusTooManyRequests, "too_many_attempts", "Too many failed attempts; please wait and try again."}},
+	{customer.ErrBindingLimit, &apiError{http.StatusConflict, "binding_limit", "You have bound the most accounts allowed; unbind one first."}},
+	{customer.ErrNotFound, &apiError{http.StatusNotFound, "not_found", "Not found among your accounts."}},
+	{customer.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
+}
+
+// writeError answers err. Errors meant for the client are answered as they
+// are; domain errors through the table; anything else is logged with its
+// cause and answered "internal".
+func writeError(c *gin.Context, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = mapDomain(err)
+	}
+	var ra *customer.AttemptsError
+	if errors.As(err, &ra) {
+		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if ae.Status >= 500 {
+		logFrom(c).ErrorContext(c.Request.Context(), "request failed",
+			slog.String("code", ae.Code), slog.String("err", err.Error()))
+	}
+	c.AbortWithStatusJSON(ae.Status, ae)
+}
+
+func mapDomain(err error) *apiError {
+	for _, m := range domainErrors {
+		if errors.Is(err, m.err) {
+			return m.api
+		}
+	}
+	var we *wechat.APIError
+	if errors.As(err, &we) || errors.Is(err, wechat.ErrUnavailable) {
+		return errUpstream
+	}
+	return errInternal
+}

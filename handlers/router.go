@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/auth"
+	"gaspay/customer"
+	"gaspay/wechat"
+)
+
+// Deps are what the routes need; cmd builds them.
+type Deps struct {
+	Log *slog.Logger
+	// Production sets the Secure flag on cookies.
+	Production bool
+	// PublicURL is the origin the server is reached at.
+	PublicURL string
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []string
+
+	Auth      *auth.Service
+	Customers *customer.Service
+	WeChat    *wechat.Client
+	// OA is the official account, for JS-SDK signatures.
+	OA wechat.App
+	// Ready reports whether the database and Redis answer.
+	Ready func(context.Context) error
+	// Sandbox adds the sandbox's routes when set.
+	Sandbox func(r *gin.Engine)
+}
+
+type handler struct {
+	Deps
+}
+
+// New builds the router with every route gaspay serves.
+func New(d Deps) (*gin.Engine, error) {
+	// Gin keeps its mode in an atomic package variable; release mode only
+	// stops it printing every route at start-up.
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	h := &handler{Deps: d}
+
+	r.Use(h.requestID, h.accessLog, h.recover)
+	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
+	r.NoMethod(func(c *gin.Context) { writeError(c, errNoMethod) })
+
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+
+	// Logins.
+	r.POST("/api/mp/login", h.mpLogin)
+	r.GET("/oa/login", h.oaLogin)
+	r.GET("/oa/callback", h.oaCallback)
+
+	// A customer's own things; every route needs a session.
+	api := r.Group("/api", h.authenticate)
+	api.POST("/logout", h.logout)
+	api.GET("/bindings", h.listBindings)
+	api.POST("/bindings", h.createBinding)
+	api.DELETE("/bindings/:id", h.deleteBinding)
+	api.PUT("/bindings/:id/default", h.setDefaultBinding)
+	api.GET("/accounts/:id", h.getAccount)
+	api.GET("/oa/jssdk-config", h.jssdkConfig)
+
+	if d.Sandbox != nil {
+		d.Sandbox(r)
+	}
+	return r, nil
+}
+
+// Server wraps the router in an http.Server with timeouts: a slow or
+// stalled client cannot hold a connection forever.
+func Server(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

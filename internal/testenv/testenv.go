@@ -1,0 +1,170 @@
+// Package testenv gives tests the same storage the server runs on: an SQLite
+// file and an in-process Redis by default, or, when GASPAY_TEST_MYSQL_DSN and
+// GASPAY_TEST_REDIS_URL name them, a fresh MySQL/MariaDB database and a
+// private key prefix on a real Redis. Every test gets its own, dropped when
+// it ends, so packages can run in parallel against one server.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"gaspay/models"
+	"gaspay/rediskv"
+)
+
+// Environment variables naming the real servers.
+const (
+	MySQLEnv = "GASPAY_TEST_MYSQL_DSN"
+	RedisEnv = "GASPAY_TEST_REDIS_URL"
+)
+
+// Logger discards, unless GASPAY_TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("GASPAY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// UsingMySQL reports whether tests run against MySQL.
+func UsingMySQL() bool { return os.Getenv(MySQLEnv) != "" }
+
+// DB is a migrated, empty database of the test's own.
+func DB(t testing.TB) *gorm.DB {
+	t.Helper()
+	db := RawDB(t)
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+// RawDB is an empty, unmigrated database of the test's own.
+func RawDB(t testing.TB) *gorm.DB {
+	t.Helper()
+	if dsn := os.Getenv(MySQLEnv); dsn != "" {
+		return mysqlDB(t, dsn)
+	}
+	db, err := models.OpenSQLite(filepath.Join(t.TempDir(), "test.db"), Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { models.Close(db) })
+	return db
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+func mysqlDB(t testing.TB, dsn string) *gorm.DB {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", MySQLEnv, err)
+	}
+	name := "gaspay_t_" + unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name += "_" + randomHex(4)
+
+	admin, err := models.OpenMySQL(dsn, Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer models.Close(admin)
+	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	cfg.DBName = name
+	db, err := models.OpenMySQL(cfg.FormatDSN(), Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		models.Close(db)
+		admin, err := models.OpenMySQL(dsn, Logger())
+		if err != nil {
+			t.Errorf("drop database: %v", err)
+			return
+		}
+		defer models.Close(admin)
+		if err := admin.Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+	})
+	return db
+}
+
+// MySQLDSN is the DSN of db when it is a test MySQL database, for opening a
+// second connection pool on it as another replica would.
+func MySQLDSN(t testing.TB, db *gorm.DB) string {
+	t.Helper()
+	base := os.Getenv(MySQLEnv)
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := db.Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+// Redis is a Redis of the test's own: a private key prefix on the server
+// named by GASPAY_TEST_REDIS_URL, or an in-process Redis. Keys under the
+// prefix are deleted when the test ends.
+func Redis(t testing.TB) *rediskv.Client {
+	t.Helper()
+	prefix := "gaspaytest:" + randomHex(6) + ":"
+	url := os.Getenv(RedisEnv)
+	if url == "" {
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true)
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { rc.Close(); m.Close() })
+		return rediskv.New(rc, prefix)
+	}
+	c, closeFn, err := rediskv.Open(context.Background(), url, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		closeFn()
+	})
+	return c
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("testenv: crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b)
+}

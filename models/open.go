@@ -1,0 +1,157 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// Dialect names the database a *gorm.DB talks to.
+type Dialect string
+
+// Dialects gaspay supports.
+const (
+	MySQL  Dialect = "mysql"
+	SQLite Dialect = "sqlite"
+)
+
+// DialectOf reports which database db talks to.
+func DialectOf(db *gorm.DB) Dialect {
+	if db.Dialector.Name() == "mysql" {
+		return MySQL
+	}
+	return SQLite
+}
+
+// OpenMySQL opens a MySQL/MariaDB database. The DSN is the go-sql-driver
+// form; parseTime, UTC and utf8mb4 are forced because the models depend on
+// them.
+func OpenMySQL(dsn string, log *slog.Logger) (*gorm.DB, error) {
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The DSN holds a password: name the problem, not the value.
+		return nil, errors.New("models: GASPAY_MYSQL_DSN is not a valid DSN")
+	}
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	if mc.Params == nil {
+		mc.Params = map[string]string{}
+	}
+	mc.Params["charset"] = "utf8mb4"
+	// Unicode-exact comparison of names and numbers; see migrations.
+	mc.Collation = "utf8mb4_bin"
+	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSNConfig: mc}), gormConfig(log))
+	if err != nil {
+		return nil, fmt.Errorf("models: open mysql: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(64)
+	sqlDB.SetMaxIdleConns(64)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	return db, nil
+}
+
+// OpenSQLite opens (creating if needed) the SQLite file at path.
+//
+// SQLite allows one writer at a time. One connection per process keeps the
+// writers of this process in a queue instead of a busy loop, and IMMEDIATE
+// transactions take the write lock at BEGIN, so two processes sharing the
+// file never deadlock upgrading a read lock; busy_timeout makes the second
+// wait for the first.
+func OpenSQLite(path string, log *slog.Logger) (*gorm.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("models: data dir: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), gormConfig(log))
+	if err != nil {
+		return nil, fmt.Errorf("models: open sqlite %s: %w", path, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// Close closes db's connection pool.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func Ping(ctx context.Context, db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+func gormConfig(log *slog.Logger) *gorm.Config {
+	return &gorm.Config{
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		Logger:                 &gormLog{log: log, slow: 200 * time.Millisecond},
+	}
+}
+
+// gormLog sends GORM's errors and slow statements to slog. Statements are
+// logged with placeholders, never with their values: those carry names,
+// phone numbers and card images.
+type gormLog struct {
+	log  *slog.Logger
+	slow time.Duration
+}
+
+func (l *gormLog) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
+func (l *gormLog) Info(context.Context, string, ...any)             {}
+func (l *gormLog) Warn(ctx context.Context, msg string, args ...any) {
+	l.log.WarnContext(ctx, "gorm", slog.String("msg", fmt.Sprintf(msg, args...)))
+}
+func (l *gormLog) Error(ctx context.Context, msg string, args ...any) {
+	l.log.ErrorContext(ctx, "gorm", slog.String("msg", fmt.Sprintf(msg, args...)))
+}
+
+// ParamsFilter keeps GORM from interpolating values into logged SQL.
+func (l *gormLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
+func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	elapsed := time.Since(begin)
+	switch {
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, gorm.ErrDuplicatedKey) && !errors.Is(err, context.Canceled):
+		sql, _ := fc()
+		l.log.WarnContext(ctx, "sql error", slog.String("sql", sql), slog.Duration("elapsed", elapsed), slog.String("err", err.Error()))
+	case elapsed > l.slow:
+		sql, rows := fc()
+		l.log.WarnContext(ctx, "slow sql", slog.String("sql", sql), slog.Duration("elapsed", elapsed), slog.Int64("rows", rows))
+	}
+}
