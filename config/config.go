@@ -147,6 +147,7 @@ func Load(getenv Getenv) (Config, error) {
 		BindFailWindow:   l.duration("GASPAY_BIND_FAIL_WINDOW", 10*time.Minute),
 		PurchaseLimitFen: l.integer("GASPAY_PURCHASE_LIMIT_FEN", 150000),
 		OANextPaths:      l.list("GASPAY_OA_NEXT_PATHS", []string{"/h5/"}),
+		TrustedProxies:   l.list("GASPAY_TRUSTED_PROXIES", nil),
 		AdminToken:       l.secret("GASPAY_ADMIN_TOKEN"),
 		LogLevel:         l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),
 		ShutdownTimeout:  l.duration("GASPAY_SHUTDOWN_TIMEOUT", 15*time.Second),

@@ -50,8 +50,9 @@ func ParseImport(r io.Reader) ([]models.ImportRow, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos is only defined after a successful Read.
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -62,6 +63,7 @@ func ParseImport(r io.Reader) ([]models.ImportRow, error) {
 			}
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rows)+len(bad) >= maxImportRows {
 			bad = append(bad, models.RowError{Line: line, Msg: fmt.Sprintf("more than %d rows: split the file", maxImportRows)})
 			break

@@ -69,6 +69,44 @@ func RawDB(t testing.TB) *gorm.DB {
 	return db
 }
 
+// Reopen opens a second connection pool on db's database, as another
+// replica would: the same MySQL database, or the same SQLite file.
+func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
+	t.Helper()
+	var other *gorm.DB
+	var err error
+	if models.DialectOf(db) == models.MySQL {
+		other, err = models.OpenMySQL(MySQLDSN(t, db), Logger())
+	} else {
+		var rows []struct {
+			Name string
+			File string
+		}
+		if err := db.Raw("PRAGMA database_list").Scan(&rows).Error; err != nil || len(rows) == 0 {
+			t.Fatalf("sqlite path: %v", err)
+		}
+		other, err = models.OpenSQLite(rows[0].File, Logger())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { models.Close(other) })
+	return other
+}
+
+// ReopenRedis opens a second client on c's server and prefix, as another
+// replica would.
+func ReopenRedis(t testing.TB, c *rediskv.Client) *rediskv.Client {
+	t.Helper()
+	rc, ok := c.UniversalClient.(*redis.Client)
+	if !ok {
+		t.Fatalf("ReopenRedis: not a single-node client")
+	}
+	other := redis.NewClient(rc.Options())
+	t.Cleanup(func() { other.Close() })
+	return rediskv.New(other, c.Prefix())
+}
+
 var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
 
 func mysqlDB(t testing.TB, dsn string) *gorm.DB {

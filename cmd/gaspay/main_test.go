@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gaspay/internal/testenv"
+)
+
+// environment gives run its own database: a fresh MySQL database when the
+// tests run on MySQL, an SQLite file in a temporary directory otherwise.
+func environment(t *testing.T, extra map[string]string) func(string) string {
+	vars := map[string]string{"GASPAY_DATA_DIR": t.TempDir()}
+	if testenv.UsingMySQL() {
+		vars["GASPAY_MYSQL_DSN"] = testenv.MySQLDSN(t, testenv.RawDB(t))
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return func(k string) string { return vars[k] }
+}
+
+func TestImportAccounts(t *testing.T) {
+	getenv := environment(t, nil)
+	file := filepath.Join(t.TempDir(), "accounts.csv")
+	os.WriteFile(file, []byte("user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n"+
+		"031140086,秦淮,秦淮人家6号楼3单元501室,13800000001,iccard,,0000000012345678,volume,30\n"+
+		"031130001,李娜,天山路99号,,iot,20231100001,,,\n"), 0o600)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"import", "accounts", file}, getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "2 created, 0 updated") {
+		t.Fatalf("first import: %s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"import", "accounts", file}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "0 created, 2 updated") {
+		t.Fatalf("second import: %v %s", err, out.String())
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n"+
+		"031150001,新户,addr,,ordinary,,,,0\n"+
+		"031150002,新户,addr,,iot,,,,0\n"), 0o600)
+	err := run(context.Background(), []string{"import", "accounts", bad}, getenv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "line 3") || strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("bad file: %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate"}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "applied 0 migrations") {
+		t.Fatalf("migrate: %v %s", err, out.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	getenv := environment(t, nil)
+	var out bytes.Buffer
+	for _, args := range [][]string{{"frobnicate"}, {"import"}, {"import", "bills", "x.csv"}} {
+		if err := run(context.Background(), args, getenv, &out, &out); err == nil || !strings.Contains(err.Error(), "usage") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if err := run(context.Background(), nil, func(k string) string {
+		return map[string]string{"GASPAY_ENV": "production"}[k]
+	}, &out, &out); err == nil || !strings.Contains(err.Error(), "production refuses the embedded SQLite database") {
+		t.Errorf("production on embedded defaults: %v", err)
+	}
+}
+
+// The server starts on embedded defaults, answers, and shuts down cleanly
+// when told to.
+func TestServeAndShutDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	getenv := environment(t, map[string]string{"GASPAY_ADDR": addr, "GASPAY_REDIS_PREFIX": "gaspaytest:" + t.Name() + ":"})
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv, &out, &out) }()
+
+	var ready bool
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://%s/readyz", addr))
+		if err == nil {
+			resp.Body.Close()
+			if ready = resp.StatusCode == http.StatusOK; ready {
+				break
+			}
+		}
+	}
+	if !ready {
+		cancel()
+		t.Fatalf("server never ready: %v\n%s", <-done, out.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	if !strings.Contains(out.String(), "gaspay listening on") || !strings.Contains(out.String(), "sandbox WeChat") {
+		t.Fatalf("start-up did not say what it runs on:\n%s", out.String())
+	}
+}

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.PublicURL != "http://localhost:8080" || c.DataDir != "data" || c.BindingLimit != 5 ||
+		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || len(c.EmbeddedParts()) != 3 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
+	_, err := Load(env(map[string]string{"GASPAY_ENV": "production"}))
+	if err == nil {
+		t.Fatal("production started on embedded defaults")
+	}
+	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat", "https", "GASPAY_ADMIN_TOKEN"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error does not name %q:\n%v", part, err)
+		}
+	}
+	full := map[string]string{
+		"GASPAY_ENV": "production", "GASPAY_PUBLIC_URL": "https://pay.example.com",
+		"GASPAY_MYSQL_DSN": "gaspay:pw@tcp(db:3306)/gaspay", "GASPAY_REDIS_URL": "redis://redis:6379/0",
+		"GASPAY_WECHAT_MP_APPID": "wxmp", "GASPAY_WECHAT_MP_SECRET": "a", "GASPAY_WECHAT_OA_APPID": "wxoa", "GASPAY_WECHAT_OA_SECRET": "b",
+		"GASPAY_ADMIN_TOKEN": strings.Repeat("t", 32),
+	}
+	if _, err := Load(env(full)); err != nil {
+		t.Fatalf("complete production config refused: %v", err)
+	}
+}
+
+func TestInvalidValues(t *testing.T) {
+	for k, v := range map[string]string{
+		"GASPAY_ENV": "staging", "GASPAY_SESSION_TTL": "soon", "GASPAY_BINDING_LIMIT": "five", "GASPAY_PUBLIC_URL": "pay.example.com",
+		"GASPAY_WECHAT_MP_APPID": "wx-only-id", "GASPAY_OA_NEXT_PATHS": "//evil", "GASPAY_TRUSTED_PROXIES": "not-an-ip",
+		"GASPAY_LOG_LEVEL": "loud", "GASPAY_PURCHASE_LIMIT_FEN": "0",
+	} {
+		if _, err := Load(env(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k[:len("GASPAY_")+3]) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+}
+
+func TestSecretsFromFilesAndMasked(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dsn")
+	const dsn = "gaspay:hunter2@tcp(db:3306)/gaspay"
+	os.WriteFile(file, []byte(dsn+"\n"), 0o600)
+	c, err := Load(env(map[string]string{"GASPAY_MYSQL_DSN_FILE": file}))
+	if err != nil || c.MySQLDSN.Reveal() != dsn {
+		t.Fatalf("from file: %q %v", c.MySQLDSN.Reveal(), err)
+	}
+	js, _ := json.Marshal(c)
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", slog.Any("c", c), slog.Any("dsn", c.MySQLDSN))
+	for _, out := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(c.MySQLDSN), string(js), logged.String()} {
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+	if _, err := Load(env(map[string]string{"GASPAY_MYSQL_DSN_FILE": file, "GASPAY_MYSQL_DSN": dsn})); err == nil {
+		t.Error("both DSN and DSN_FILE accepted")
+	}
+	_, err = Load(env(map[string]string{"GASPAY_REDIS_URL_FILE": filepath.Join(dir, "missing")}))
+	if err == nil {
+		t.Error("missing secret file accepted")
+	}
+}
