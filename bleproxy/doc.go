@@ -1,0 +1,42 @@
+// Package bleproxy implements version 1 of the protocol between the gaspay
+// server and the Bluetooth recharge box (spec/box-protocol.md): the frame
+// codec, key derivation, the HELLO/SESSION handshake, AES-GCM sealed frames
+// with their per-direction counters, the typed bodies, and the 64-byte IC
+// card image with its MAC. It also holds two models used by the box
+// simulator and by tests: a Box, which plays the box's side of the protocol
+// with injectable faults, and a Meter, which loads a card image exactly once.
+//
+// The package is pure: no I/O, no clocks it was not given, no globals, no
+// logging. Every function either returns a value or a wrapped sentinel error
+// that callers can test with errors.Is.
+//
+// What the package deliberately is not:
+//
+//   - It is not the relay. Storing sessions in Redis, remembering the highest
+//     HELLO counter per box, the account and purchase rules of the spec
+//     ("Rules the server keeps") and the HTTP handlers the phone calls are
+//     built on top of this API elsewhere.
+//   - It is not the BLE transport. Chunking frames into GATT writes is the
+//     phone's business; the server only sees whole frames.
+//   - It does not decide whether a card or box is acceptable to the
+//     business: a verified MAC says the bytes are genuine, not that the card
+//     is the account's current one or that the box is not blocked.
+//
+// Server side, in the order the relay uses it:
+//
+//	master, err := bleproxy.ParseMasterKey(secretHex)   // once, at start-up
+//	hello, err := bleproxy.ParseFrame(wire)              // HELLO relayed by the phone
+//	nonce, err := bleproxy.NewNonce(nil)
+//	hs, err := bleproxy.ServerHandshake(master, hello, storedHelloCounter, nonce)
+//	// compare-and-set hs.Hello.Counter, store hs.Session, answer hs.Reply
+//	sess := hs.Session
+//	f, err := sess.SealMessage(bleproxy.ReadCardBody{}) // READ_CARD
+//	msg, err := sess.OpenMessage(cardFrame)              // CARD
+//	img, kcard, err := bleproxy.OpenCardImage(master, msg.(bleproxy.CardBody).Image)
+//
+// Choices the spec leaves open are written down in docs/box-protocol-notes.md.
+//
+// Secrets (MasterKey, Key) print as "[redacted]" through fmt, slog and
+// encoding/json; their bytes come out only when asked for explicitly (k[:],
+// Key.Bytes, Session.MarshalBinary).
+package bleproxy
