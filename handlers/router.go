@@ -10,6 +10,7 @@ import (
 
 	"gaspay/auth"
 	"gaspay/customer"
+	"gaspay/web"
 	"gaspay/wechat"
 )
 
@@ -36,6 +37,7 @@ type Deps struct {
 
 type handler struct {
 	Deps
+	pages http.Handler
 }
 
 // New builds the router with every route gaspay serves.
@@ -49,7 +51,7 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	h := &handler{Deps: d}
+	h := &handler{Deps: d, pages: web.H5()}
 
 	r.Use(h.requestID, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
@@ -72,6 +74,9 @@ func New(d Deps) (*gin.Engine, error) {
 	api.PUT("/bindings/:id/default", h.setDefaultBinding)
 	api.GET("/accounts/:id", h.getAccount)
 	api.GET("/oa/jssdk-config", h.jssdkConfig)
+
+	// The service hall's pages.
+	r.GET("/h5/*file", h.h5)
 
 	if d.Sandbox != nil {
 		d.Sandbox(r)
