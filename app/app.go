@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 	"gorm.io/gorm"
 
 	"gaspay/auth"
@@ -23,9 +24,12 @@ import (
 	"gaspay/customer"
 	"gaspay/handlers"
 	"gaspay/models"
+	"gaspay/recharge"
 	"gaspay/rediskv"
 	"gaspay/wechat"
 	"gaspay/wechat/wxfake"
+	"gaspay/wechat/wxpay"
+	"gaspay/wechat/wxpay/wxpayfake"
 )
 
 // Options replace parts the configuration would otherwise build.
@@ -34,6 +38,9 @@ type Options struct {
 	// are not closed by App.Close.
 	DB    *gorm.DB
 	Redis *rediskv.Client
+	// Now, when set, is the business clock of the payment services and
+	// the sandbox providers (tests move it past expiries).
+	Now func() time.Time
 }
 
 // App is an assembled server.
@@ -46,10 +53,16 @@ type App struct {
 	WeChat    *wechat.Client
 	Auth      *auth.Service
 	Customers *customer.Service
+	Recharge  *recharge.Service
 	Handler   http.Handler
+	// AdminToken is the staff token: configured, or made up for a
+	// development server and printed at start.
+	AdminToken string
 
-	// WeChatFake is the in-process WeChat of the sandbox, nil otherwise.
-	WeChatFake *wxfake.Server
+	// WeChatFake and WeChatPayFake are the in-process WeChat and WeChat
+	// Pay of the sandbox, nil otherwise.
+	WeChatFake    *wxfake.Server
+	WeChatPayFake *wxpayfake.Server
 
 	closers []func() error
 }
@@ -81,6 +94,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return nil, err
 		}
 	}
+	if err := a.wireRecharge(opts); err != nil {
+		return nil, err
+	}
+	a.AdminToken = cfg.AdminToken.Reveal()
+	if a.AdminToken == "" && !cfg.Production() {
+		a.AdminToken = randomHex(16)
+	}
 	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
 		BindingLimit:     cfg.BindingLimit,
 		FailLimit:        cfg.BindFailLimit,
@@ -92,8 +112,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Production:     cfg.Production(),
 		PublicURL:      cfg.PublicURL,
 		TrustedProxies: cfg.TrustedProxies,
+		Store:          a.Store,
 		Auth:           a.Auth,
 		Customers:      a.Customers,
+		Recharge:       a.Recharge,
+		AdminToken:     a.AdminToken,
+		SandboxPay:     a.sandboxPay(),
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
 		Ready:          a.Ready,
@@ -191,6 +215,88 @@ func (a *App) serveLoopback(h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
+// SandboxMchID is the merchant id of the sandbox WeChat Pay.
+const SandboxMchID = "1900000109"
+
+// wireRecharge builds WeChat Pay (real, or the sandbox's in-process fake)
+// and the payment service.
+func (a *App) wireRecharge(opts Options) error {
+	cfg := a.Config
+	var wcfg wxpay.Config
+	mp, oa := a.Auth.Apps()
+	if cfg.WeChatPaySandbox() {
+		keys, err := wxpayfake.NewKeys()
+		if err != nil {
+			return err
+		}
+		fcfg := keys.Config(SandboxMchID, mp.AppID, oa.AppID)
+		fcfg.Now = opts.Now
+		// Like WeChat: a notification not acknowledged is sent again,
+		// sooner than WeChat's 15s/15s/30s/3m… so that the sandbox shows it.
+		fcfg.NotifyRetries = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
+		fcfg.AutoCompleteRefunds, fcfg.RefundDelay = true, 2*time.Second
+		fake, err := wxpayfake.New(fcfg)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, func() error { fake.Close(); return nil })
+		url, err := a.serveLoopback(fake)
+		if err != nil {
+			return fmt.Errorf("app: sandbox wechat pay: %w", err)
+		}
+		a.WeChatPayFake = fake
+		wcfg = wxpay.Config{MchID: SandboxMchID, MerchantSerialNo: keys.MerchantSerialNo, MerchantKey: keys.MerchantKey,
+			PlatformPublicKeyID: keys.PlatformPublicKeyID, PlatformPublicKey: &keys.PlatformKey.PublicKey,
+			APIv3Key: keys.APIv3Key, BaseURL: url}
+	} else {
+		p := cfg.WeChatPay
+		key, err := utils.LoadPrivateKey(p.PrivateKey.Reveal())
+		if err != nil {
+			return errors.New("app: GASPAY_WXPAY_PRIVATE_KEY is not a PEM private key")
+		}
+		pub, err := utils.LoadPublicKey(p.PublicKey)
+		if err != nil {
+			return errors.New("app: GASPAY_WXPAY_PUBLIC_KEY is not a PEM public key")
+		}
+		wcfg = wxpay.Config{MchID: p.MchID, MerchantSerialNo: p.SerialNo, MerchantKey: key, PlatformPublicKeyID: p.PublicKeyID,
+			PlatformPublicKey: pub, APIv3Key: p.APIv3Key.Reveal(), BaseURL: p.BaseURL}
+	}
+	client, err := wxpay.New(wcfg)
+	if err != nil {
+		return err
+	}
+	wechatPay := recharge.NewWeChatPay(client, wcfg.MchID, cfg.PublicURL)
+	beijing := time.FixedZone("CST", 8*3600)
+	a.Recharge = recharge.NewService(a.Store, recharge.Config{
+		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		OrderTTL:         cfg.OrderTTL,
+		QuoteTTL:         5 * time.Minute,
+		Location:         beijing,
+		Apps:             map[models.Channel]string{models.ChannelWeChatMP: mp.AppID, models.ChannelWeChatOA: oa.AppID},
+	}, map[models.Channel]recharge.Provider{models.ChannelWeChatMP: wechatPay, models.ChannelWeChatOA: wechatPay}, a.Log)
+	if opts.Now != nil {
+		a.Recharge.SetClock(opts.Now)
+	}
+	return nil
+}
+
+// sandboxPay lets the sandbox's customers pay: the fake WeChat Pay marks the
+// order paid and notifies us, as WeChat does when a customer pays.
+func (a *App) sandboxPay() func(context.Context, string) (int, error) {
+	if a.WeChatPayFake == nil {
+		return nil
+	}
+	return func(ctx context.Context, orderNo string) (int, error) {
+		res, err := a.WeChatPayFake.Pay(ctx, orderNo, "")
+		return res.StatusCode, err
+	}
+}
+
+// Run runs the server's background work, the janitor, until ctx ends.
+func (a *App) Run(ctx context.Context) {
+	a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval)
+}
+
 // Ready reports whether the database and Redis answer.
 func (a *App) Ready(ctx context.Context) error {
 	if err := models.Ping(ctx, a.DB); err != nil {
@@ -219,6 +325,11 @@ func (a *App) Describe() string {
 		parts = append(parts, "sandbox WeChat")
 	} else {
 		parts = append(parts, "WeChat at "+a.Config.WeChatAPIBase)
+	}
+	if a.Config.WeChatPaySandbox() {
+		parts = append(parts, "sandbox WeChat Pay")
+	} else {
+		parts = append(parts, "WeChat Pay merchant "+a.Config.WeChatPay.MchID)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,8 +19,13 @@ import (
 // "test:<name>", an OAuth redirect that comes straight back, demo accounts.
 func TestSandbox(t *testing.T) {
 	rdb := testenv.Redis(t)
+	// The server's address must be known before it is built: WeChat Pay
+	// notifies its public URL.
+	var handler http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer srv.Close()
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"GASPAY_DATA_DIR": t.TempDir(), "GASPAY_REDIS_PREFIX": rdb.Prefix()}[k]
+		return map[string]string{"GASPAY_DATA_DIR": t.TempDir(), "GASPAY_REDIS_PREFIX": rdb.Prefix(), "GASPAY_PUBLIC_URL": srv.URL}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +42,7 @@ func TestSandbox(t *testing.T) {
 	if a.WeChatFake == nil || !strings.Contains(a.Describe(), "sandbox WeChat") {
 		t.Fatalf("not a sandbox: %s", a.Describe())
 	}
-	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	handler = a.Handler
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, via []*http.Request) error {
@@ -69,12 +75,41 @@ func TestSandbox(t *testing.T) {
 		t.Fatalf("binding a demo account in the sandbox: %d", resp.StatusCode)
 	}
 
-	resp, err = http.Post(srv.URL+"/api/mp/login", "application/json", strings.NewReader(`{"code":"test:alice"}`))
-	if err != nil {
-		t.Fatal(err)
+	// A whole purchase in the sandbox: log in, bind, order, pay.
+	call := func(method, path, token string, body string, header ...string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+		}
+		return out
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("sandbox mini-program login: %d", resp.StatusCode)
+	token := call("POST", "/api/mp/login", "", `{"code":"test:alice"}`)["token"].(string)
+	account := call("POST", "/api/bindings", token, `{"by":"meter_number","number":"20231100001"}`)["account_id"]
+	order := call("POST", "/api/orders", token, fmt.Sprintf(`{"account_id":%v,"amount_fen":5000,"channel":"wechat_mp"}`, account),
+		"Idempotency-Key", "sandbox-order-1")["order"].(map[string]any)
+	paid := call("POST", "/sandbox/wechat/pay/"+order["order_no"].(string), "", "")
+	if paid["notification_status"] != 204.0 {
+		t.Fatalf("sandbox payment: %v", paid)
+	}
+	got := call("GET", "/api/orders/"+order["order_no"].(string), token, "")
+	if got["status"] != "paid" || got["credit"].(map[string]any)["kind"] != "iot" {
+		t.Fatalf("order after the sandbox payment: %v", got)
 	}
 }

@@ -70,6 +70,9 @@ func NewService(cfg Config, wx *wechat.Client, store *models.Store, rdb *rediskv
 	return &Service{cfg: cfg, wx: wx, store: store, rdb: rdb, sessions: sessions, log: log, now: time.Now}
 }
 
+// Apps are the mini-program and the official account logins go through.
+func (s *Service) Apps() (mp, oa wechat.App) { return s.cfg.MP, s.cfg.OA }
+
 // Sessions is the service's session store.
 func (s *Service) Sessions() *Sessions { return s.sessions }
 

@@ -62,6 +62,23 @@ type WeChatApp struct {
 	Secret Secret
 }
 
+// WeChatPay is a WeChat Pay merchant (API v3, public-key verification).
+type WeChatPay struct {
+	MchID string
+	// SerialNo is the serial of the merchant API certificate.
+	SerialNo string
+	// PrivateKey is the merchant API private key, PEM (apiclient_key.pem).
+	PrivateKey Secret
+	// PublicKeyID and PublicKey are WeChat Pay's public key ("PUB_KEY_ID_…"
+	// and its PEM), which verifies answers and notifications.
+	PublicKeyID string
+	PublicKey   string
+	// APIv3Key decrypts notifications.
+	APIv3Key Secret
+	// BaseURL replaces https://api.mch.weixin.qq.com (tests).
+	BaseURL string
+}
+
 // Config is everything the server reads from its environment.
 type Config struct {
 	// Env is "development" (the default) or "production".
@@ -92,6 +109,15 @@ type Config struct {
 	WeChatOA WeChatApp
 	// WeChatTimeout bounds every call to the WeChat API.
 	WeChatTimeout time.Duration
+
+	// WeChatPay is the merchant's WeChat Pay API v3 configuration; with
+	// no merchant id, WeChat Pay runs as an in-process sandbox.
+	WeChatPay WeChatPay
+
+	// OrderTTL is how long an order may be paid.
+	OrderTTL time.Duration
+	// JanitorInterval is how often unknown outcomes are chased.
+	JanitorInterval time.Duration
 
 	// SessionTTL is how long a customer's login lasts.
 	SessionTTL time.Duration
@@ -129,18 +155,29 @@ type Getenv func(string) string
 func Load(getenv Getenv) (Config, error) {
 	l := loader{getenv: getenv}
 	c := Config{
-		Env:              l.str("GASPAY_ENV", EnvDevelopment),
-		Addr:             l.str("GASPAY_ADDR", ":8080"),
-		PublicURL:        strings.TrimRight(l.str("GASPAY_PUBLIC_URL", ""), "/"),
-		DataDir:          l.str("GASPAY_DATA_DIR", "data"),
-		MySQLDSN:         l.secret("GASPAY_MYSQL_DSN"),
-		RedisURL:         l.secret("GASPAY_REDIS_URL"),
-		RedisPrefix:      l.str("GASPAY_REDIS_PREFIX", "gaspay:"),
-		WeChatAPIBase:    strings.TrimRight(l.str("GASPAY_WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
-		WeChatOAuthURL:   l.str("GASPAY_WECHAT_OAUTH_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"),
-		WeChatMP:         WeChatApp{AppID: l.str("GASPAY_WECHAT_MP_APPID", ""), Secret: l.secret("GASPAY_WECHAT_MP_SECRET")},
-		WeChatOA:         WeChatApp{AppID: l.str("GASPAY_WECHAT_OA_APPID", ""), Secret: l.secret("GASPAY_WECHAT_OA_SECRET")},
-		WeChatTimeout:    l.duration("GASPAY_WECHAT_TIMEOUT", 5*time.Second),
+		Env:            l.str("GASPAY_ENV", EnvDevelopment),
+		Addr:           l.str("GASPAY_ADDR", ":8080"),
+		PublicURL:      strings.TrimRight(l.str("GASPAY_PUBLIC_URL", ""), "/"),
+		DataDir:        l.str("GASPAY_DATA_DIR", "data"),
+		MySQLDSN:       l.secret("GASPAY_MYSQL_DSN"),
+		RedisURL:       l.secret("GASPAY_REDIS_URL"),
+		RedisPrefix:    l.str("GASPAY_REDIS_PREFIX", "gaspay:"),
+		WeChatAPIBase:  strings.TrimRight(l.str("GASPAY_WECHAT_API_BASE", "https://api.weixin.qq.com"), "/"),
+		WeChatOAuthURL: l.str("GASPAY_WECHAT_OAUTH_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"),
+		WeChatMP:       WeChatApp{AppID: l.str("GASPAY_WECHAT_MP_APPID", ""), Secret: l.secret("GASPAY_WECHAT_MP_SECRET")},
+		WeChatOA:       WeChatApp{AppID: l.str("GASPAY_WECHAT_OA_APPID", ""), Secret: l.secret("GASPAY_WECHAT_OA_SECRET")},
+		WeChatTimeout:  l.duration("GASPAY_WECHAT_TIMEOUT", 5*time.Second),
+		WeChatPay: WeChatPay{
+			MchID:       l.str("GASPAY_WXPAY_MCHID", ""),
+			SerialNo:    l.str("GASPAY_WXPAY_SERIAL_NO", ""),
+			PrivateKey:  l.secret("GASPAY_WXPAY_PRIVATE_KEY"),
+			PublicKeyID: l.str("GASPAY_WXPAY_PUBLIC_KEY_ID", ""),
+			PublicKey:   l.secret("GASPAY_WXPAY_PUBLIC_KEY").Reveal(),
+			APIv3Key:    l.secret("GASPAY_WXPAY_APIV3_KEY"),
+			BaseURL:     l.str("GASPAY_WXPAY_BASE_URL", ""),
+		},
+		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
+		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
 		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
 		BindingLimit:     int(l.integer("GASPAY_BINDING_LIMIT", 5)),
 		BindFailLimit:    int(l.integer("GASPAY_BIND_FAIL_LIMIT", 5)),
@@ -179,6 +216,20 @@ func (c Config) Validate() error {
 	}
 	if !c.WeChatSandbox() && (c.WeChatMP.AppID == "" || c.WeChatOA.AppID == "") {
 		bad("GASPAY_WECHAT_MP_* and GASPAY_WECHAT_OA_* must both be configured (or neither, for the sandbox)")
+	}
+	if p := c.WeChatPay; !c.WeChatPaySandbox() {
+		if p.SerialNo == "" || !p.PrivateKey.IsSet() || p.PublicKeyID == "" || p.PublicKey == "" || len(p.APIv3Key) != 32 {
+			bad("GASPAY_WXPAY_*: a merchant needs SERIAL_NO, PRIVATE_KEY(_FILE), PUBLIC_KEY_ID, PUBLIC_KEY(_FILE) and a 32-byte APIV3_KEY")
+		}
+		if c.WeChatSandbox() {
+			bad("GASPAY_WXPAY_* needs the real WeChat apps (GASPAY_WECHAT_MP_* and _OA_*): payers are their users")
+		}
+	}
+	if c.OrderTTL < time.Minute || c.OrderTTL > 2*time.Hour {
+		bad("GASPAY_ORDER_TTL: between 1m and 2h (WeChat Pay's bounds), got %s", c.OrderTTL)
+	}
+	if c.JanitorInterval < time.Second {
+		bad("GASPAY_JANITOR_INTERVAL: at least 1s, got %s", c.JanitorInterval)
 	}
 	if c.RedisPrefix == "" {
 		bad("GASPAY_REDIS_PREFIX must not be empty")
@@ -235,8 +286,15 @@ func (c Config) EmbeddedParts() []string {
 	if c.WeChatSandbox() {
 		parts = append(parts, "sandbox WeChat API (set GASPAY_WECHAT_MP_* and GASPAY_WECHAT_OA_*)")
 	}
+	if c.WeChatPaySandbox() {
+		parts = append(parts, "sandbox WeChat Pay (set GASPAY_WXPAY_*)")
+	}
 	return parts
 }
+
+// WeChatPaySandbox reports whether WeChat Pay runs as the in-process
+// sandbox: no merchant is configured.
+func (c Config) WeChatPaySandbox() bool { return c.WeChatPay.MchID == "" }
 
 // Production reports whether the server runs in production.
 func (c Config) Production() bool { return c.Env == EnvProduction }

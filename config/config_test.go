@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.PublicURL != "http://localhost:8080" || c.DataDir != "data" || c.BindingLimit != 5 ||
-		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || len(c.EmbeddedParts()) != 3 {
+		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 4 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -29,7 +29,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 	if err == nil {
 		t.Fatal("production started on embedded defaults")
 	}
-	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat", "https", "GASPAY_ADMIN_TOKEN"} {
+	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "https", "GASPAY_ADMIN_TOKEN"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error does not name %q:\n%v", part, err)
 		}
@@ -39,9 +39,20 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 		"GASPAY_MYSQL_DSN": "gaspay:pw@tcp(db:3306)/gaspay", "GASPAY_REDIS_URL": "redis://redis:6379/0",
 		"GASPAY_WECHAT_MP_APPID": "wxmp", "GASPAY_WECHAT_MP_SECRET": "a", "GASPAY_WECHAT_OA_APPID": "wxoa", "GASPAY_WECHAT_OA_SECRET": "b",
 		"GASPAY_ADMIN_TOKEN": strings.Repeat("t", 32),
+		"GASPAY_WXPAY_MCHID": "1900000109", "GASPAY_WXPAY_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+		"GASPAY_WXPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----", "GASPAY_WXPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000001092025",
+		"GASPAY_WXPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----", "GASPAY_WXPAY_APIV3_KEY": strings.Repeat("k", 32),
 	}
 	if _, err := Load(env(full)); err != nil {
 		t.Fatalf("complete production config refused: %v", err)
+	}
+	full["GASPAY_WXPAY_APIV3_KEY"] = "short"
+	if _, err := Load(env(full)); err == nil || !strings.Contains(err.Error(), "APIV3_KEY") {
+		t.Fatalf("short APIv3 key: %v", err)
+	}
+	delete(full, "GASPAY_WXPAY_APIV3_KEY")
+	if _, err := Load(env(full)); err == nil {
+		t.Fatal("a merchant without its APIv3 key accepted")
 	}
 }
 

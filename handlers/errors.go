@@ -11,6 +11,7 @@ import (
 
 	"gaspay/auth"
 	"gaspay/customer"
+	"gaspay/recharge"
 	"gaspay/wechat"
 )
 
@@ -59,16 +60,40 @@ var domainErrors = []struct {
 	{customer.ErrBindingLimit, &apiError{http.StatusConflict, "binding_limit", "You have bound the most accounts allowed; unbind one first."}},
 	{customer.ErrNotFound, &apiError{http.StatusNotFound, "not_found", "Not found among your accounts."}},
 	{customer.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
+
+	// Payments. EQ codes: WeChat's public utility protocol.
+	{recharge.ErrNotFound, &apiError{http.StatusNotFound, "not_found", "Not found among your accounts and orders."}},
+	{recharge.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
+	{recharge.ErrAccountInactive, &apiError{http.StatusConflict, "account_inactive", "This account cannot pay at present; please contact the service hall."}},
+	{recharge.ErrOverLimit, &apiError{http.StatusUnprocessableEntity, "over_limit", "That is more than one purchase may buy; see the limits in the quote."}}, // EQ0025
+	{recharge.ErrTooLittle, &apiError{http.StatusUnprocessableEntity, "amount_too_small", "That amount does not buy 0.01 m³ of gas."}},
+	{recharge.ErrVolumeForBill, badRequest("volume_not_allowed", "Ordinary accounts pay an amount, not a volume.")},
+	{recharge.ErrNoCard, &apiError{http.StatusConflict, "no_card", "This account has no gas card in use; please contact the service hall."}},
+	{recharge.ErrCardChannel, &apiError{http.StatusConflict, "card_channel_required", "IC-card meters are recharged with the card: use the mini-program with the recharge box, or a kiosk."}}, // EQ0027
+	{recharge.ErrChannelMismatch, badRequest("channel_mismatch", "The channel must be the WeChat app you logged in with.")},
+	{recharge.ErrCreditPending, &apiError{http.StatusConflict, "credit_pending", "Your last purchase has not reached the meter yet; load it first, then buy again."}},         // EQ0026
+	{recharge.ErrPreviousPaid, &apiError{http.StatusConflict, "previous_order_paid", "Your previous payment went through; its gas is on its way. No new payment was taken."}}, // EQ0024
+	{recharge.ErrOrderInProgress, &apiError{http.StatusConflict, "order_in_progress", "A payment for this account is being started; try again in a minute."}},                 // EQ0024
+	{recharge.ErrProviderUnavailable, &apiError{http.StatusBadGateway, "payment_unavailable", "The payment service did not answer; nothing was charged. Please try again."}},
+	{recharge.ErrProviderRefused, &apiError{http.StatusBadGateway, "payment_refused", "The payment service refused this payment; nothing was charged."}},
+	{recharge.ErrNotRefundable, &apiError{http.StatusConflict, "not_refundable", "Only a paid order can be refunded."}},
+	{recharge.ErrDelivered, &apiError{http.StatusConflict, "credit_delivered", "The gas reached the meter; this order cannot be refunded here."}},
+	{recharge.ErrDeliveryInDoubt, &apiError{http.StatusConflict, "delivery_in_doubt", "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
 }
 
-// writeError answers err. Errors meant for the client are answered as they
-// are; domain errors through the table; anything else is logged with its
-// cause and answered "internal".
-func writeError(c *gin.Context, err error) {
+// toAPIError is the answer err gets: errors meant for the client as they
+// are, domain errors through the table, anything else "internal".
+func toAPIError(err error) *apiError {
 	var ae *apiError
-	if !errors.As(err, &ae) {
-		ae = mapDomain(err)
+	if errors.As(err, &ae) {
+		return ae
 	}
+	return mapDomain(err)
+}
+
+// writeError answers err; a 5xx is logged with its cause.
+func writeError(c *gin.Context, err error) {
+	ae := toAPIError(err)
 	var ra *customer.AttemptsError
 	if errors.As(err, &ra) {
 		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfter+time.Second-1)/time.Second)))

@@ -42,6 +42,10 @@ func TestRoutingErrorsAndRequestIDs(t *testing.T) {
 	if r := srv.Do(apptest.Request{Method: "PATCH", Path: "/healthz"}); r.Status != 405 || r.Code(t) != "method_not_allowed" {
 		t.Errorf("wrong method: %d %s", r.Status, r.Body)
 	}
+	// The sandbox's pay route exists only in the sandbox.
+	if r := srv.Do(apptest.Request{Method: "POST", Path: "/sandbox/wechat/pay/GP20261122000000000001"}); r.Status != 404 {
+		t.Errorf("sandbox route outside the sandbox: %d %s", r.Status, r.Body)
+	}
 	r := srv.Do(apptest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"X-Request-Id": "lb-1234"}})
 	if r.Header.Get("X-Request-Id") != "lb-1234" {
 		t.Errorf("request id not echoed: %q", r.Header.Get("X-Request-Id"))

@@ -10,6 +10,8 @@ import (
 
 	"gaspay/auth"
 	"gaspay/customer"
+	"gaspay/models"
+	"gaspay/recharge"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -24,15 +26,21 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []string
 
+	Store     *models.Store
 	Auth      *auth.Service
 	Customers *customer.Service
-	WeChat    *wechat.Client
+	Recharge  *recharge.Service
+	// AdminToken authenticates staff until staff accounts exist.
+	AdminToken string
+	WeChat     *wechat.Client
 	// OA is the official account, for JS-SDK signatures.
 	OA wechat.App
 	// Ready reports whether the database and Redis answer.
 	Ready func(context.Context) error
-	// Sandbox adds the sandbox's routes when set.
-	Sandbox func(r *gin.Engine)
+	// SandboxPay, set only in the sandbox, makes the fake WeChat Pay pay
+	// an order as a customer would, and reports what our notification
+	// endpoint answered.
+	SandboxPay func(ctx context.Context, orderNo string) (int, error)
 }
 
 type handler struct {
@@ -74,12 +82,27 @@ func New(d Deps) (*gin.Engine, error) {
 	api.PUT("/bindings/:id/default", h.setDefaultBinding)
 	api.GET("/accounts/:id", h.getAccount)
 	api.GET("/oa/jssdk-config", h.jssdkConfig)
+	api.POST("/quotes", h.createQuote)
+	api.POST("/orders", h.createOrder)
+	api.GET("/orders", h.listOrders)
+	api.GET("/orders/:no", h.getOrder)
+
+	// Providers' notifications: authenticated by their signatures.
+	r.POST("/notify/wechat/pay", h.wechatPayNotify)
+	r.POST("/notify/wechat/refund", h.wechatRefundNotify)
+
+	// Staff.
+	admin := r.Group("/api/admin", h.staff)
+	admin.GET("/orders/:no", h.adminGetOrder)
+	admin.POST("/orders/:no/refund", h.adminRefund)
+	admin.GET("/alerts", h.adminAlerts)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)
 
-	if d.Sandbox != nil {
-		d.Sandbox(r)
+	// The sandbox's customer actions; these routes do not exist outside it.
+	if d.SandboxPay != nil {
+		r.POST("/sandbox/wechat/pay/:no", h.sandboxWeChatPay)
 	}
 	return r, nil
 }

@@ -13,8 +13,14 @@ type Account struct {
 	TariffID   int64
 	BalanceFen int64
 	Status     AccountStatus
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// PurchaseSeq counts the purchases credited to the account (购气次数).
+	PurchaseSeq int
+	// YTDVolumeCm3 is the volume bought in YTDYear; the annual tiers count
+	// from it.
+	YTDYear      int   `gorm:"column:ytd_year"`
+	YTDVolumeCm3 int64 `gorm:"column:ytd_volume_cm3"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Meter is an account's gas meter. For IoT meters it keeps the balance the

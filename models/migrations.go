@@ -112,5 +112,131 @@ func allMigrations() []migration {
 			){{table}}`,
 			`CREATE INDEX ix_bindings_account ON bindings (account_id)`,
 		}},
+		{2, "payments", []string{
+			// purchase_seq: purchases ever credited to the account (购气次数),
+			// the anti-replay number meters check. ytd_*: the volume bought
+			// in ytd_year, where the annual tiers count from.
+			`ALTER TABLE accounts ADD COLUMN purchase_seq INT NOT NULL DEFAULT 0`,
+			`ALTER TABLE accounts ADD COLUMN ytd_year INT NOT NULL DEFAULT 0`,
+			`ALTER TABLE accounts ADD COLUMN ytd_volume_cm3 BIGINT NOT NULL DEFAULT 0`,
+			// inflight_account_id equals account_id while the order is
+			// pending and is NULL otherwise: its unique index allows one
+			// purchase in flight per account.
+			`CREATE TABLE orders (
+				id {{id}},
+				order_no VARCHAR(32) NOT NULL,
+				account_id BIGINT NOT NULL,
+				user_id BIGINT NULL,
+				channel VARCHAR(16) NOT NULL,
+				app_id VARCHAR(32) NOT NULL,
+				payer_open_id VARCHAR(64) NOT NULL,
+				purpose VARCHAR(8) NOT NULL,
+				volume_cm3 BIGINT NOT NULL,
+				gross_fen BIGINT NOT NULL,
+				deduction_fen BIGINT NOT NULL,
+				leftover_fen BIGINT NOT NULL,
+				payable_fen BIGINT NOT NULL,
+				credit_unit VARCHAR(4) NOT NULL,
+				credit_amount BIGINT NOT NULL,
+				quote_json TEXT NOT NULL,
+				status VARCHAR(12) NOT NULL,
+				inflight_account_id BIGINT NULL,
+				prepay_id VARCHAR(64) NULL,
+				close_reason VARCHAR(32) NULL,
+				expires_at {{time}} NOT NULL,
+				checked_at {{time}} NULL,
+				paid_at {{time}} NULL,
+				closed_at {{time}} NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_orders_no UNIQUE (order_no),
+				CONSTRAINT ux_orders_inflight UNIQUE (inflight_account_id),
+				CONSTRAINT fk_orders_account FOREIGN KEY (account_id) REFERENCES accounts (id)
+			){{table}}`,
+			`CREATE INDEX ix_orders_account ON orders (account_id, id)`,
+			`CREATE INDEX ix_orders_status ON orders (status, expires_at)`,
+			// One payment per order, one order per provider transaction.
+			`CREATE TABLE payments (
+				id {{id}},
+				order_id BIGINT NOT NULL,
+				provider VARCHAR(16) NOT NULL,
+				provider_txn_id VARCHAR(64) NOT NULL,
+				amount_fen BIGINT NOT NULL,
+				payer VARCHAR(64) NOT NULL,
+				source VARCHAR(16) NOT NULL,
+				paid_at {{time}} NOT NULL,
+				created_at {{time}} NOT NULL,
+				CONSTRAINT ux_payments_order UNIQUE (order_id),
+				CONSTRAINT ux_payments_txn UNIQUE (provider, provider_txn_id),
+				CONSTRAINT fk_payments_order FOREIGN KEY (order_id) REFERENCES orders (id)
+			){{table}}`,
+			// One credit per order; one delivery per (account, sequence);
+			// pending_account_id (account_id while undelivered, else NULL)
+			// allows one undelivered credit per account.
+			`CREATE TABLE credits (
+				id {{id}},
+				order_id BIGINT NOT NULL,
+				account_id BIGINT NOT NULL,
+				kind VARCHAR(8) NOT NULL,
+				seq INT NULL,
+				unit VARCHAR(4) NOT NULL,
+				amount BIGINT NOT NULL,
+				status VARCHAR(12) NOT NULL,
+				pending_account_id BIGINT NULL,
+				settled_fen BIGINT NOT NULL,
+				to_balance_fen BIGINT NOT NULL,
+				attempts INT NOT NULL,
+				last_attempt_at {{time}} NULL,
+				delivered_at {{time}} NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_credits_order UNIQUE (order_id),
+				CONSTRAINT ux_credits_seq UNIQUE (account_id, seq),
+				CONSTRAINT ux_credits_pending UNIQUE (pending_account_id),
+				CONSTRAINT fk_credits_order FOREIGN KEY (order_id) REFERENCES orders (id),
+				CONSTRAINT fk_credits_account FOREIGN KEY (account_id) REFERENCES accounts (id)
+			){{table}}`,
+			`CREATE TABLE refunds (
+				id {{id}},
+				refund_no VARCHAR(64) NOT NULL,
+				order_id BIGINT NOT NULL,
+				amount_fen BIGINT NOT NULL,
+				reason VARCHAR(64) NOT NULL,
+				requested_by VARCHAR(64) NOT NULL,
+				status VARCHAR(12) NOT NULL,
+				provider_refund_id VARCHAR(64) NULL,
+				succeeded_at {{time}} NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_refunds_no UNIQUE (refund_no),
+				CONSTRAINT ux_refunds_order UNIQUE (order_id),
+				CONSTRAINT fk_refunds_order FOREIGN KEY (order_id) REFERENCES orders (id)
+			){{table}}`,
+			`CREATE INDEX ix_refunds_status ON refunds (status)`,
+			// A key, with a hash of the request it came with, and the answer
+			// given. scope separates users (and, later, partners).
+			`CREATE TABLE idempotency_keys (
+				id {{id}},
+				scope VARCHAR(64) NOT NULL,
+				idem_key VARCHAR(64) NOT NULL,
+				request_hash CHAR(64) NOT NULL,
+				status_code INT NULL,
+				response MEDIUMTEXT NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_idempotency UNIQUE (scope, idem_key)
+			){{table}}`,
+			// What staff must look at: amounts that do not match, payments
+			// for unknown orders, refunds that failed.
+			`CREATE TABLE alerts (
+				id {{id}},
+				kind VARCHAR(32) NOT NULL,
+				order_no VARCHAR(32) NULL,
+				detail TEXT NOT NULL,
+				created_at {{time}} NOT NULL,
+				resolved_at {{time}} NULL
+			){{table}}`,
+			`CREATE INDEX ix_alerts_open ON alerts (resolved_at, id)`,
+		}},
 	}
 }

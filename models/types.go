@@ -145,3 +145,151 @@ func (k *AppKind) Scan(src any) error { return scanEnum(k, src, "app kind") }
 
 // Value implements driver.Valuer.
 func (k AppKind) Value() (driver.Value, error) { return enumValue(k, "app kind") }
+
+// OrderStatus is where an order is in the payment ledger.
+type OrderStatus string
+
+// Order statuses. pending → paid | closed; paid → refunding → refunded;
+// closed → refunding when a payment arrives after the close.
+const (
+	OrderPending   OrderStatus = "pending"
+	OrderPaid      OrderStatus = "paid"
+	OrderClosed    OrderStatus = "closed"
+	OrderRefunding OrderStatus = "refunding"
+	OrderRefunded  OrderStatus = "refunded"
+)
+
+func (s OrderStatus) valid() bool {
+	switch s {
+	case OrderPending, OrderPaid, OrderClosed, OrderRefunding, OrderRefunded:
+		return true
+	}
+	return false
+}
+
+// Scan implements sql.Scanner.
+func (s *OrderStatus) Scan(src any) error { return scanEnum(s, src, "order status") }
+
+// Value implements driver.Valuer.
+func (s OrderStatus) Value() (driver.Value, error) { return enumValue(s, "order status") }
+
+// Channel is how an order is paid.
+type Channel string
+
+// Payment channels.
+const (
+	ChannelWeChatMP Channel = "wechat_mp" // WeChat Pay JSAPI in the mini-program
+	ChannelWeChatOA Channel = "wechat_oa" // WeChat Pay JSAPI in the official account
+)
+
+func (c Channel) valid() bool { return c == ChannelWeChatMP || c == ChannelWeChatOA }
+
+// ParseChannel accepts exactly one of the channels.
+func ParseChannel(s string) (Channel, bool) {
+	c := Channel(s)
+	return c, c.valid()
+}
+
+// Scan implements sql.Scanner.
+func (c *Channel) Scan(src any) error { return scanEnum(c, src, "channel") }
+
+// Value implements driver.Valuer.
+func (c Channel) Value() (driver.Value, error) { return enumValue(c, "channel") }
+
+// Purpose is what an order buys.
+type Purpose string
+
+// Order purposes.
+const (
+	PurposeGas  Purpose = "gas"  // prepaid gas for an IoT or IC-card meter
+	PurposeBill Purpose = "bill" // bills (and credit) of an ordinary account
+)
+
+func (p Purpose) valid() bool { return p == PurposeGas || p == PurposeBill }
+
+// Scan implements sql.Scanner.
+func (p *Purpose) Scan(src any) error { return scanEnum(p, src, "purpose") }
+
+// Value implements driver.Valuer.
+func (p Purpose) Value() (driver.Value, error) { return enumValue(p, "purpose") }
+
+// Unit is what a credit is counted in.
+type Unit string
+
+// Credit units.
+const (
+	UnitCm3 Unit = "cm3" // 0.01 m3: volume cards
+	UnitFen Unit = "fen" // fen: amount cards, IoT meters, ordinary accounts
+)
+
+func (u Unit) valid() bool { return u == UnitCm3 || u == UnitFen }
+
+// Scan implements sql.Scanner.
+func (u *Unit) Scan(src any) error { return scanEnum(u, src, "unit") }
+
+// Value implements driver.Valuer.
+func (u Unit) Value() (driver.Value, error) { return enumValue(u, "unit") }
+
+// CreditKind is how a credit reaches the meter.
+type CreditKind string
+
+// Credit kinds.
+const (
+	CreditBill CreditKind = "bill" // settles bills, then the balance: at once
+	CreditIoT  CreditKind = "iot"  // a recharge command for the meter platform
+	CreditCard CreditKind = "card" // a card write through a box or kiosk
+)
+
+func (k CreditKind) valid() bool { return k == CreditBill || k == CreditIoT || k == CreditCard }
+
+// Scan implements sql.Scanner.
+func (k *CreditKind) Scan(src any) error { return scanEnum(k, src, "credit kind") }
+
+// Value implements driver.Valuer.
+func (k CreditKind) Value() (driver.Value, error) { return enumValue(k, "credit kind") }
+
+// CreditStatus is where a credit is in the delivery ledger.
+type CreditStatus string
+
+// Credit statuses: pending → delivered | cancelled (refunded before delivery).
+const (
+	CreditPending   CreditStatus = "pending"
+	CreditDelivered CreditStatus = "delivered"
+	CreditCancelled CreditStatus = "cancelled"
+)
+
+func (s CreditStatus) valid() bool {
+	return s == CreditPending || s == CreditDelivered || s == CreditCancelled
+}
+
+// Scan implements sql.Scanner.
+func (s *CreditStatus) Scan(src any) error { return scanEnum(s, src, "credit status") }
+
+// Value implements driver.Valuer.
+func (s CreditStatus) Value() (driver.Value, error) { return enumValue(s, "credit status") }
+
+// RefundStatus is where a refund is.
+type RefundStatus string
+
+// Refund statuses: pending (not yet accepted by the provider, or its answer
+// unknown) → processing → succeeded | failed.
+const (
+	RefundPending    RefundStatus = "pending"
+	RefundProcessing RefundStatus = "processing"
+	RefundSucceeded  RefundStatus = "succeeded"
+	RefundFailed     RefundStatus = "failed"
+)
+
+func (s RefundStatus) valid() bool {
+	switch s {
+	case RefundPending, RefundProcessing, RefundSucceeded, RefundFailed:
+		return true
+	}
+	return false
+}
+
+// Scan implements sql.Scanner.
+func (s *RefundStatus) Scan(src any) error { return scanEnum(s, src, "refund status") }
+
+// Value implements driver.Valuer.
+func (s RefundStatus) Value() (driver.Value, error) { return enumValue(s, "refund status") }

@@ -94,7 +94,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 			fmt.Fprintf(stdout, "  - %s\n", p)
 		}
 	}
+	if !cfg.AdminToken.IsSet() {
+		fmt.Fprintf(stdout, "staff token for this run (set GASPAY_ADMIN_TOKEN to choose one): %s\n", a.AdminToken)
+	}
 	log.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()), slog.String("env", cfg.Env))
+
+	// The janitor runs until the server stops.
+	bg, stopBG := context.WithCancel(ctx)
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); a.Run(bg) }()
+	defer func() { stopBG(); <-bgDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

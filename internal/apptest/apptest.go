@@ -7,12 +7,16 @@ package apptest
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +29,7 @@ import (
 	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/wechat/wxfake"
+	"gaspay/wechat/wxpay/wxpayfake"
 )
 
 // Test WeChat applications the fake knows.
@@ -36,16 +41,47 @@ const (
 )
 
 // Env is the shared world of a test: one database, one Redis, one fake
-// WeChat.
+// WeChat, one fake WeChat Pay and one clock.
 type Env struct {
 	T     testing.TB
 	DB    *gorm.DB
 	Redis *rediskv.Client
 	WX    *wxfake.Server
 	WXURL string
+	// Pay is WeChat Pay; its merchant is MchID.
+	Pay   *wxpayfake.Server
+	Clock *Clock
 	env   map[string]string
 	n     int
 }
+
+// MchID is the test merchant.
+const MchID = "1900000109"
+
+// Clock is the business clock of an Env: real time plus an offset that
+// tests move forward.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// payKeys are generated once per test binary: RSA keys take a while, and
+// no test depends on their values.
+var payKeys = sync.OnceValues(wxpayfake.NewKeys)
 
 // New makes an Env. vars override the GASPAY_* settings.
 func New(t testing.TB, vars map[string]string) *Env {
@@ -55,19 +91,60 @@ func New(t testing.TB, vars map[string]string) *Env {
 	srv := httptest.NewServer(e.WX)
 	t.Cleanup(srv.Close)
 	e.WXURL = srv.URL
+	e.Clock = &Clock{}
+	keys, err := payKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg := keys.Config(MchID, MPAppID, OAAppID)
+	pcfg.Now = e.Clock.Now
+	e.Pay, err = wxpayfake.New(pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Pay.Close)
+	paySrv := httptest.NewServer(e.Pay)
+	t.Cleanup(paySrv.Close)
 	e.env = map[string]string{
-		"GASPAY_WECHAT_API_BASE":  srv.URL,
-		"GASPAY_WECHAT_OAUTH_URL": srv.URL + "/connect/oauth2/authorize",
-		"GASPAY_WECHAT_MP_APPID":  MPAppID,
-		"GASPAY_WECHAT_MP_SECRET": MPSecret,
-		"GASPAY_WECHAT_OA_APPID":  OAAppID,
-		"GASPAY_WECHAT_OA_SECRET": OASecret,
-		"GASPAY_REDIS_PREFIX":     e.Redis.Prefix(),
+		"GASPAY_WXPAY_MCHID":         MchID,
+		"GASPAY_WXPAY_SERIAL_NO":     keys.MerchantSerialNo,
+		"GASPAY_WXPAY_PRIVATE_KEY":   pemKey(t, keys.MerchantKey),
+		"GASPAY_WXPAY_PUBLIC_KEY_ID": keys.PlatformPublicKeyID,
+		"GASPAY_WXPAY_PUBLIC_KEY":    pemPublic(t, &keys.PlatformKey.PublicKey),
+		"GASPAY_WXPAY_APIV3_KEY":     keys.APIv3Key,
+		"GASPAY_WXPAY_BASE_URL":      paySrv.URL,
+		"GASPAY_ADMIN_TOKEN":         AdminToken,
+		"GASPAY_WECHAT_API_BASE":     srv.URL,
+		"GASPAY_WECHAT_OAUTH_URL":    srv.URL + "/connect/oauth2/authorize",
+		"GASPAY_WECHAT_MP_APPID":     MPAppID,
+		"GASPAY_WECHAT_MP_SECRET":    MPSecret,
+		"GASPAY_WECHAT_OA_APPID":     OAAppID,
+		"GASPAY_WECHAT_OA_SECRET":    OASecret,
+		"GASPAY_REDIS_PREFIX":        e.Redis.Prefix(),
 	}
 	for k, v := range vars {
 		e.env[k] = v
 	}
 	return e
+}
+
+// AdminToken is the staff token of test servers.
+const AdminToken = "test-admin-token-0123456789abcdef"
+
+func pemKey(t testing.TB, k *rsa.PrivateKey) string {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+func pemPublic(t testing.TB, k *rsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 // Store is a store on the Env's database.
@@ -106,7 +183,7 @@ func (e *Env) Start() *Instance {
 	e.T.Cleanup(srv.Close)
 	cfg := e.Config()
 	cfg.PublicURL = srv.URL
-	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{DB: db, Redis: rdb})
+	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{DB: db, Redis: rdb, Now: e.Clock.Now})
 	if err != nil {
 		e.T.Fatalf("app: %v", err)
 	}

@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/recharge"
+)
+
+// wechatFail is WeChat Pay's way of saying "not accepted, send again".
+func wechatFail(c *gin.Context, status int, message string) {
+	c.AbortWithStatusJSON(status, gin.H{"code": "FAIL", "message": message})
+}
+
+// wechatPayNotify takes WeChat Pay's payment notifications. The signature,
+// the time window and the decryption are checked first; a forged, tampered
+// or probing notification (WECHATPAY/SIGNTEST) is refused and logged. A
+// genuine one is taken exactly once, however often it comes. A payment
+// that does not match its order is flagged for staff and acknowledged:
+// sending it again would not make it match.
+func (h *handler) wechatPayNotify(c *gin.Context) {
+	ctx := c.Request.Context()
+	p := h.Recharge.Provider("wechat")
+	if p == nil {
+		wechatFail(c, http.StatusNotFound, "not configured")
+		return
+	}
+	ev, err := p.ParsePayment(c.Request)
+	if recharge.IsNotAPayment(err) {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	if err != nil {
+		logFrom(c).WarnContext(ctx, "wechat notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
+		wechatFail(c, http.StatusUnauthorized, "签名验证失败")
+		return
+	}
+	_, err = h.Recharge.MarkPaid(ctx, ev)
+	switch {
+	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
+		c.Status(http.StatusNoContent)
+	default:
+		logFrom(c).ErrorContext(ctx, "wechat notification not taken", slog.String("order_no", ev.OrderNo), slog.String("err", err.Error()))
+		wechatFail(c, http.StatusInternalServerError, "系统繁忙")
+	}
+}
+
+// wechatRefundNotify takes WeChat Pay's refund notifications, exactly once.
+func (h *handler) wechatRefundNotify(c *gin.Context) {
+	ctx := c.Request.Context()
+	p := h.Recharge.Provider("wechat")
+	if p == nil {
+		wechatFail(c, http.StatusNotFound, "not configured")
+		return
+	}
+	ev, err := p.ParseRefund(c.Request)
+	if err != nil {
+		logFrom(c).WarnContext(ctx, "wechat refund notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
+		wechatFail(c, http.StatusUnauthorized, "签名验证失败")
+		return
+	}
+	err = h.Recharge.HandleRefundEvent(ctx, ev)
+	switch {
+	case err == nil, errors.Is(err, recharge.ErrNotFound), errors.Is(err, recharge.ErrMismatch):
+		c.Status(http.StatusNoContent)
+	default:
+		logFrom(c).ErrorContext(ctx, "wechat refund notification not taken", slog.String("refund_no", ev.RefundNo), slog.String("err", err.Error()))
+		wechatFail(c, http.StatusInternalServerError, "系统繁忙")
+	}
+}

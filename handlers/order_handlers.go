@@ -1,0 +1,248 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/models"
+	"gaspay/recharge"
+)
+
+type quoteRequest struct {
+	AccountID int64  `json:"account_id"`
+	VolumeCm3 *int64 `json:"volume_cm3,omitempty"`
+	AmountFen *int64 `json:"amount_fen,omitempty"`
+}
+
+// maxQuantity bounds a volume (cm3) or an amount (fen) before any arithmetic:
+// ten million yuan or m3 is far past every limit.
+const maxQuantity = 1_000_000_000
+
+// toQuoteRequest validates a purchase at the boundary.
+func toQuoteRequest(req quoteRequest, userID int64) (recharge.QuoteRequest, error) {
+	out := recharge.QuoteRequest{UserID: userID, AccountID: req.AccountID}
+	if req.AccountID <= 0 {
+		return out, badRequest("invalid_account_id", "account_id must be the id of one of your accounts.")
+	}
+	switch {
+	case (req.VolumeCm3 == nil) == (req.AmountFen == nil):
+		return out, badRequest("volume_or_amount", "Give exactly one of volume_cm3 (0.01 m³) and amount_fen (fen).")
+	case req.VolumeCm3 != nil && (*req.VolumeCm3 <= 0 || *req.VolumeCm3 > maxQuantity):
+		return out, badRequest("invalid_volume", "volume_cm3 must be a positive whole number of 0.01 m³.")
+	case req.AmountFen != nil && (*req.AmountFen <= 0 || *req.AmountFen > maxQuantity):
+		return out, badRequest("invalid_amount", "amount_fen must be a positive whole number of fen.")
+	case req.VolumeCm3 != nil:
+		out.VolumeCm3 = *req.VolumeCm3
+	default:
+		out.AmountFen = *req.AmountFen
+	}
+	return out, nil
+}
+
+type limitsResponse struct {
+	MaxAmountFen int64 `json:"max_amount_fen"`
+	MaxVolumeCm3 int64 `json:"max_volume_cm3,omitempty"`
+}
+
+type quoteResponse struct {
+	AccountID    int64           `json:"account_id"`
+	Purpose      string          `json:"purpose"`
+	VolumeCm3    int64           `json:"volume_cm3"`
+	Lines        []recharge.Line `json:"lines"`
+	GrossFen     int64           `json:"gross_fen"`
+	DeductionFen int64           `json:"deduction_fen"`
+	LeftoverFen  int64           `json:"leftover_fen"`
+	PayableFen   int64           `json:"payable_fen"`
+	CreditUnit   string          `json:"credit_unit"`
+	CreditAmount int64           `json:"credit_amount"`
+	BalanceFen   int64           `json:"balance_fen"`
+	ArrearsFen   int64           `json:"arrears_fen"`
+	YTDVolumeCm3 int64           `json:"ytd_volume_cm3"`
+	Limits       limitsResponse  `json:"limits"`
+	ValidUntil   time.Time       `json:"valid_until"`
+}
+
+func toQuoteResponse(q recharge.Quote) quoteResponse {
+	lines := q.Lines
+	if lines == nil {
+		lines = []recharge.Line{}
+	}
+	return quoteResponse{AccountID: q.AccountID, Purpose: string(q.Purpose), VolumeCm3: q.VolumeCm3, Lines: lines,
+		GrossFen: q.GrossFen, DeductionFen: q.DeductionFen, LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
+		CreditUnit: string(q.CreditUnit), CreditAmount: q.CreditAmount, BalanceFen: q.BalanceFen, ArrearsFen: q.ArrearsFen,
+		YTDVolumeCm3: q.YTDVolumeCm3, Limits: limitsResponse{MaxAmountFen: q.MaxAmountFen, MaxVolumeCm3: q.MaxVolumeCm3},
+		ValidUntil: q.ValidUntil}
+}
+
+// createQuote prices a purchase on the account's tariff.
+func (h *handler) createQuote(c *gin.Context) {
+	var req quoteRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	qr, err := toQuoteRequest(req, session(c).UserID)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	q, err := h.Recharge.Quote(c.Request.Context(), qr)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toQuoteResponse(q))
+}
+
+type orderRequest struct {
+	quoteRequest
+	Channel string `json:"channel"`
+}
+
+type creditResponse struct {
+	Kind         string     `json:"kind"`
+	Status       string     `json:"status"`
+	Seq          *int       `json:"seq"`
+	Unit         string     `json:"unit"`
+	Amount       int64      `json:"amount"`
+	SettledFen   int64      `json:"settled_fen,omitempty"`
+	ToBalanceFen int64      `json:"to_balance_fen,omitempty"`
+	DeliveredAt  *time.Time `json:"delivered_at,omitempty"`
+}
+
+type refundResponse struct {
+	RefundNo    string     `json:"refund_no"`
+	Status      string     `json:"status"`
+	AmountFen   int64      `json:"amount_fen"`
+	Reason      string     `json:"reason"`
+	SucceededAt *time.Time `json:"succeeded_at,omitempty"`
+}
+
+type orderResponse struct {
+	OrderNo      string          `json:"order_no"`
+	AccountID    int64           `json:"account_id"`
+	Channel      string          `json:"channel"`
+	Purpose      string          `json:"purpose"`
+	Status       string          `json:"status"`
+	VolumeCm3    int64           `json:"volume_cm3"`
+	Lines        []recharge.Line `json:"lines"`
+	GrossFen     int64           `json:"gross_fen"`
+	DeductionFen int64           `json:"deduction_fen"`
+	LeftoverFen  int64           `json:"leftover_fen"`
+	PayableFen   int64           `json:"payable_fen"`
+	CreatedAt    time.Time       `json:"created_at"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	PaidAt       *time.Time      `json:"paid_at,omitempty"`
+	ClosedAt     *time.Time      `json:"closed_at,omitempty"`
+	Credit       *creditResponse `json:"credit,omitempty"`
+	Refund       *refundResponse `json:"refund,omitempty"`
+}
+
+func toOrderResponse(v recharge.OrderView) orderResponse {
+	o := v.Order
+	lines := v.Lines
+	if lines == nil {
+		lines = []recharge.Line{}
+	}
+	out := orderResponse{OrderNo: o.OrderNo, AccountID: o.AccountID, Channel: string(o.Channel), Purpose: string(o.Purpose),
+		Status: string(o.Status), VolumeCm3: o.VolumeCm3, Lines: lines, GrossFen: o.GrossFen, DeductionFen: o.DeductionFen,
+		LeftoverFen: o.LeftoverFen, PayableFen: o.PayableFen, CreatedAt: o.CreatedAt, ExpiresAt: o.ExpiresAt,
+		PaidAt: o.PaidAt, ClosedAt: o.ClosedAt}
+	if cr := v.Credit; cr != nil {
+		out.Credit = &creditResponse{Kind: string(cr.Kind), Status: string(cr.Status), Seq: cr.Seq, Unit: string(cr.Unit),
+			Amount: cr.Amount, SettledFen: cr.SettledFen, ToBalanceFen: cr.ToBalanceFen, DeliveredAt: cr.DeliveredAt}
+	}
+	if r := v.Refund; r != nil {
+		out.Refund = &refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
+			Reason: r.Reason, SucceededAt: r.SucceededAt}
+	}
+	return out
+}
+
+type createOrderResponse struct {
+	Order   orderResponse `json:"order"`
+	Payment any           `json:"payment"`
+}
+
+// createOrder recomputes the quote, creates the order and opens it with
+// WeChat Pay; the answer carries the parameters wx.requestPayment (or
+// WeixinJSBridge) needs. Idempotent by the Idempotency-Key header.
+func (h *handler) createOrder(c *gin.Context) {
+	var req orderRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	s := session(c)
+	qr, err := toQuoteRequest(req.quoteRequest, s.UserID)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	ch, ok := models.ParseChannel(req.Channel)
+	if !ok {
+		writeError(c, badRequest("invalid_channel", `channel must be "wechat_mp" or "wechat_oa".`))
+		return
+	}
+	h.idempotent(c, "user:"+strconv.FormatInt(s.UserID, 10), req, func() (int, any, error) {
+		v, params, err := h.Recharge.CreateOrder(c.Request.Context(), recharge.OrderRequest{
+			QuoteRequest: qr, Channel: ch, AppID: s.AppID, OpenID: s.OpenID})
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusCreated, createOrderResponse{Order: toOrderResponse(v), Payment: params}, nil
+	})
+}
+
+// validOrderNo accepts what an order number can look like.
+func validOrderNo(s string) bool {
+	if len(s) < 6 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9') && !(r >= 'A' && r <= 'Z') && !(r >= 'a' && r <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+var errInvalidOrderNo = badRequest("invalid_order_no", "The order number is not valid.")
+
+// getOrder shows one order of the caller's accounts, with its payment and
+// delivery state.
+func (h *handler) getOrder(c *gin.Context) {
+	no := c.Param("no")
+	if !validOrderNo(no) {
+		writeError(c, errInvalidOrderNo)
+		return
+	}
+	v, err := h.Recharge.Order(c.Request.Context(), session(c).UserID, no)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toOrderResponse(v))
+}
+
+// listOrders is an account's payment history (缴费记录), newest first.
+func (h *handler) listOrders(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Query("account_id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(c, badRequest("invalid_account_id", "account_id must be the id of one of your accounts."))
+		return
+	}
+	list, err := h.Recharge.Orders(c.Request.Context(), session(c).UserID, id, 50)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]orderResponse, len(list))
+	for i, v := range list {
+		out[i] = toOrderResponse(v)
+	}
+	c.JSON(http.StatusOK, gin.H{"orders": out})
+}

@@ -1,0 +1,327 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// More errors the store returns.
+var (
+	// ErrDuplicate: a unique index refused the row; another writer got
+	// there first.
+	ErrDuplicate = errors.New("models: duplicate")
+	// ErrInsufficient: the change would take a balance below zero.
+	ErrInsufficient = errors.New("models: insufficient balance")
+)
+
+// dup turns a unique-index violation into ErrDuplicate.
+func dup(err error) error {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+	}
+	return err
+}
+
+// LockAccount reads an account and locks it until the transaction ends.
+// Every change to an account's money, orders or credits locks the account
+// first, then the order: one order everywhere, so no two such changes can
+// deadlock.
+func (s *Store) LockAccount(ctx context.Context, id int64) (Account, error) {
+	var a Account
+	err := s.db.WithContext(ctx).Clauses(forUpdate()).Take(&a, id).Error
+	return a, one(err)
+}
+
+// AdjustBalance adds delta (which may be negative) to an account's balance.
+// Errors: ErrInsufficient when the balance would go below zero.
+func (s *Store) AdjustBalance(ctx context.Context, accountID, delta int64, at time.Time) error {
+	if delta == 0 {
+		return nil
+	}
+	res := s.db.WithContext(ctx).Exec(
+		"UPDATE accounts SET balance_fen = balance_fen + ?, updated_at = ? WHERE id = ? AND balance_fen + ? >= 0",
+		delta, at, accountID, delta)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrInsufficient
+	}
+	return nil
+}
+
+// AddYearVolume adds volume (negative to take back) to the account's volume
+// of year. A year newer than the stored one starts the count afresh; a
+// change to a year older than the stored one is ignored (the count it
+// belonged to is over). The count never goes below zero.
+func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, volumeCm3 int64) error {
+	return s.db.WithContext(ctx).Exec(`UPDATE accounts SET
+		ytd_volume_cm3 = CASE
+			WHEN ytd_year <> ? THEN ?
+			WHEN ytd_volume_cm3 + ? < 0 THEN 0
+			ELSE ytd_volume_cm3 + ? END,
+		ytd_year = ?
+		WHERE id = ? AND ytd_year <= ?`,
+		year, max(volumeCm3, 0), volumeCm3, volumeCm3, year, accountID, year).Error
+}
+
+// NextPurchaseSeq takes the account's next purchase sequence. The account
+// must be locked.
+func (s *Store) NextPurchaseSeq(ctx context.Context, accountID int64) (int, error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Exec("UPDATE accounts SET purchase_seq = purchase_seq + 1 WHERE id = ?", accountID).Error; err != nil {
+		return 0, err
+	}
+	var seq int
+	err := db.Raw("SELECT purchase_seq FROM accounts WHERE id = ?", accountID).Scan(&seq).Error
+	return seq, err
+}
+
+// TakeBackPurchaseSeq gives back the account's latest purchase sequence
+// when a credit that was never delivered is cancelled: the meter never saw
+// it, and it expects the next one to follow the last it took.
+func (s *Store) TakeBackPurchaseSeq(ctx context.Context, accountID int64, seq int) error {
+	return s.db.WithContext(ctx).Exec("UPDATE accounts SET purchase_seq = purchase_seq - 1 WHERE id = ? AND purchase_seq = ?",
+		accountID, seq).Error
+}
+
+// CreateOrder stores a new order.
+// Errors: ErrDuplicate when the order number is taken or the account
+// already has a pending order.
+func (s *Store) CreateOrder(ctx context.Context, o *Order) error {
+	return dup(s.db.WithContext(ctx).Create(o).Error)
+}
+
+// Order finds an order by number.
+func (s *Store) Order(ctx context.Context, no string) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Where("order_no = ?", no).Take(&o).Error
+	return o, one(err)
+}
+
+// LockOrder finds an order by number and locks it; lock its account first.
+func (s *Store) LockOrder(ctx context.Context, no string) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Clauses(forUpdate()).Where("order_no = ?", no).Take(&o).Error
+	return o, one(err)
+}
+
+// PendingOrderOf finds the account's pending order, if any.
+func (s *Store) PendingOrderOf(ctx context.Context, accountID int64) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Where("inflight_account_id = ?", accountID).Take(&o).Error
+	return o, one(err)
+}
+
+// UpdateOrder applies set to an order only while its status is from, and
+// reports whether it did: the conditional update every transition of the
+// payment ledger goes through.
+func (s *Store) UpdateOrder(ctx context.Context, id int64, from OrderStatus, set map[string]any) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = ?", id, from).Updates(set)
+	return res.RowsAffected == 1, res.Error
+}
+
+// OrdersOf lists an account's orders, newest first.
+func (s *Store) OrdersOf(ctx context.Context, accountID int64, limit int) ([]Order, error) {
+	var out []Order
+	err := s.db.WithContext(ctx).Where("account_id = ?", accountID).Order("id DESC").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// OrdersToCheck lists pending orders the janitor should ask the provider
+// about: those expired, and those older than createdBefore not checked since
+// checkedBefore (a notification may have been lost).
+func (s *Store) OrdersToCheck(ctx context.Context, now, createdBefore, checkedBefore time.Time, limit int) ([]Order, error) {
+	var out []Order
+	err := s.db.WithContext(ctx).
+		Where("status = ? AND (expires_at <= ? OR (created_at <= ? AND (checked_at IS NULL OR checked_at <= ?)))",
+			OrderPending, now, createdBefore, checkedBefore).
+		Order("expires_at").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// MarkChecked records that the janitor asked the provider about an order.
+func (s *Store) MarkChecked(ctx context.Context, id int64, at time.Time) error {
+	return s.db.WithContext(ctx).Model(&Order{}).Where("id = ?", id).Update("checked_at", at).Error
+}
+
+// InsertPayment records money received.
+// Errors: ErrDuplicate when the order already has a payment or the
+// provider transaction is already recorded.
+func (s *Store) InsertPayment(ctx context.Context, p *Payment) error {
+	return dup(s.db.WithContext(ctx).Create(p).Error)
+}
+
+// PaymentOf finds an order's payment.
+func (s *Store) PaymentOf(ctx context.Context, orderID int64) (Payment, error) {
+	var p Payment
+	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&p).Error
+	return p, one(err)
+}
+
+// InsertCredit records what a paid order delivers.
+// Errors: ErrDuplicate when the order already has a credit, the sequence is
+// taken, or the account already has an undelivered credit.
+func (s *Store) InsertCredit(ctx context.Context, c *Credit) error {
+	return dup(s.db.WithContext(ctx).Create(c).Error)
+}
+
+// CreditOf finds an order's credit.
+func (s *Store) CreditOf(ctx context.Context, orderID int64) (Credit, error) {
+	var c Credit
+	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&c).Error
+	return c, one(err)
+}
+
+// PendingCreditOf finds the account's undelivered credit, if any.
+func (s *Store) PendingCreditOf(ctx context.Context, accountID int64) (Credit, error) {
+	var c Credit
+	err := s.db.WithContext(ctx).Where("pending_account_id = ?", accountID).Take(&c).Error
+	return c, one(err)
+}
+
+// UpdateCredit applies set to a credit only while its status is from.
+func (s *Store) UpdateCredit(ctx context.Context, id int64, from CreditStatus, set map[string]any) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&Credit{}).Where("id = ? AND status = ?", id, from).Updates(set)
+	return res.RowsAffected == 1, dup(res.Error)
+}
+
+// SettleBills pays an account's open bills, oldest first, with up to
+// amount fen, and returns how much it used. The account must be locked.
+func (s *Store) SettleBills(ctx context.Context, accountID, amount int64, at time.Time) (int64, error) {
+	db := s.db.WithContext(ctx)
+	var bills []Bill
+	if err := db.Clauses(forUpdate()).Where("account_id = ? AND amount_paid_fen < amount_due_fen", accountID).
+		Order("period").Find(&bills).Error; err != nil {
+		return 0, err
+	}
+	var used int64
+	for _, b := range bills {
+		if used == amount {
+			break
+		}
+		pay := min(b.AmountDueFen-b.AmountPaidFen, amount-used)
+		res := db.Exec("UPDATE bills SET amount_paid_fen = amount_paid_fen + ?, updated_at = ? WHERE id = ? AND amount_paid_fen + ? <= amount_due_fen",
+			pay, at, b.ID, pay)
+		if res.Error != nil {
+			return used, res.Error
+		}
+		if res.RowsAffected != 1 {
+			return used, fmt.Errorf("models: bill %d changed under its lock", b.ID)
+		}
+		used += pay
+	}
+	return used, nil
+}
+
+// CurrentCard finds the account's current IC card.
+func (s *Store) CurrentCard(ctx context.Context, accountID int64) (Card, error) {
+	var c Card
+	err := s.db.WithContext(ctx).Where("current_account_id = ?", accountID).Take(&c).Error
+	return c, one(err)
+}
+
+// InsertRefund records a refund to make.
+// Errors: ErrDuplicate when the order already has one.
+func (s *Store) InsertRefund(ctx context.Context, r *Refund) error {
+	return dup(s.db.WithContext(ctx).Create(r).Error)
+}
+
+// RefundByNo finds a refund by its number.
+func (s *Store) RefundByNo(ctx context.Context, no string) (Refund, error) {
+	var r Refund
+	err := s.db.WithContext(ctx).Where("refund_no = ?", no).Take(&r).Error
+	return r, one(err)
+}
+
+// RefundOf finds an order's refund.
+func (s *Store) RefundOf(ctx context.Context, orderID int64) (Refund, error) {
+	var r Refund
+	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&r).Error
+	return r, one(err)
+}
+
+// UpdateRefund applies set to a refund only while its status is one of
+// from, and reports whether it did.
+func (s *Store) UpdateRefund(ctx context.Context, id int64, from []RefundStatus, set map[string]any) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status IN ?", id, from).Updates(set)
+	return res.RowsAffected == 1, res.Error
+}
+
+// RefundsToFollow lists refunds not yet final, oldest first, updated before
+// before (so that one just submitted is left alone a moment).
+func (s *Store) RefundsToFollow(ctx context.Context, before time.Time, limit int) ([]Refund, error) {
+	var out []Refund
+	err := s.db.WithContext(ctx).Where("status IN ? AND updated_at <= ?", []RefundStatus{RefundPending, RefundProcessing}, before).
+		Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// OrderByID finds an order by id.
+func (s *Store) OrderByID(ctx context.Context, id int64) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Take(&o, id).Error
+	return o, one(err)
+}
+
+// AddAlert records something staff must look at.
+func (s *Store) AddAlert(ctx context.Context, kind, orderNo, detail string, at time.Time) error {
+	a := Alert{Kind: kind, Detail: detail, CreatedAt: at}
+	if orderNo != "" {
+		a.OrderNo = &orderNo
+	}
+	return s.db.WithContext(ctx).Create(&a).Error
+}
+
+// Alerts lists alerts, newest first; open only those not resolved.
+func (s *Store) Alerts(ctx context.Context, open bool, limit int) ([]Alert, error) {
+	var out []Alert
+	q := s.db.WithContext(ctx).Order("id DESC").Limit(limit)
+	if open {
+		q = q.Where("resolved_at IS NULL")
+	}
+	return out, q.Find(&out).Error
+}
+
+// CreditsOf finds the credits of orders, by order id.
+func (s *Store) CreditsOf(ctx context.Context, orderIDs []int64) (map[int64]Credit, error) {
+	out := map[int64]Credit{}
+	if len(orderIDs) == 0 {
+		return out, nil
+	}
+	var rows []Credit
+	if err := s.db.WithContext(ctx).Where("order_id IN ?", orderIDs).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, c := range rows {
+		out[c.OrderID] = c
+	}
+	return out, nil
+}
+
+// RefundsOf finds the refunds of orders, by order id.
+func (s *Store) RefundsOf(ctx context.Context, orderIDs []int64) (map[int64]Refund, error) {
+	out := map[int64]Refund{}
+	if len(orderIDs) == 0 {
+		return out, nil
+	}
+	var rows []Refund
+	if err := s.db.WithContext(ctx).Where("order_id IN ?", orderIDs).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.OrderID] = r
+	}
+	return out, nil
+}
+
+// IsBound reports whether the user has bound the account.
+func (s *Store) IsBound(ctx context.Context, userID, accountID int64) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Binding{}).Where("user_id = ? AND account_id = ?", userID, accountID).Count(&n).Error
+	return n > 0, err
+}

@@ -1,0 +1,107 @@
+package models
+
+import "time"
+
+// Order is one purchase or bill payment: its amounts, computed by the
+// server, and where it is in the payment ledger.
+type Order struct {
+	ID          int64
+	OrderNo     string // out_trade_no at the provider
+	AccountID   int64
+	UserID      *int64
+	Channel     Channel
+	AppID       string
+	PayerOpenID string `gorm:"column:payer_open_id"`
+	Purpose     Purpose
+	VolumeCm3   int64 `gorm:"column:volume_cm3"`
+	// GrossFen is what the customer buys; DeductionFen comes from the
+	// account balance; PayableFen = GrossFen - DeductionFen is paid.
+	// LeftoverFen (buying a volume card by amount) goes to the balance.
+	GrossFen          int64
+	DeductionFen      int64
+	LeftoverFen       int64
+	PayableFen        int64
+	CreditUnit        Unit
+	CreditAmount      int64
+	QuoteJSON         string `gorm:"column:quote_json"`
+	Status            OrderStatus
+	InflightAccountID *int64
+	PrepayID          *string
+	CloseReason       *string
+	ExpiresAt         time.Time
+	CheckedAt         *time.Time
+	PaidAt            *time.Time
+	ClosedAt          *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// Payment is money received for an order: exactly one per order.
+type Payment struct {
+	ID            int64
+	OrderID       int64
+	Provider      string
+	ProviderTxnID string
+	AmountFen     int64
+	Payer         string
+	Source        string // notify, query, close
+	PaidAt        time.Time
+	CreatedAt     time.Time
+}
+
+// Credit is what a paid order delivers: exactly one per order.
+type Credit struct {
+	ID               int64
+	OrderID          int64
+	AccountID        int64
+	Kind             CreditKind
+	Seq              *int
+	Unit             Unit
+	Amount           int64
+	Status           CreditStatus
+	PendingAccountID *int64
+	SettledFen       int64 // bill credits: what settled bills
+	ToBalanceFen     int64 // bill credits: what went to the balance
+	Attempts         int
+	LastAttemptAt    *time.Time
+	DeliveredAt      *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Refund returns an order's payment.
+type Refund struct {
+	ID               int64
+	RefundNo         string // out_refund_no at the provider
+	OrderID          int64
+	AmountFen        int64
+	Reason           string
+	RequestedBy      string
+	Status           RefundStatus
+	ProviderRefundID *string
+	SucceededAt      *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// IdempotencyKey remembers a request and its answer.
+type IdempotencyKey struct {
+	ID          int64
+	Scope       string
+	IdemKey     string
+	RequestHash string
+	StatusCode  *int
+	Response    *string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Alert is something staff must look at.
+type Alert struct {
+	ID         int64
+	Kind       string
+	OrderNo    *string
+	Detail     string
+	CreatedAt  time.Time
+	ResolvedAt *time.Time
+}

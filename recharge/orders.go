@@ -1,0 +1,265 @@
+package recharge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"gaspay/models"
+)
+
+// OrderRequest is a customer's purchase: a quote request plus the channel
+// and who pays (the openid of the WeChat app they logged in through).
+type OrderRequest struct {
+	QuoteRequest
+	Channel models.Channel
+	AppID   string
+	OpenID  string
+}
+
+// inProgressAge is how long a pending order the provider has not heard of
+// is taken to be still starting (another request is making its prepay).
+const inProgressAge = 2 * time.Minute
+
+// CreateOrder recomputes the quote, creates the order and opens it at the
+// provider, returning what the customer's client needs to pay.
+//
+// One purchase per account is in flight: an unpaid order of the account is
+// first asked about at the provider and closed there; if it turns out paid
+// it takes the paid path and this order is refused. An account with a paid
+// credit not yet delivered cannot buy.
+//
+// Errors: those of Quote, and ErrCardChannel, ErrChannelMismatch,
+// ErrCreditPending, ErrPreviousPaid, ErrOrderInProgress,
+// ErrProviderUnavailable, ErrProviderRefused.
+func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView, any, error) {
+	p := s.providers[req.Channel]
+	if p == nil {
+		return OrderView{}, nil, ErrInvalid
+	}
+	d, err := s.store.BoundAccount(ctx, req.UserID, req.AccountID)
+	if errors.Is(err, models.ErrNotFound) {
+		return OrderView{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return OrderView{}, nil, fmt.Errorf("recharge: order: %w", err)
+	}
+	if d.Kind == models.KindICCard && req.Channel != models.ChannelWeChatMP {
+		return OrderView{}, nil, ErrCardChannel
+	}
+	if want := s.cfg.Apps[req.Channel]; want == "" || want != req.AppID || req.OpenID == "" {
+		return OrderView{}, nil, ErrChannelMismatch
+	}
+	tiers, err := s.tiers(ctx, d.TariffID)
+	if err != nil {
+		return OrderView{}, nil, err
+	}
+	var cardType *models.CardType
+	if d.CardStatus != nil && *d.CardStatus == models.CardCurrent {
+		cardType = d.CardType
+	}
+
+	var o models.Order
+	var lines []Line
+	for attempt := 0; ; attempt++ {
+		var stale *models.Order
+		err := s.store.Tx(ctx, func(tx *models.Store) error {
+			stale = nil
+			a, err := tx.LockAccount(ctx, req.AccountID)
+			if err != nil {
+				return err
+			}
+			// Priced again under the lock: the balance and the year's
+			// volume are what they are now.
+			q, err := s.price(a, tiers, cardType, d.ArrearsFen, req.QuoteRequest)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.PendingCreditOf(ctx, a.ID); err == nil {
+				return ErrCreditPending
+			} else if !errors.Is(err, models.ErrNotFound) {
+				return err
+			}
+			if old, err := tx.PendingOrderOf(ctx, a.ID); err == nil {
+				stale = &old
+				return nil
+			} else if !errors.Is(err, models.ErrNotFound) {
+				return err
+			}
+			o, err = s.newOrder(req, q)
+			if err != nil {
+				return err
+			}
+			lines = q.Lines
+			// The balance's part is taken with the order, in one
+			// transaction, and given back if the order closes unpaid.
+			if err := tx.AdjustBalance(ctx, a.ID, -q.DeductionFen, o.CreatedAt); err != nil {
+				return fmt.Errorf("recharge: deduction: %w", err)
+			}
+			return tx.CreateOrder(ctx, &o)
+		})
+		if err != nil {
+			return OrderView{}, nil, err
+		}
+		if stale == nil {
+			break
+		}
+		if attempt == 2 {
+			return OrderView{}, nil, ErrOrderInProgress
+		}
+		paid, err := s.settle(ctx, *stale, true)
+		if err != nil {
+			return OrderView{}, nil, err
+		}
+		if paid {
+			return OrderView{}, nil, ErrPreviousPaid
+		}
+	}
+
+	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		// The provider may have the order: it stays pending, the janitor
+		// (or the customer's next attempt) asks and closes it.
+		s.log.WarnContext(ctx, "prepay outcome unknown", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
+		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	case err != nil:
+		s.log.WarnContext(ctx, "prepay refused", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
+		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
+			return OrderView{}, nil, cerr
+		}
+		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
+	}
+	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
+		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
+	return OrderView{Order: o, Lines: lines}, params, nil
+}
+
+func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
+	no, err := s.orderNo()
+	if err != nil {
+		return models.Order{}, err
+	}
+	lines, err := json.Marshal(q.Lines)
+	if err != nil {
+		return models.Order{}, err
+	}
+	now := s.now().UTC()
+	uid, acct := req.UserID, req.AccountID
+	return models.Order{
+		OrderNo: no, AccountID: acct, UserID: &uid, Channel: req.Channel, AppID: req.AppID, PayerOpenID: req.OpenID,
+		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
+		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
+		QuoteJSON: string(lines), Status: models.OrderPending, InflightAccountID: &acct,
+		ExpiresAt: now.Add(s.cfg.OrderTTL).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+// orderNo makes an order number: "GP", the Beijing date, 12 random digits.
+// 22 characters, within WeChat's 6–32 and Alipay's 64; the unique index
+// catches the one-in-a-trillion collision.
+func (s *Service) orderNo() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000_000_000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("GP%s%012d", s.now().In(s.cfg.Location).Format("20060102"), n.Int64()), nil
+}
+
+func (s *Service) description(userNumber string, o models.Order) string {
+	if o.Purpose == models.PurposeBill {
+		return "燃气费 " + userNumber
+	}
+	return fmt.Sprintf("燃气充值 %s %d.%02dm³", userNumber, o.VolumeCm3/100, o.VolumeCm3%100)
+}
+
+// settle resolves a pending order with its provider: paid orders take the
+// paid path, unpaid ones are closed at the provider and here. It reports
+// whether the order turned out paid. young says to leave alone an order the
+// provider has not heard of yet if it is only moments old.
+func (s *Service) settle(ctx context.Context, o models.Order, young bool) (paid bool, err error) {
+	p := s.byName[s.providerOf(o)]
+	if p == nil {
+		return false, fmt.Errorf("recharge: order %s: no provider", o.OrderNo)
+	}
+	t, err := p.Query(ctx, o.OrderNo)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	}
+	switch t.State {
+	case TxnPaid:
+		return true, s.paidFromTxn(ctx, p, o, t, "query")
+	case TxnNotFound:
+		if young && s.now().Sub(o.CreatedAt) < inProgressAge {
+			return false, ErrOrderInProgress
+		}
+		_, err := s.closeLocal(ctx, o, "not_at_provider")
+		return false, err
+	case TxnClosed:
+		_, err := s.closeLocal(ctx, o, "closed_at_provider")
+		return false, err
+	}
+	// Open and unpaid: close it at the provider first, so that it cannot
+	// be paid after we close it here.
+	err = p.Close(ctx, o.OrderNo)
+	switch {
+	case errors.Is(err, errProviderPaid):
+		t, err := p.Query(ctx, o.OrderNo)
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+		}
+		if t.State != TxnPaid {
+			return false, fmt.Errorf("%w: close said paid, query says %d", ErrProviderUnavailable, t.State)
+		}
+		return true, s.paidFromTxn(ctx, p, o, t, "close")
+	case err != nil:
+		return false, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	}
+	_, err = s.closeLocal(ctx, o, "unpaid")
+	return false, err
+}
+
+func (s *Service) paidFromTxn(ctx context.Context, p Provider, o models.Order, t Txn, source string) error {
+	_, err := s.MarkPaid(ctx, PaidEvent{Provider: p.Name(), OrderNo: o.OrderNo, TxnID: t.TxnID, AppID: t.AppID,
+		MchID: t.MchID, AmountFen: t.AmountFen, Payer: t.Payer, PaidAt: t.PaidAt, Source: source})
+	return err
+}
+
+// providerOf names the provider that takes an order's payment.
+func (s *Service) providerOf(o models.Order) string {
+	if p := s.providers[o.Channel]; p != nil {
+		return p.Name()
+	}
+	return ""
+}
+
+// closeLocal closes a pending order here and gives back the balance it had
+// reserved; it reports whether this call closed it (false: it was no
+// longer pending).
+func (s *Service) closeLocal(ctx context.Context, o models.Order, reason string) (bool, error) {
+	var closed bool
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		if _, err := tx.LockAccount(ctx, o.AccountID); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
+			"status": models.OrderClosed, "inflight_account_id": nil, "close_reason": reason,
+			"closed_at": now, "updated_at": now,
+		})
+		if err != nil || !ok {
+			return err
+		}
+		closed = true
+		return tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now)
+	})
+	if err == nil && closed {
+		s.log.InfoContext(ctx, "order closed", slog.String("order_no", o.OrderNo), slog.String("reason", reason))
+	}
+	return closed, err
+}

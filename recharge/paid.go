@@ -1,0 +1,202 @@
+package recharge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gaspay/models"
+)
+
+// Outcome is what a payment did.
+type Outcome int
+
+// Outcomes of MarkPaid.
+const (
+	// Paid: the order is now paid and has its credit.
+	Paid Outcome = iota + 1
+	// Duplicate: the payment was already recorded; nothing changed.
+	Duplicate
+	// LateRefund: the payment arrived for a closed order; it is recorded
+	// and refunded, never lost.
+	LateRefund
+	// ConflictRefund: the account had an undelivered credit the payment
+	// could not queue behind; it is recorded and refunded.
+	ConflictRefund
+)
+
+// MarkPaid takes a payment reported by a provider, exactly once: one
+// payment row per order (a unique index), the order's move to paid a
+// conditional update, and in the same transaction the order's one credit,
+// carrying the account's next purchase sequence. Duplicates, concurrent or
+// late, change nothing.
+//
+// Errors: ErrUnknownOrder and ErrMismatch (both alert staff; the payment is
+// not taken as paid), or a storage error, in which case nothing changed and
+// the provider's retry or the janitor's query will bring it again.
+func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
+	o, err := s.store.Order(ctx, ev.OrderNo)
+	if errors.Is(err, models.ErrNotFound) {
+		s.alert(ctx, "unknown_order", ev.OrderNo, fmt.Sprintf("%s payment %s of %d fen for an order we do not have", ev.Provider, ev.TxnID, ev.AmountFen))
+		return 0, ErrUnknownOrder
+	}
+	if err != nil {
+		return 0, err
+	}
+	p := s.byName[ev.Provider]
+	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != o.PayableFen || ev.TxnID == "" {
+		s.alert(ctx, "payment_mismatch", o.OrderNo, fmt.Sprintf(
+			"%s payment %s: %d fen app %s merchant %s; order: %d fen app %s via %s",
+			ev.Provider, ev.TxnID, ev.AmountFen, ev.AppID, ev.MchID, o.PayableFen, o.AppID, o.Channel))
+		return 0, ErrMismatch
+	}
+
+	var out Outcome
+	var refund models.Refund
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		out, refund = 0, models.Refund{}
+		a, err := tx.LockAccount(ctx, o.AccountID)
+		if err != nil {
+			return err
+		}
+		o, err := tx.LockOrder(ctx, ev.OrderNo)
+		if err != nil {
+			return err
+		}
+		if prev, err := tx.PaymentOf(ctx, o.ID); err == nil {
+			if prev.ProviderTxnID != ev.TxnID {
+				return fmt.Errorf("recharge: order %s paid by %s, now reported paid by %s", o.OrderNo, prev.ProviderTxnID, ev.TxnID)
+			}
+			out = Duplicate
+			return nil
+		} else if !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		now := s.now().UTC()
+		paidAt := ev.PaidAt.UTC()
+		if paidAt.IsZero() {
+			paidAt = now
+		}
+		if err := tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
+			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: paidAt, CreatedAt: now}); err != nil {
+			return err
+		}
+		switch o.Status {
+		case models.OrderPending:
+		case models.OrderClosed:
+			// Paid after we closed it: the money came, the purchase is
+			// over. Refund it in full, automatically.
+			out = LateRefund
+			refund, err = s.startRefund(ctx, tx, o, models.OrderClosed, "paid after close", "system", now)
+			return err
+		default:
+			return fmt.Errorf("recharge: order %s is %s without a payment", o.OrderNo, o.Status)
+		}
+		if _, err := tx.PendingCreditOf(ctx, a.ID); err == nil {
+			// By construction an account with an undelivered credit
+			// cannot start an order; if it happens anyway the payment
+			// goes back rather than two credits racing for one meter.
+			out = ConflictRefund
+			if ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
+				"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": paidAt, "updated_at": now}); err != nil || !ok {
+				return errors.Join(err, errors.New("recharge: order moved under its lock"))
+			}
+			if err := tx.AdjustBalance(ctx, a.ID, o.DeductionFen, now); err != nil {
+				return err
+			}
+			refund, err = s.startRefund(ctx, tx, o, models.OrderPaid, "credit conflict", "system", now)
+			return err
+		} else if !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
+			"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": paidAt, "updated_at": now})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("recharge: order %s moved under its lock", o.OrderNo)
+		}
+		if err := s.credit(ctx, tx, a, o, now); err != nil {
+			return err
+		}
+		if err := tx.AdjustBalance(ctx, a.ID, o.LeftoverFen, now); err != nil {
+			return err
+		}
+		if o.Purpose == models.PurposeGas {
+			if err := tx.AddYearVolume(ctx, a.ID, s.now().In(s.cfg.Location).Year(), o.VolumeCm3); err != nil {
+				return err
+			}
+		}
+		out = Paid
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recharge: mark %s paid: %w", ev.OrderNo, err)
+	}
+	switch out {
+	case Paid:
+		s.log.InfoContext(ctx, "order paid", slog.String("order_no", ev.OrderNo), slog.String("source", ev.Source),
+			slog.Int64("amount_fen", ev.AmountFen))
+	case LateRefund, ConflictRefund:
+		s.alert(ctx, "payment_refunded", ev.OrderNo, fmt.Sprintf("payment %s refunded automatically: %s", ev.TxnID, refund.Reason))
+		s.submitRefund(ctx, refund)
+	}
+	return out, nil
+}
+
+// credit creates the paid order's one credit. The account is locked.
+func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) error {
+	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Unit: o.CreditUnit, Amount: o.CreditAmount,
+		Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
+	pending := a.ID
+	switch a.Kind {
+	case models.KindOrdinary:
+		// Delivered at once: the oldest bills first, the rest to the
+		// balance.
+		seq, err := tx.NextPurchaseSeq(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		settled, err := tx.SettleBills(ctx, a.ID, o.CreditAmount, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.AdjustBalance(ctx, a.ID, o.CreditAmount-settled, now); err != nil {
+			return err
+		}
+		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, &seq, models.CreditDelivered, &now
+		c.SettledFen, c.ToBalanceFen = settled, o.CreditAmount-settled
+		return tx.InsertCredit(ctx, &c)
+	case models.KindIoT:
+		seq, err := tx.NextPurchaseSeq(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		c.Kind, c.Seq = models.CreditIoT, &seq
+	case models.KindICCard:
+		// The card's sequence is known once a write was confirmed; an
+		// imported card learns it at its first genuine read, and the write
+		// then takes it (spec/box-protocol.md).
+		c.Kind = models.CreditCard
+		card, err := tx.CurrentCard(ctx, a.ID)
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return err
+		}
+		if err == nil && card.LastWrittenSeq != nil {
+			seq := *card.LastWrittenSeq + 1
+			c.Seq = &seq
+		}
+	}
+	c.PendingAccountID = &pending
+	return tx.InsertCredit(ctx, &c)
+}
+
+func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) {
+	s.log.WarnContext(ctx, "alert", slog.String("kind", kind), slog.String("order_no", orderNo), slog.String("detail", detail))
+	if err := s.store.AddAlert(ctx, kind, orderNo, detail, s.now().UTC()); err != nil {
+		s.log.ErrorContext(ctx, "alert not stored", slog.String("kind", kind), slog.String("err", err.Error()))
+	}
+}

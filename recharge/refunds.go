@@ -1,0 +1,220 @@
+package recharge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gaspay/models"
+)
+
+// startRefund moves an order to refunding and records its full refund, in
+// the caller's transaction; the provider is asked after the commit.
+func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Order, from models.OrderStatus, reason, by string, now time.Time) (models.Refund, error) {
+	ok, err := tx.UpdateOrder(ctx, o.ID, from, map[string]any{"status": models.OrderRefunding, "updated_at": now})
+	if err != nil {
+		return models.Refund{}, err
+	}
+	if !ok {
+		return models.Refund{}, fmt.Errorf("recharge: order %s moved under its lock", o.OrderNo)
+	}
+	r := models.Refund{RefundNo: "R" + o.OrderNo, OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
+		RequestedBy: by, Status: models.RefundPending, CreatedAt: now, UpdatedAt: now}
+	return r, tx.InsertRefund(ctx, &r)
+}
+
+// RefundOrder refunds a paid order whose credit has not reached the meter,
+// as staff asked: the credit is cancelled and the balance the order used or
+// left is restored in one transaction, then the provider is asked. A
+// delivered credit, or one whose delivery was attempted with an unknown
+// outcome, cannot be refunded this way.
+// Errors: ErrNotFound, ErrNotRefundable, ErrDelivered, ErrDeliveryInDoubt.
+func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (models.Refund, error) {
+	o, err := s.store.Order(ctx, orderNo)
+	if errors.Is(err, models.ErrNotFound) {
+		return models.Refund{}, ErrNotFound
+	}
+	if err != nil {
+		return models.Refund{}, err
+	}
+	var r models.Refund
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		a, err := tx.LockAccount(ctx, o.AccountID)
+		if err != nil {
+			return err
+		}
+		o, err := tx.LockOrder(ctx, orderNo)
+		if err != nil {
+			return err
+		}
+		if o.Status != models.OrderPaid {
+			return ErrNotRefundable
+		}
+		c, err := tx.CreditOf(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Status == models.CreditDelivered:
+			return ErrDelivered
+		case c.Status != models.CreditPending:
+			return ErrNotRefundable
+		case c.Attempts > 0:
+			return ErrDeliveryInDoubt
+		}
+		now := s.now().UTC()
+		// The sequence was never used on the meter: the next purchase
+		// takes it again.
+		ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
+			"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": now})
+		if err != nil || !ok {
+			return errors.Join(err, errors.New("recharge: credit moved under its lock"))
+		}
+		if c.Seq != nil && c.Kind == models.CreditIoT {
+			if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
+				return err
+			}
+		}
+		if err := tx.AdjustBalance(ctx, a.ID, o.DeductionFen-o.LeftoverFen, now); err != nil {
+			return fmt.Errorf("recharge: restore balance: %w", err)
+		}
+		if o.Purpose == models.PurposeGas {
+			if err := tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3); err != nil {
+				return err
+			}
+		}
+		r, err = s.startRefund(ctx, tx, o, models.OrderPaid, reason, by, now)
+		return err
+	})
+	if err != nil {
+		return models.Refund{}, err
+	}
+	s.log.InfoContext(ctx, "refund started", slog.String("order_no", orderNo), slog.String("by", by), slog.String("reason", reason))
+	return s.submitRefund(ctx, r), nil
+}
+
+// submitRefund asks the provider for a recorded refund and records its
+// answer. An unknown outcome leaves the refund pending for the janitor,
+// which asks again with the same refund number, so it happens once.
+func (s *Service) submitRefund(ctx context.Context, r models.Refund) models.Refund {
+	o, err := s.store.OrderByID(ctx, r.OrderID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "refund: order", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
+		return r
+	}
+	p := s.byName[s.providerOf(o)]
+	if p == nil {
+		return r
+	}
+	res, err := p.Refund(ctx, r, o)
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		s.log.WarnContext(ctx, "refund outcome unknown", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
+		s.touchRefund(ctx, r)
+		return r
+	case err != nil:
+		s.log.WarnContext(ctx, "refund refused", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
+		res = RefundResult{Status: models.RefundFailed}
+	}
+	got, _ := s.recordRefund(ctx, r, res)
+	return got
+}
+
+// touchRefund marks a refund as just tried, so the janitor waits before
+// trying it again.
+func (s *Service) touchRefund(ctx context.Context, r models.Refund) {
+	_, err := s.store.UpdateRefund(ctx, r.ID, []models.RefundStatus{r.Status}, map[string]any{"updated_at": s.now().UTC()})
+	if err != nil {
+		s.log.WarnContext(ctx, "refund touch", slog.String("err", err.Error()))
+	}
+}
+
+// recordRefund records a provider's answer about a refund, exactly once:
+// every move is conditional on the refund not being final yet. It reports
+// whether this call moved it; a refund that failed alerts staff then.
+func (s *Service) recordRefund(ctx context.Context, r models.Refund, res RefundResult) (models.Refund, bool) {
+	now := s.now().UTC()
+	set := map[string]any{"status": res.Status, "updated_at": now}
+	if res.ProviderRefundID != "" {
+		set["provider_refund_id"] = res.ProviderRefundID
+	}
+	from := []models.RefundStatus{models.RefundPending}
+	if res.Status != models.RefundProcessing {
+		from = append(from, models.RefundProcessing)
+	}
+	if res.Status == models.RefundSucceeded {
+		set["succeeded_at"] = now
+	}
+	var moved bool
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		ok, err := tx.UpdateRefund(ctx, r.ID, from, set)
+		moved = ok
+		if err != nil || !ok || res.Status != models.RefundSucceeded {
+			return err
+		}
+		_, err = tx.UpdateOrder(ctx, r.OrderID, models.OrderRefunding, map[string]any{"status": models.OrderRefunded, "updated_at": now})
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "refund record", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
+		return r, false
+	}
+	if moved && res.Status == models.RefundFailed {
+		s.alert(ctx, "refund_failed", "", "refund "+r.RefundNo+" failed at the provider; the money has not gone back")
+	}
+	if moved && res.Status == models.RefundSucceeded {
+		s.log.InfoContext(ctx, "refund succeeded", slog.String("refund_no", r.RefundNo))
+	}
+	got, err := s.store.RefundByNo(ctx, r.RefundNo)
+	if err != nil {
+		return r, moved
+	}
+	return got, moved
+}
+
+// HandleRefundEvent records a refund notification, exactly once.
+// Errors: ErrNotFound for a refund we do not have.
+func (s *Service) HandleRefundEvent(ctx context.Context, ev RefundEvent) error {
+	r, err := s.store.RefundByNo(ctx, ev.RefundNo)
+	if errors.Is(err, models.ErrNotFound) {
+		s.alert(ctx, "unknown_refund", ev.OrderNo, "refund notification for "+ev.RefundNo)
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if ev.AmountFen != r.AmountFen {
+		s.alert(ctx, "refund_mismatch", ev.OrderNo, fmt.Sprintf("refund %s: %d fen reported, %d asked", r.RefundNo, ev.AmountFen, r.AmountFen))
+		return ErrMismatch
+	}
+	s.recordRefund(ctx, r, RefundResult{Status: ev.Status, ProviderRefundID: ev.ProviderRefundID})
+	return nil
+}
+
+// followRefund moves a refund the provider has not settled yet.
+func (s *Service) followRefund(ctx context.Context, r models.Refund) {
+	if r.Status == models.RefundPending {
+		s.submitRefund(ctx, r)
+		return
+	}
+	o, err := s.store.OrderByID(ctx, r.OrderID)
+	if err != nil {
+		return
+	}
+	p := s.byName[s.providerOf(o)]
+	if p == nil {
+		return
+	}
+	res, err := p.QueryRefund(ctx, r)
+	if err != nil {
+		s.touchRefund(ctx, r)
+		return
+	}
+	if res.Status == models.RefundProcessing {
+		s.touchRefund(ctx, r)
+		return
+	}
+	s.recordRefund(ctx, r, res)
+}

@@ -1,0 +1,233 @@
+package recharge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gaspay/models"
+)
+
+// Config holds the service's rules.
+type Config struct {
+	// PurchaseLimitFen is the most one purchase may cost.
+	PurchaseLimitFen int64
+	// OrderTTL is how long an order may be paid.
+	OrderTTL time.Duration
+	// QuoteTTL is how long a quote is promised.
+	QuoteTTL time.Duration
+	// Location is where the tier year and order numbers are dated.
+	Location *time.Location
+	// Apps maps each channel to the app id its payer's openid must belong
+	// to.
+	Apps map[models.Channel]string
+}
+
+// Service quotes, takes payments and keeps both ledgers.
+type Service struct {
+	store     *models.Store
+	cfg       Config
+	providers map[models.Channel]Provider
+	byName    map[string]Provider
+	log       *slog.Logger
+	now       func() time.Time
+
+	// tariffs caches tariffs for tariffTTL: they change a few times a
+	// year, and every quote needs one.
+	tariffMu sync.Mutex
+	tariffs  map[int64]cachedTariff
+}
+
+type cachedTariff struct {
+	tiers []Tier
+	at    time.Time
+}
+
+// tariffTTL is how long a replica may price on a tariff after staff change
+// it.
+const tariffTTL = time.Minute
+
+// NewService makes the service; providers maps each channel to the
+// provider that takes its payments.
+func NewService(store *models.Store, cfg Config, providers map[models.Channel]Provider, log *slog.Logger) *Service {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	byName := map[string]Provider{}
+	for _, p := range providers {
+		byName[p.Name()] = p
+	}
+	return &Service{store: store, cfg: cfg, providers: providers, byName: byName, log: log, now: time.Now,
+		tariffs: map[int64]cachedTariff{}}
+}
+
+// SetClock replaces the service's clock (tests move time past expiry).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Provider is the provider of a name ("wechat"), or nil.
+func (s *Service) Provider(name string) Provider { return s.byName[name] }
+
+// QuoteRequest names an account and exactly one of a volume and an amount.
+type QuoteRequest struct {
+	UserID    int64
+	AccountID int64
+	VolumeCm3 int64
+	AmountFen int64
+}
+
+// Quote is a purchase priced by the server.
+type Quote struct {
+	AccountID int64
+	Kind      models.AccountKind
+	Purpose   models.Purpose
+	// VolumeCm3 is the gas bought. For meters that count money (IoT,
+	// amount cards), which apply the tiers themselves as gas flows, it is
+	// the volume the money buys at the account's place in the year.
+	VolumeCm3 int64
+	Lines     []Line
+	// GrossFen is what is bought; DeductionFen comes from the balance;
+	// PayableFen is paid; LeftoverFen, what a volume card bought by amount
+	// cannot use, goes to the balance.
+	GrossFen     int64
+	DeductionFen int64
+	LeftoverFen  int64
+	PayableFen   int64
+	CreditUnit   models.Unit
+	CreditAmount int64
+
+	BalanceFen   int64
+	ArrearsFen   int64
+	YTDVolumeCm3 int64
+	// MaxAmountFen and MaxVolumeCm3 are the most this purchase may buy.
+	MaxAmountFen int64
+	MaxVolumeCm3 int64
+	ValidUntil   time.Time
+}
+
+// Quote prices a purchase for one of the user's accounts.
+// Errors: ErrNotFound, ErrInvalid, ErrAccountInactive, ErrOverLimit,
+// ErrTooLittle, ErrVolumeForBill, ErrNoCard.
+func (s *Service) Quote(ctx context.Context, req QuoteRequest) (Quote, error) {
+	d, err := s.store.BoundAccount(ctx, req.UserID, req.AccountID)
+	if errors.Is(err, models.ErrNotFound) {
+		return Quote{}, ErrNotFound
+	}
+	if err != nil {
+		return Quote{}, fmt.Errorf("recharge: quote: %w", err)
+	}
+	tiers, err := s.tiers(ctx, d.TariffID)
+	if err != nil {
+		return Quote{}, err
+	}
+	var cardType *models.CardType
+	if d.CardSerial != nil && d.CardStatus != nil && *d.CardStatus == models.CardCurrent {
+		cardType = d.CardType
+	}
+	return s.price(d.Account, tiers, cardType, d.ArrearsFen, req)
+}
+
+func (s *Service) tiers(ctx context.Context, tariffID int64) ([]Tier, error) {
+	s.tariffMu.Lock()
+	c, ok := s.tariffs[tariffID]
+	s.tariffMu.Unlock()
+	if ok && time.Since(c.at) < tariffTTL {
+		return c.tiers, nil
+	}
+	t, err := s.store.Tariff(ctx, tariffID)
+	if err != nil {
+		return nil, fmt.Errorf("recharge: tariff %d: %w", tariffID, err)
+	}
+	tiers := make([]Tier, len(t.Tiers))
+	for i, tt := range t.Tiers {
+		tiers[i] = Tier{UpperCm3: unbounded, PriceFenPerM3: tt.PriceFenPerM3}
+		if tt.UpperCm3 != nil {
+			tiers[i].UpperCm3 = *tt.UpperCm3
+		}
+	}
+	if err := checkTiers(tiers); err != nil {
+		return nil, fmt.Errorf("recharge: tariff %d: %w", tariffID, err)
+	}
+	s.tariffMu.Lock()
+	s.tariffs[tariffID] = cachedTariff{tiers: tiers, at: time.Now()}
+	s.tariffMu.Unlock()
+	return tiers, nil
+}
+
+// price applies the rules of a purchase to an account as it stands.
+func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardType, arrears int64, req QuoteRequest) (Quote, error) {
+	if (req.VolumeCm3 > 0) == (req.AmountFen > 0) || req.VolumeCm3 < 0 || req.AmountFen < 0 {
+		return Quote{}, ErrInvalid
+	}
+	if a.Status != models.AccountActive {
+		return Quote{}, ErrAccountInactive
+	}
+	now := s.now()
+	ytd := int64(0)
+	if a.YTDYear == now.In(s.cfg.Location).Year() {
+		ytd = a.YTDVolumeCm3
+	}
+	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: arrears, YTDVolumeCm3: ytd,
+		MaxAmountFen: s.cfg.PurchaseLimitFen, ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
+
+	if a.Kind == models.KindOrdinary {
+		// Any amount from 0.01 yuan up to the limit, or the arrears if
+		// they are more: a customer can always clear what they owe.
+		if req.VolumeCm3 > 0 {
+			return Quote{}, ErrVolumeForBill
+		}
+		q.MaxAmountFen = max(s.cfg.PurchaseLimitFen, arrears)
+		if req.AmountFen > q.MaxAmountFen {
+			return Quote{}, ErrOverLimit
+		}
+		q.Purpose, q.GrossFen, q.PayableFen = models.PurposeBill, req.AmountFen, req.AmountFen
+		q.CreditUnit, q.CreditAmount = models.UnitFen, req.AmountFen
+		return q, nil
+	}
+
+	q.Purpose, q.CreditUnit = models.PurposeGas, models.UnitFen
+	if a.Kind == models.KindICCard {
+		if cardType == nil {
+			return Quote{}, ErrNoCard
+		}
+		if *cardType == models.CardVolume {
+			q.CreditUnit = models.UnitCm3
+		}
+	}
+	q.MaxVolumeCm3 = volumeFor(tiers, ytd, s.cfg.PurchaseLimitFen)
+	switch {
+	case req.VolumeCm3 > 0:
+		if req.VolumeCm3 > q.MaxVolumeCm3 {
+			return Quote{}, ErrOverLimit
+		}
+		q.VolumeCm3 = req.VolumeCm3
+		q.Lines, q.GrossFen = price(tiers, ytd, req.VolumeCm3)
+		q.CreditAmount = q.GrossFen
+	default:
+		if req.AmountFen > s.cfg.PurchaseLimitFen {
+			return Quote{}, ErrOverLimit
+		}
+		q.VolumeCm3 = volumeFor(tiers, ytd, req.AmountFen)
+		if q.VolumeCm3 == 0 {
+			return Quote{}, ErrTooLittle
+		}
+		var cost int64
+		q.Lines, cost = price(tiers, ytd, q.VolumeCm3)
+		q.GrossFen, q.CreditAmount = req.AmountFen, req.AmountFen
+		if q.CreditUnit == models.UnitCm3 {
+			// The card takes whole 0.01 m3; the fen that buy less stay
+			// in the account for the next purchase.
+			q.LeftoverFen = req.AmountFen - cost
+		}
+	}
+	if q.CreditUnit == models.UnitCm3 {
+		q.CreditAmount = q.VolumeCm3
+	}
+	// The balance pays what it can, but a purchase always moves at least
+	// a fen through the payment channel: a payment of zero does not exist.
+	q.DeductionFen = max(0, min(a.BalanceFen, q.GrossFen-1))
+	q.PayableFen = q.GrossFen - q.DeductionFen
+	return q, nil
+}
