@@ -379,3 +379,45 @@ func TestRefundRetriedByJanitor(t *testing.T) {
 		t.Fatalf("order: %v", o)
 	}
 }
+
+// A payment that cannot be credited because the account already has an
+// undelivered credit (impossible through the API; here forced) is
+// recorded and refunded rather than racing a second credit to the meter.
+func TestPaymentBehindUndeliveredCreditRefunded(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	b := newBuyer(t, env, srv, "alice", "031130001", "李娜")
+	first := orderNo(t, b.order(map[string]any{"amount_fen": 5000}))
+	if _, err := env.Pay.Pay(context.Background(), first, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Hide the undelivered credit long enough to start a second order.
+	if err := env.DB.Exec("UPDATE credits SET pending_account_id = NULL").Error; err != nil {
+		t.Fatal(err)
+	}
+	second := orderNo(t, b.order(map[string]any{"amount_fen": 3000}))
+	if err := env.DB.Exec("UPDATE credits SET pending_account_id = account_id WHERE status = 'pending'").Error; err != nil {
+		t.Fatal(err)
+	}
+	if res, err := env.Pay.Pay(context.Background(), second, ""); err != nil || !res.Acknowledged() {
+		t.Fatalf("pay: %+v %v", res, err)
+	}
+	o := b.get(second)
+	if o["status"] != "refunding" || o["credit"] != nil || o["refund"].(map[string]any)["reason"] != "credit conflict" {
+		t.Fatalf("second order: %v", o)
+	}
+	if n := env.Count("credits", ""); n != 1 {
+		t.Fatalf("%d credits", n)
+	}
+	if n := env.Count("alerts", "kind = ?", "payment_refunded"); n != 1 {
+		t.Fatalf("%d alerts", n)
+	}
+	// A repeat of the notification changes nothing.
+	if res, _ := env.Pay.SendPaymentNotification(context.Background(), second, wxpayfake.NotifyOptions{}); !res.Acknowledged() {
+		t.Fatal("repeat not acknowledged")
+	}
+	if n := env.Count("refunds", ""); n != 1 {
+		t.Fatalf("%d refunds", n)
+	}
+}

@@ -36,6 +36,41 @@ func (s *Store) LockAccount(ctx context.Context, id int64) (Account, error) {
 	return a, one(err)
 }
 
+// AccountState is a locked account with what blocks a new purchase.
+type AccountState struct {
+	Account
+	// PendingCreditID is the account's undelivered credit, if any.
+	PendingCreditID *int64
+	// InflightOrderNo is the account's pending order, if any.
+	InflightOrderNo *string
+}
+
+// LockAccountState locks an account, as LockAccount, and reads in the same
+// round trip whether it has an undelivered credit or an order in flight.
+func (s *Store) LockAccountState(ctx context.Context, id int64) (AccountState, error) {
+	var st AccountState
+	res := s.db.WithContext(ctx).Raw(`SELECT a.*,
+		(SELECT c.id FROM credits c WHERE c.pending_account_id = a.id) AS pending_credit_id,
+		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = a.id) AS inflight_order_no
+		FROM accounts a WHERE a.id = ?`+forUpdateSQL(s.db), id).Scan(&st)
+	if res.Error != nil {
+		return st, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return st, ErrNotFound
+	}
+	return st, nil
+}
+
+// forUpdateSQL is the row-lock suffix of a raw SELECT; SQLite has none
+// (its IMMEDIATE transaction already holds the write lock).
+func forUpdateSQL(db *gorm.DB) string {
+	if DialectOf(db) == MySQL {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // AdjustBalance adds delta (which may be negative) to an account's balance.
 // Errors: ErrInsufficient when the balance would go below zero.
 func (s *Store) AdjustBalance(ctx context.Context, accountID, delta int64, at time.Time) error {
@@ -67,6 +102,29 @@ func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, vo
 		ytd_year = ?
 		WHERE id = ? AND ytd_year <= ?`,
 		year, max(volumeCm3, 0), volumeCm3, volumeCm3, year, accountID, year).Error
+}
+
+// ApplyPurchase records what a payment does to its account in one
+// statement: the purchase sequence it took (nil: unchanged), the balance it
+// adds (the leftover of a volume card, or what a bill payment did not
+// settle), and the volume it adds to year. The account must be locked.
+// Errors: ErrInsufficient when the balance would go below zero.
+func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta int64, year int, volumeCm3 int64, at time.Time) error {
+	res := s.db.WithContext(ctx).Exec(`UPDATE accounts SET
+		purchase_seq = COALESCE(?, purchase_seq),
+		balance_fen = balance_fen + ?,
+		ytd_volume_cm3 = CASE WHEN ytd_year = ? THEN ytd_volume_cm3 + ? ELSE ? END,
+		ytd_year = ?,
+		updated_at = ?
+		WHERE id = ? AND balance_fen + ? >= 0 AND ytd_year <= ?`,
+		seq, balanceDelta, year, volumeCm3, volumeCm3, year, at, accountID, balanceDelta, year)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrInsufficient
+	}
+	return nil
 }
 
 // NextPurchaseSeq takes the account's next purchase sequence. The account

@@ -70,26 +70,26 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		var stale *models.Order
 		err := s.store.Tx(ctx, func(tx *models.Store) error {
 			stale = nil
-			a, err := tx.LockAccount(ctx, req.AccountID)
+			st, err := tx.LockAccountState(ctx, req.AccountID)
 			if err != nil {
 				return err
 			}
 			// Priced again under the lock: the balance and the year's
 			// volume are what they are now.
-			q, err := s.price(a, tiers, cardType, d.ArrearsFen, req.QuoteRequest)
+			q, err := s.price(st.Account, tiers, cardType, d.ArrearsFen, req.QuoteRequest)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.PendingCreditOf(ctx, a.ID); err == nil {
+			if st.PendingCreditID != nil {
 				return ErrCreditPending
-			} else if !errors.Is(err, models.ErrNotFound) {
-				return err
 			}
-			if old, err := tx.PendingOrderOf(ctx, a.ID); err == nil {
+			if st.InflightOrderNo != nil {
+				old, err := tx.Order(ctx, *st.InflightOrderNo)
+				if err != nil {
+					return err
+				}
 				stale = &old
 				return nil
-			} else if !errors.Is(err, models.ErrNotFound) {
-				return err
 			}
 			o, err = s.newOrder(req, q)
 			if err != nil {
@@ -98,7 +98,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 			lines = q.Lines
 			// The balance's part is taken with the order, in one
 			// transaction, and given back if the order closes unpaid.
-			if err := tx.AdjustBalance(ctx, a.ID, -q.DeductionFen, o.CreatedAt); err != nil {
+			if err := tx.AdjustBalance(ctx, st.ID, -q.DeductionFen, o.CreatedAt); err != nil {
 				return fmt.Errorf("recharge: deduction: %w", err)
 			}
 			return tx.CreateOrder(ctx, &o)

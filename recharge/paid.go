@@ -53,6 +53,14 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		return 0, ErrMismatch
 	}
 
+	// A repeat is answered from two reads: a payment, once written, never
+	// changes.
+	if o.Status != models.OrderPending {
+		if prev, err := s.store.PaymentOf(ctx, o.ID); err == nil && prev.ProviderTxnID == ev.TxnID {
+			return Duplicate, nil
+		}
+	}
+
 	var out Outcome
 	var refund models.Refund
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
@@ -61,54 +69,27 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		if err != nil {
 			return err
 		}
-		o, err := tx.LockOrder(ctx, ev.OrderNo)
-		if err != nil {
-			return err
-		}
-		if prev, err := tx.PaymentOf(ctx, o.ID); err == nil {
-			if prev.ProviderTxnID != ev.TxnID {
-				return fmt.Errorf("recharge: order %s paid by %s, now reported paid by %s", o.OrderNo, prev.ProviderTxnID, ev.TxnID)
-			}
-			out = Duplicate
-			return nil
-		} else if !errors.Is(err, models.ErrNotFound) {
-			return err
-		}
 		now := s.now().UTC()
 		paidAt := ev.PaidAt.UTC()
 		if paidAt.IsZero() {
 			paidAt = now
 		}
-		if err := tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
-			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: paidAt, CreatedAt: now}); err != nil {
-			return err
-		}
-		switch o.Status {
-		case models.OrderPending:
-		case models.OrderClosed:
-			// Paid after we closed it: the money came, the purchase is
-			// over. Refund it in full, automatically.
-			out = LateRefund
-			refund, err = s.startRefund(ctx, tx, o, models.OrderClosed, "paid after close", "system", now)
-			return err
-		default:
-			return fmt.Errorf("recharge: order %s is %s without a payment", o.OrderNo, o.Status)
-		}
-		if _, err := tx.PendingCreditOf(ctx, a.ID); err == nil {
-			// By construction an account with an undelivered credit
-			// cannot start an order; if it happens anyway the payment
-			// goes back rather than two credits racing for one meter.
-			out = ConflictRefund
-			if ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-				"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": paidAt, "updated_at": now}); err != nil || !ok {
-				return errors.Join(err, errors.New("recharge: order moved under its lock"))
+		// The payment's unique index is the "exactly once": a second
+		// copy of the payment collides here.
+		err = tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
+			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: paidAt, CreatedAt: now})
+		if errors.Is(err, models.ErrDuplicate) {
+			prev, perr := tx.PaymentOf(ctx, o.ID)
+			if perr != nil {
+				return errors.Join(err, perr)
 			}
-			if err := tx.AdjustBalance(ctx, a.ID, o.DeductionFen, now); err != nil {
-				return err
+			if prev.ProviderTxnID != ev.TxnID {
+				return fmt.Errorf("recharge: order %s paid by %s, now reported paid by %s", o.OrderNo, prev.ProviderTxnID, ev.TxnID)
 			}
-			refund, err = s.startRefund(ctx, tx, o, models.OrderPaid, "credit conflict", "system", now)
-			return err
-		} else if !errors.Is(err, models.ErrNotFound) {
+			out = Duplicate
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
@@ -117,22 +98,28 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("recharge: order %s moved under its lock", o.OrderNo)
+			cur, err := tx.LockOrder(ctx, o.OrderNo)
+			if err != nil {
+				return err
+			}
+			if cur.Status != models.OrderClosed {
+				return fmt.Errorf("recharge: order %s is %s without a payment", o.OrderNo, cur.Status)
+			}
+			// Paid after we closed it: the money came, the purchase is
+			// over. Refund it in full, automatically.
+			out = LateRefund
+			refund, err = s.startRefund(ctx, tx, cur, models.OrderClosed, "paid after close", "system", now)
+			return err
 		}
 		if err := s.credit(ctx, tx, a, o, now); err != nil {
 			return err
 		}
-		if err := tx.AdjustBalance(ctx, a.ID, o.LeftoverFen, now); err != nil {
-			return err
-		}
-		if o.Purpose == models.PurposeGas {
-			if err := tx.AddYearVolume(ctx, a.ID, s.now().In(s.cfg.Location).Year(), o.VolumeCm3); err != nil {
-				return err
-			}
-		}
 		out = Paid
 		return nil
 	})
+	if errors.Is(err, errCreditConflict) {
+		out, refund, err = s.conflictRefund(ctx, ev, o)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("recharge: mark %s paid: %w", ev.OrderNo, err)
 	}
@@ -147,51 +134,90 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	return out, nil
 }
 
-// credit creates the paid order's one credit. The account is locked.
+// errCreditConflict: the account already has an undelivered credit; the
+// paid transaction is rolled back and conflictRefund takes over.
+var errCreditConflict = errors.New("recharge: account has an undelivered credit")
+
+// conflictRefund takes a payment that cannot be credited because the
+// account already has an undelivered credit. By construction an account
+// with one cannot start an order; if it happens anyway, the money goes back
+// rather than two credits racing for one meter.
+func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Order) (Outcome, models.Refund, error) {
+	var refund models.Refund
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		if _, err := tx.LockAccount(ctx, o.AccountID); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		if err := tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
+			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: now, CreatedAt: now}); err != nil {
+			return err
+		}
+		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
+			"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": now, "updated_at": now})
+		if err != nil || !ok {
+			return errors.Join(err, fmt.Errorf("recharge: order %s moved", o.OrderNo))
+		}
+		if err := tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now); err != nil {
+			return err
+		}
+		refund, err = s.startRefund(ctx, tx, o, models.OrderPaid, "credit conflict", "system", now)
+		return err
+	})
+	return ConflictRefund, refund, err
+}
+
+// credit creates the paid order's one credit and applies the payment to
+// its account. The account is locked.
 func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) error {
 	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Unit: o.CreditUnit, Amount: o.CreditAmount,
 		Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
 	pending := a.ID
+	next := a.PurchaseSeq + 1
+	var seq *int
+	toBalance := o.LeftoverFen
 	switch a.Kind {
 	case models.KindOrdinary:
 		// Delivered at once: the oldest bills first, the rest to the
 		// balance.
-		seq, err := tx.NextPurchaseSeq(ctx, a.ID)
-		if err != nil {
-			return err
-		}
 		settled, err := tx.SettleBills(ctx, a.ID, o.CreditAmount, now)
 		if err != nil {
 			return err
 		}
-		if err := tx.AdjustBalance(ctx, a.ID, o.CreditAmount-settled, now); err != nil {
-			return err
-		}
-		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, &seq, models.CreditDelivered, &now
+		seq, toBalance = &next, toBalance+o.CreditAmount-settled
+		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, seq, models.CreditDelivered, &now
 		c.SettledFen, c.ToBalanceFen = settled, o.CreditAmount-settled
-		return tx.InsertCredit(ctx, &c)
 	case models.KindIoT:
-		seq, err := tx.NextPurchaseSeq(ctx, a.ID)
-		if err != nil {
-			return err
-		}
-		c.Kind, c.Seq = models.CreditIoT, &seq
+		seq = &next
+		c.Kind, c.Seq, c.PendingAccountID = models.CreditIoT, seq, &pending
 	case models.KindICCard:
 		// The card's sequence is known once a write was confirmed; an
 		// imported card learns it at its first genuine read, and the write
 		// then takes it (spec/box-protocol.md).
-		c.Kind = models.CreditCard
+		c.Kind, c.PendingAccountID = models.CreditCard, &pending
 		card, err := tx.CurrentCard(ctx, a.ID)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
 			return err
 		}
 		if err == nil && card.LastWrittenSeq != nil {
-			seq := *card.LastWrittenSeq + 1
-			c.Seq = &seq
+			cs := *card.LastWrittenSeq + 1
+			c.Seq = &cs
 		}
 	}
-	c.PendingAccountID = &pending
-	return tx.InsertCredit(ctx, &c)
+	// One undelivered credit per account: the unique index says so.
+	if err := tx.InsertCredit(ctx, &c); errors.Is(err, models.ErrDuplicate) && c.Status == models.CreditPending {
+		if _, perr := tx.PendingCreditOf(ctx, a.ID); perr == nil {
+			return errCreditConflict
+		}
+		return err
+	} else if err != nil {
+		return err
+	}
+	volume := int64(0)
+	if o.Purpose == models.PurposeGas {
+		volume = o.VolumeCm3
+	}
+	return tx.ApplyPurchase(ctx, a.ID, seq, toBalance, s.now().In(s.cfg.Location).Year(), volume, now)
 }
 
 func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) {

@@ -174,6 +174,26 @@ func (s *Server) SendPaymentNotification(ctx context.Context, outTradeNo string,
 	return s.deliver(ctx, n, opts), nil
 }
 
+// PaymentNotification builds, without sending, the signed and encrypted
+// TRANSACTION.SUCCESS notification of a paid order: the body and headers
+// WeChat Pay would post. Load tests sign ahead of time with it, so that
+// only the merchant's work is measured.
+func (s *Server) PaymentNotification(outTradeNo string, opts NotifyOptions) ([]byte, map[string]string, error) {
+	s.mu.Lock()
+	o, ok := s.orders[outTradeNo]
+	if !ok {
+		s.mu.Unlock()
+		return nil, nil, fmt.Errorf("wxpayfake: notify %s: %w", outTradeNo, ErrNoOrder)
+	}
+	if o.TransactionID == "" {
+		s.mu.Unlock()
+		return nil, nil, fmt.Errorf("wxpayfake: notify %s: %w", outTradeNo, ErrNotPaid)
+	}
+	n := s.paymentNotification(o, opts.URL)
+	s.mu.Unlock()
+	return s.seal(n, opts)
+}
+
 // paymentNotification prepares the TRANSACTION.SUCCESS event of o. Called
 // with s.mu held.
 func (s *Server) paymentNotification(o *order, url string) pending {
