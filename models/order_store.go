@@ -347,32 +347,27 @@ func (s *Store) Alerts(ctx context.Context, open bool, limit int) ([]Alert, erro
 
 // CreditsOf finds the credits of orders, by order id.
 func (s *Store) CreditsOf(ctx context.Context, orderIDs []int64) (map[int64]Credit, error) {
-	out := map[int64]Credit{}
-	if len(orderIDs) == 0 {
-		return out, nil
-	}
-	var rows []Credit
-	if err := s.db.WithContext(ctx).Where("order_id IN ?", orderIDs).Find(&rows).Error; err != nil {
-		return nil, err
-	}
-	for _, c := range rows {
-		out[c.OrderID] = c
-	}
-	return out, nil
+	return byOrder(ctx, s, orderIDs, func(c Credit) int64 { return c.OrderID })
 }
 
 // RefundsOf finds the refunds of orders, by order id.
 func (s *Store) RefundsOf(ctx context.Context, orderIDs []int64) (map[int64]Refund, error) {
-	out := map[int64]Refund{}
+	return byOrder(ctx, s, orderIDs, func(r Refund) int64 { return r.OrderID })
+}
+
+// byOrder loads the rows of a table keyed by order (at most one per order)
+// for many orders in one query.
+func byOrder[T any](ctx context.Context, s *Store, orderIDs []int64, key func(T) int64) (map[int64]T, error) {
+	out := make(map[int64]T, len(orderIDs))
 	if len(orderIDs) == 0 {
 		return out, nil
 	}
-	var rows []Refund
+	var rows []T
 	if err := s.db.WithContext(ctx).Where("order_id IN ?", orderIDs).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
-		out[r.OrderID] = r
+		out[key(r)] = r
 	}
 	return out, nil
 }
