@@ -14,12 +14,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 	"gorm.io/gorm"
 
 	"gaspay/auth"
+	"gaspay/bleproxy"
+	"gaspay/cards"
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/handlers"
@@ -54,6 +57,7 @@ type App struct {
 	Auth      *auth.Service
 	Customers *customer.Service
 	Recharge  *recharge.Service
+	Cards     *cards.Desk
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -97,6 +101,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireRecharge(opts); err != nil {
 		return nil, err
 	}
+	if err := a.wireCards(); err != nil {
+		return nil, err
+	}
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
 		a.AdminToken = randomHex(16)
@@ -116,6 +123,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Auth:           a.Auth,
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
+		Cards:          a.Cards,
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
 		WeChat:         a.WeChat,
@@ -292,9 +300,37 @@ func (a *App) sandboxPay() func(context.Context, string) (int, error) {
 	}
 }
 
-// Run runs the server's background work, the janitor, until ctx ends.
+// SandboxBoxMasterKey is the sandbox's box master key: the one of the
+// test vectors in spec/box-protocol.md, public, so that the simulator and
+// anyone's box model can talk to a sandbox server. Production refuses it.
+const SandboxBoxMasterKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+// wireCards builds the box relay and the card desk.
+func (a *App) wireCards() error {
+	hexKey := a.Config.BoxMasterKey.Reveal()
+	if hexKey == "" {
+		hexKey = SandboxBoxMasterKey
+	}
+	master, err := bleproxy.ParseMasterKey(hexKey)
+	if err != nil {
+		// The error names no digit of the key.
+		return fmt.Errorf("app: GASPAY_BOX_MASTER_KEY_FILE: %w", err)
+	}
+	rec := cards.NewRecorder(a.Store, a.Log)
+	a.Cards = cards.NewDesk(master, a.Store, rediskv.TokenCache{C: a.Redis}, rec, a.Config.BoxSessionTTL, a.Log)
+	// A record still in memory is written when the app closes.
+	a.closers = append(a.closers, func() error { rec.Flush(context.Background()); return nil })
+	return nil
+}
+
+// Run runs the server's background work until ctx ends: the janitor, and
+// the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
-	a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
+	wg.Wait()
 }
 
 // Ready reports whether the database and Redis answer.

@@ -114,6 +114,12 @@ type Config struct {
 	// no merchant id, WeChat Pay runs as an in-process sandbox.
 	WeChatPay WeChatPay
 
+	// BoxMasterKey is the recharge boxes' master key, 64 hex digits, read
+	// only from GASPAY_BOX_MASTER_KEY_FILE; empty means the sandbox key.
+	BoxMasterKey Secret
+	// BoxSessionTTL is how long an idle box session lives.
+	BoxSessionTTL time.Duration
+
 	// OrderTTL is how long an order may be paid.
 	OrderTTL time.Duration
 	// JanitorInterval is how often unknown outcomes are chased.
@@ -176,6 +182,8 @@ func Load(getenv Getenv) (Config, error) {
 			APIv3Key:    l.secret("GASPAY_WXPAY_APIV3_KEY"),
 			BaseURL:     l.str("GASPAY_WXPAY_BASE_URL", ""),
 		},
+		BoxMasterKey:     l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
+		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
 		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
@@ -227,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.OrderTTL < time.Minute || c.OrderTTL > 2*time.Hour {
 		bad("GASPAY_ORDER_TTL: between 1m and 2h (WeChat Pay's bounds), got %s", c.OrderTTL)
+	}
+	if c.BoxSessionTTL < 30*time.Second {
+		bad("GASPAY_BOX_SESSION_TTL: at least 30s, got %s", c.BoxSessionTTL)
 	}
 	if c.JanitorInterval < time.Second {
 		bad("GASPAY_JANITOR_INTERVAL: at least 1s, got %s", c.JanitorInterval)
@@ -289,6 +300,9 @@ func (c Config) EmbeddedParts() []string {
 	if c.WeChatPaySandbox() {
 		parts = append(parts, "sandbox WeChat Pay (set GASPAY_WXPAY_*)")
 	}
+	if !c.BoxMasterKey.IsSet() {
+		parts = append(parts, "sandbox box master key (set GASPAY_BOX_MASTER_KEY_FILE)")
+	}
 	return parts
 }
 
@@ -340,6 +354,21 @@ func (l *loader) secret(key string) Secret {
 		return Secret(strings.TrimSpace(string(b)))
 	}
 	return Secret(strings.TrimSpace(v))
+}
+
+// secretFile reads a secret only from the file named by key: some keys are
+// too dangerous to sit in an environment that gets dumped.
+func (l *loader) secretFile(key string) Secret {
+	file := l.getenv(key)
+	if file == "" {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: %w", key, err))
+		return ""
+	}
+	return Secret(strings.TrimSpace(string(b)))
 }
 
 func (l *loader) duration(key string, def time.Duration) time.Duration {

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.PublicURL != "http://localhost:8080" || c.DataDir != "data" || c.BindingLimit != 5 ||
-		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 4 {
+		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 5 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -29,7 +29,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 	if err == nil {
 		t.Fatal("production started on embedded defaults")
 	}
-	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "https", "GASPAY_ADMIN_TOKEN"} {
+	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "sandbox box master key", "https", "GASPAY_ADMIN_TOKEN"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error does not name %q:\n%v", part, err)
 		}
@@ -42,6 +42,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 		"GASPAY_WXPAY_MCHID": "1900000109", "GASPAY_WXPAY_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
 		"GASPAY_WXPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----", "GASPAY_WXPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000001092025",
 		"GASPAY_WXPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----", "GASPAY_WXPAY_APIV3_KEY": strings.Repeat("k", 32),
+		"GASPAY_BOX_MASTER_KEY_FILE": masterKeyFile(t),
 	}
 	if _, err := Load(env(full)); err != nil {
 		t.Fatalf("complete production config refused: %v", err)
@@ -92,4 +93,12 @@ func TestSecretsFromFilesAndMasked(t *testing.T) {
 	if err == nil {
 		t.Error("missing secret file accepted")
 	}
+}
+
+func masterKeyFile(t *testing.T) string {
+	f := filepath.Join(t.TempDir(), "box-master.key")
+	if err := os.WriteFile(f, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

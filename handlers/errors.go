@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/auth"
+	"gaspay/bleproxy"
+	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/recharge"
 	"gaspay/wechat"
@@ -30,18 +32,19 @@ func badRequest(code, message string) *apiError {
 
 // Errors of the HTTP layer itself.
 var (
-	errNoRoute       = &apiError{http.StatusNotFound, "not_found", "No such page or API."}
-	errNoMethod      = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "This method is not allowed here."}
-	errMissingToken  = &apiError{http.StatusUnauthorized, "unauthenticated", "Log in first."}
-	errBadOrigin     = &apiError{http.StatusForbidden, "bad_origin", "This request must come from gaspay's own pages."}
-	errInvalidID     = badRequest("invalid_id", "The id in the path must be a positive whole number.")
-	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large."}
-	errNotJSON       = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json."}
-	errInvalidUTF8   = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
-	errUpstream      = &apiError{http.StatusBadGateway, "upstream_unavailable", "WeChat did not answer in time; please try again."}
-	errNotReady      = &apiError{http.StatusServiceUnavailable, "not_ready", "The server cannot reach its storage."}
-	errInternal      = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on our side; please try again later."}
-	errNotConfigured = &apiError{http.StatusServiceUnavailable, "not_configured", "This login is not available."}
+	errNoRoute           = &apiError{http.StatusNotFound, "not_found", "No such page or API."}
+	errNoMethod          = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "This method is not allowed here."}
+	errMissingToken      = &apiError{http.StatusUnauthorized, "unauthenticated", "Log in first."}
+	errBadOrigin         = &apiError{http.StatusForbidden, "bad_origin", "This request must come from gaspay's own pages."}
+	errInvalidID         = badRequest("invalid_id", "The id in the path must be a positive whole number.")
+	errBodyTooLarge      = &apiError{http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large."}
+	errNotJSON           = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json."}
+	errInvalidUTF8       = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
+	errUpstream          = &apiError{http.StatusBadGateway, "upstream_unavailable", "WeChat did not answer in time; please try again."}
+	errNotReady          = &apiError{http.StatusServiceUnavailable, "not_ready", "The server cannot reach its storage."}
+	errInternal          = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on our side; please try again later."}
+	errUnknownBoxSession = &apiError{http.StatusNotFound, "box_session_not_found", "This box session has ended; connect to the box again."}
+	errNotConfigured     = &apiError{http.StatusServiceUnavailable, "not_configured", "This login is not available."}
 )
 
 // domainErrors maps the domain's sentinel errors to answers, in one place.
@@ -78,6 +81,26 @@ var domainErrors = []struct {
 	{recharge.ErrProviderRefused, &apiError{http.StatusBadGateway, "payment_refused", "The payment service refused this payment; nothing was charged."}},
 	{recharge.ErrNotRefundable, &apiError{http.StatusConflict, "not_refundable", "Only a paid order can be refunded."}},
 	{recharge.ErrDelivered, &apiError{http.StatusConflict, "credit_delivered", "The gas reached the meter; this order cannot be refunded here."}},
+	// The recharge box. Order matters: the first match wins.
+	{bleproxy.ErrUnknownSession, errUnknownBoxSession},
+	{bleproxy.ErrSessionBusy, &apiError{http.StatusConflict, "box_session_busy", "The previous frame of this session is still being handled; send one frame at a time."}},
+	{bleproxy.ErrReplay, &apiError{http.StatusConflict, "frame_replayed", "This frame was already used; reconnect to the box if it keeps happening."}},
+	{bleproxy.ErrCounter, &apiError{http.StatusConflict, "frame_out_of_order", "This frame is out of order; reconnect to the box."}},
+	{bleproxy.ErrBadMAC, &apiError{http.StatusUnauthorized, "frame_rejected", "The box's frame could not be authenticated; reconnect to the box."}},
+	{bleproxy.ErrWrongBox, &apiError{http.StatusBadRequest, "frame_rejected", "This frame belongs to another box."}},
+	{bleproxy.ErrUnexpectedType, &apiError{http.StatusBadRequest, "frame_rejected", "This frame is not expected here."}},
+	{bleproxy.ErrBadNonce, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrShortFrame, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrFrameTooLarge, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrBadMagic, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrBadVersion, badRequest("invalid_frame", "The frame is of a protocol version this server does not speak.")},
+	{bleproxy.ErrBadLength, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrUnknownType, badRequest("invalid_frame", "The frame is malformed.")},
+	{bleproxy.ErrBadBody, badRequest("invalid_frame", "The frame is malformed.")},
+	{cards.ErrBoxBlocked, &apiError{http.StatusForbidden, "box_blocked", "This recharge box has been blocked; please contact the service hall."}},
+	{cards.ErrReadFirst, &apiError{http.StatusConflict, "read_card_first", "Read the card first, then write it."}},
+	{cards.ErrNotForCard, &apiError{http.StatusConflict, "order_not_for_card", "No paid purchase of this order waits for the card in the box."}},
+	{cards.ErrCardPending, &apiError{http.StatusConflict, "credit_not_loaded", "This card still carries gas the meter has not taken: insert it into the meter first."}},
 	{recharge.ErrDeliveryInDoubt, &apiError{http.StatusConflict, "delivery_in_doubt", "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/auth"
+	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
@@ -30,6 +31,7 @@ type Deps struct {
 	Auth      *auth.Service
 	Customers *customer.Service
 	Recharge  *recharge.Service
+	Cards     *cards.Desk
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
 	WeChat     *wechat.Client
@@ -86,6 +88,10 @@ func New(d Deps) (*gin.Engine, error) {
 	api.POST("/orders", h.createOrder)
 	api.GET("/orders", h.listOrders)
 	api.GET("/orders/:no", h.getOrder)
+	api.POST("/box/sessions", h.openBoxSession)
+	api.POST("/box/sessions/:id/frames", h.relayBoxFrame)
+	api.POST("/box/sessions/:id/read", h.readBoxCard)
+	api.POST("/box/sessions/:id/write", h.writeBoxCard)
 
 	// Providers' notifications: authenticated by their signatures.
 	r.POST("/notify/wechat/pay", h.wechatPayNotify)
@@ -96,6 +102,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/orders/:no", h.adminGetOrder)
 	admin.POST("/orders/:no/refund", h.adminRefund)
 	admin.GET("/alerts", h.adminAlerts)
+	admin.GET("/box/events", h.adminBoxEvents)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

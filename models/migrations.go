@@ -238,5 +238,35 @@ func allMigrations() []migration {
 			){{table}}`,
 			`CREATE INDEX ix_alerts_open ON alerts (resolved_at, id)`,
 		}},
+		{3, "boxes", []string{
+			// The highest HELLO counter accepted per box, kept durably: a
+			// replayed HELLO opens nothing. A box appears at its first
+			// genuine HELLO; staff may block one.
+			`CREATE TABLE boxes (
+				id {{id}},
+				box_id CHAR(16) NOT NULL,
+				hello_counter BIGINT NOT NULL,
+				blocked BOOLEAN NOT NULL,
+				first_seen_at {{time}} NOT NULL,
+				last_seen_at {{time}} NOT NULL,
+				CONSTRAINT ux_boxes_box UNIQUE (box_id)
+			){{table}}`,
+			// The record of every box session, accepted frame, refusal and
+			// delivery.
+			`CREATE TABLE box_events (
+				id {{id}},
+				box_id CHAR(16) NOT NULL,
+				session_id VARCHAR(32) NOT NULL,
+				user_id BIGINT NULL,
+				kind VARCHAR(24) NOT NULL,
+				order_no VARCHAR(32) NULL,
+				card_serial CHAR(16) NULL,
+				detail VARCHAR(255) NOT NULL,
+				created_at {{time}} NOT NULL
+			){{table}}`,
+			`CREATE INDEX ix_box_events_box ON box_events (box_id, id)`,
+			`CREATE INDEX ix_box_events_session ON box_events (session_id, id)`,
+			`CREATE INDEX ix_box_events_order ON box_events (order_no)`,
+		}},
 	}
 }

@@ -102,7 +102,8 @@ func ReopenRedis(t testing.TB, c *rediskv.Client) *rediskv.Client {
 	if !ok {
 		t.Fatalf("ReopenRedis: not a single-node client")
 	}
-	other := redis.NewClient(rc.Options())
+	o := rc.Options()
+	other := redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
 	t.Cleanup(func() { other.Close() })
 	return rediskv.New(other, c.Prefix())
 }

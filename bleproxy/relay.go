@@ -1,0 +1,300 @@
+package bleproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The relay is the server's end of box sessions carried by phones. It keeps
+// the protocol's promises: a HELLO opens a session only if its counter beats
+// the highest one stored durably for the box; sealed frames are accepted
+// only in order; the same frame bytes sent again (a phone retrying after a
+// lost answer) get the same answer; any other frame out of order is
+// refused and changes nothing. What a message means (card rules, deliveries)
+// is the Handler's business.
+//
+// Sessions live in a KV (Redis in production) so that any replica continues
+// any session; each is loaded, used and stored under a lock.
+
+// Errors the relay returns.
+var (
+	// ErrUnknownSession: no such relay session, it expired, or it belongs
+	// to someone else (the three look alike).
+	ErrUnknownSession = errors.New("bleproxy: no such relay session")
+	// ErrSessionBusy: another request of the same session is in progress.
+	ErrSessionBusy = errors.New("bleproxy: session busy")
+)
+
+// KV keeps sessions where every replica sees them.
+type KV interface {
+	// Get returns the value, or "" when there is none.
+	Get(ctx context.Context, key string) (string, error)
+	// Set stores value for ttl.
+	Set(ctx context.Context, key, value string, ttl time.Duration) error
+	// Lock takes a lock for at most ttl; ok is false when it is held.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
+}
+
+// HelloLedger stores, durably, the highest HELLO counter accepted per box.
+type HelloLedger interface {
+	// HelloCounter is the highest counter accepted from the box, 0 if none.
+	HelloCounter(ctx context.Context, id BoxID) (uint32, error)
+	// AdvanceHello stores counter if it is above the stored one and
+	// reports whether it did (a compare-and-set: of two replays racing,
+	// one wins).
+	AdvanceHello(ctx context.Context, id BoxID, counter uint32) (bool, error)
+}
+
+// Info is what a Handler sees of a session. Data is the handler's own
+// state, kept with the session; the handler may replace it.
+type Info struct {
+	ID    string
+	Owner string
+	BoxID BoxID
+	Data  json.RawMessage
+}
+
+// Handler gives messages their meaning.
+type Handler interface {
+	// Opened is told of a new session and returns the first messages to
+	// send the box (typically READ_CARD).
+	Opened(ctx context.Context, s *Info, hello Hello) ([]Message, error)
+	// Message handles an authentic message from the box and returns the
+	// messages to send back and a view for the phone.
+	Message(ctx context.Context, s *Info, m Message) ([]Message, any, error)
+	// Refused is told of every frame the relay refused, for the record. s
+	// is nil when no session could be found for it.
+	Refused(ctx context.Context, s *Info, box BoxID, reason error)
+}
+
+// Relay is the server's end of box sessions.
+type Relay struct {
+	master  MasterKey
+	kv      KV
+	ledger  HelloLedger
+	handler Handler
+	ttl     time.Duration
+}
+
+// NewRelay makes a relay; sessions expire after idle ttl.
+func NewRelay(master MasterKey, kv KV, ledger HelloLedger, handler Handler, ttl time.Duration) *Relay {
+	return &Relay{master: master, kv: kv, ledger: ledger, handler: handler, ttl: ttl}
+}
+
+// Answer is what the relay gives the phone: frames to write to the box, in
+// order, and the handler's view of what happened.
+type Answer struct {
+	Frames [][]byte        `json:"frames"`
+	View   json.RawMessage `json:"view,omitempty"`
+}
+
+// stored is a session as the KV keeps it. Crypto holds K_sess: the value is
+// a secret, like the KV's other sessions.
+type stored struct {
+	Owner   string          `json:"o"`
+	Crypto  []byte          `json:"c"`
+	LastIn  string          `json:"li,omitempty"`
+	LastOut *Answer         `json:"lo,omitempty"`
+	Data    json.RawMessage `json:"d,omitempty"`
+}
+
+func (r *Relay) key(id string) string { return "box:sess:" + id }
+
+// Open verifies a HELLO and opens a session owned by owner (the phone's
+// user), returning its id, the SESSION frame and the handler's first
+// frames. A replayed HELLO opens nothing.
+// Errors: those of ParseFrame and ServerHandshake (ErrBadMAC, ErrReplay…).
+func (r *Relay) Open(ctx context.Context, owner string, hello []byte) (string, Answer, error) {
+	f, err := ParseFrame(hello)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	if f.Type != TypeHello {
+		err := fmt.Errorf("%w: %s where HELLO expected", ErrUnexpectedType, f.Type)
+		r.handler.Refused(ctx, nil, f.BoxID, err)
+		return "", Answer{}, err
+	}
+	last, err := r.ledger.HelloCounter(ctx, f.BoxID)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	nonce, err := NewNonce(nil)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	hs, err := ServerHandshake(r.master, f, last, nonce)
+	if err != nil {
+		r.handler.Refused(ctx, nil, f.BoxID, err)
+		return "", Answer{}, err
+	}
+	// The durable compare-and-set: of two copies of one HELLO, one wins.
+	ok, err := r.ledger.AdvanceHello(ctx, f.BoxID, hs.Hello.Counter)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	if !ok {
+		err := fmt.Errorf("%w: HELLO %d of box %s", ErrReplay, hs.Hello.Counter, f.BoxID)
+		r.handler.Refused(ctx, nil, f.BoxID, err)
+		return "", Answer{}, err
+	}
+	var idb [16]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return "", Answer{}, err
+	}
+	info := &Info{ID: hex.EncodeToString(idb[:]), Owner: owner, BoxID: f.BoxID}
+	msgs, err := r.handler.Opened(ctx, info, hs.Hello)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	sess := hs.Session
+	ans := Answer{Frames: [][]byte{hs.Reply.Marshal()}}
+	for _, m := range msgs {
+		fr, err := sess.SealMessage(m)
+		if err != nil {
+			return "", Answer{}, err
+		}
+		ans.Frames = append(ans.Frames, fr.Marshal())
+	}
+	st := stored{Owner: owner, Data: info.Data}
+	if st.Crypto, err = sess.MarshalBinary(); err != nil {
+		return "", Answer{}, err
+	}
+	if err := r.save(ctx, info.ID, st); err != nil {
+		return "", Answer{}, err
+	}
+	return info.ID, ans, nil
+}
+
+// Frame relays one frame from the box. The same bytes as the last frame
+// accepted get the same answer again; anything else must be the next sealed
+// frame of the session, or it is refused and changes nothing.
+// Errors: ErrUnknownSession, ErrSessionBusy, the errors of ParseFrame and
+// Session.Open (ErrCounter, ErrBadMAC, ErrWrongBox, ErrUnexpectedType), and
+// the handler's.
+func (r *Relay) Frame(ctx context.Context, owner, id string, in []byte) (Answer, error) {
+	sum := sha256.Sum256(in)
+	digest := hex.EncodeToString(sum[:])
+	return r.locked(ctx, owner, id, func(st *stored, info *Info, sess *Session) (Answer, error) {
+		if st.LastIn == digest && st.LastOut != nil {
+			return *st.LastOut, nil
+		}
+		f, err := ParseFrame(in)
+		if err != nil {
+			r.handler.Refused(ctx, info, info.BoxID, err)
+			return Answer{}, err
+		}
+		m, err := sess.OpenMessage(f)
+		var replies []Message
+		var view any
+		switch {
+		case errors.Is(err, ErrBadBody):
+			// Authentic but malformed: consumed, answered with ERROR.
+			r.handler.Refused(ctx, info, info.BoxID, err)
+			replies = []Message{ErrorBody{Code: CodeMalformed, Message: "malformed body"}}
+		case err != nil:
+			r.handler.Refused(ctx, info, info.BoxID, err)
+			return Answer{}, err
+		default:
+			if replies, view, err = r.handler.Message(ctx, info, m); err != nil {
+				return Answer{}, err
+			}
+		}
+		ans, err := seal(sess, replies, view)
+		if err != nil {
+			return Answer{}, err
+		}
+		st.LastIn, st.LastOut = digest, &ans
+		return ans, nil
+	})
+}
+
+// Command runs fn, the server's own initiative in a session (reading the
+// card again, writing it), under the session's lock, and seals the messages
+// it returns.
+// Errors: ErrUnknownSession, ErrSessionBusy, fn's.
+func (r *Relay) Command(ctx context.Context, owner, id string, fn func(*Info) ([]Message, any, error)) (Answer, error) {
+	return r.locked(ctx, owner, id, func(st *stored, info *Info, sess *Session) (Answer, error) {
+		msgs, view, err := fn(info)
+		if err != nil {
+			return Answer{}, err
+		}
+		return seal(sess, msgs, view)
+	})
+}
+
+func seal(sess *Session, msgs []Message, view any) (Answer, error) {
+	ans := Answer{Frames: [][]byte{}}
+	for _, m := range msgs {
+		f, err := sess.SealMessage(m)
+		if err != nil {
+			return Answer{}, err
+		}
+		ans.Frames = append(ans.Frames, f.Marshal())
+	}
+	if view != nil {
+		v, err := json.Marshal(view)
+		if err != nil {
+			return Answer{}, err
+		}
+		ans.View = v
+	}
+	return ans, nil
+}
+
+// locked loads a session under its lock, runs fn and stores what fn left,
+// only if fn succeeded: a refused frame changes nothing.
+func (r *Relay) locked(ctx context.Context, owner, id string, fn func(*stored, *Info, *Session) (Answer, error)) (Answer, error) {
+	if len(id) != 32 {
+		return Answer{}, ErrUnknownSession
+	}
+	unlock, ok, err := r.kv.Lock(ctx, r.key(id)+":lock", 10*time.Second)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !ok {
+		return Answer{}, ErrSessionBusy
+	}
+	defer unlock()
+	raw, err := r.kv.Get(ctx, r.key(id))
+	if err != nil {
+		return Answer{}, err
+	}
+	if raw == "" {
+		return Answer{}, ErrUnknownSession
+	}
+	var st stored
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return Answer{}, fmt.Errorf("bleproxy: session %s: %w", id, err)
+	}
+	if st.Owner != owner {
+		return Answer{}, ErrUnknownSession
+	}
+	var sess Session
+	if err := sess.UnmarshalBinary(st.Crypto); err != nil {
+		return Answer{}, err
+	}
+	info := &Info{ID: id, Owner: owner, BoxID: sess.BoxID, Data: st.Data}
+	ans, err := fn(&st, info, &sess)
+	if err != nil {
+		return Answer{}, err
+	}
+	st.Data = info.Data
+	if st.Crypto, err = sess.MarshalBinary(); err != nil {
+		return Answer{}, err
+	}
+	return ans, r.save(ctx, id, st)
+}
+
+func (r *Relay) save(ctx context.Context, id string, st stored) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return r.kv.Set(ctx, r.key(id), string(b), r.ttl)
+}

@@ -1,0 +1,543 @@
+package cards
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"gaspay/bleproxy"
+	"gaspay/customer"
+	"gaspay/models"
+)
+
+// Errors of the phone's requests; test them with errors.Is.
+var (
+	// ErrReadFirst: write only right after a read of the card in this
+	// session.
+	ErrReadFirst = errors.New("cards: read the card first")
+	// ErrNotForCard: the order is not a paid, undelivered purchase for the
+	// card just read.
+	ErrNotForCard = errors.New("cards: no purchase of this order waits for this card")
+	// ErrCardPending: the card carries credit the meter has not taken;
+	// writing over it would destroy that gas.
+	ErrCardPending = errors.New("cards: insert the card into the meter first")
+	// ErrBoxBlocked: staff blocked this box.
+	ErrBoxBlocked = errors.New("cards: box blocked")
+)
+
+// Desk is the card side of the box relay: a bleproxy.Handler, and the
+// server's commands (read, write) in a session.
+type Desk struct {
+	master bleproxy.MasterKey
+	store  *models.Store
+	rec    *Recorder
+	log    *slog.Logger
+	now    func() time.Time
+	relay  *bleproxy.Relay
+}
+
+// NewDesk makes the desk and its relay, with sessions in kv for ttl.
+func NewDesk(master bleproxy.MasterKey, store *models.Store, kv bleproxy.KV, rec *Recorder, ttl time.Duration, log *slog.Logger) *Desk {
+	d := &Desk{master: master, store: store, rec: rec, log: log, now: time.Now}
+	d.relay = bleproxy.NewRelay(master, kv, ledger{d}, d, ttl)
+	return d
+}
+
+// Recorder is the desk's record.
+func (d *Desk) Recorder() *Recorder { return d.rec }
+
+// sessionData is the desk's state in a relay session.
+type sessionData struct {
+	UserID int64       `json:"u"`
+	Card   *readState  `json:"card,omitempty"`
+	Write  *writeState `json:"write,omitempty"`
+}
+
+// readState is the card just read in the session.
+type readState struct {
+	Serial    string `json:"serial"`
+	AccountID int64  `json:"account"`
+	Image     string `json:"image"` // hex of the 64 bytes
+}
+
+// writeState is a WRITE_CARD sent and not yet answered.
+type writeState struct {
+	WriteID  string `json:"id"`
+	OrderNo  string `json:"order"`
+	CreditID int64  `json:"credit"`
+	Seq      int    `json:"seq"`
+	New      string `json:"new"` // hex of the image written
+}
+
+func owner(userID int64) string { return "user:" + strconv.FormatInt(userID, 10) }
+
+func load(s *bleproxy.Info) (sessionData, error) {
+	var d sessionData
+	if len(s.Data) == 0 {
+		return d, nil
+	}
+	return d, json.Unmarshal(s.Data, &d)
+}
+
+func (sd sessionData) store(s *bleproxy.Info) error {
+	b, err := json.Marshal(sd)
+	s.Data = b
+	return err
+}
+
+// Open opens a box session for a user from the box's HELLO.
+func (d *Desk) Open(ctx context.Context, userID int64, hello []byte) (string, bleproxy.Answer, error) {
+	return d.relay.Open(ctx, owner(userID), hello)
+}
+
+// Frame relays a frame from the box.
+func (d *Desk) Frame(ctx context.Context, userID int64, sessionID string, frame []byte) (bleproxy.Answer, error) {
+	return d.relay.Frame(ctx, owner(userID), sessionID, frame)
+}
+
+// Read asks the box to read its card again (the customer inserted it, or
+// wants to see it after a write).
+func (d *Desk) Read(ctx context.Context, userID int64, sessionID string) (bleproxy.Answer, error) {
+	return d.relay.Command(ctx, owner(userID), sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
+		sd, err := load(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		sd.Card, sd.Write = nil, nil
+		return []bleproxy.Message{bleproxy.ReadCardBody{}}, nil, sd.store(s)
+	})
+}
+
+// event builds a record line of a session.
+func (d *Desk) event(s *bleproxy.Info, userID int64, kind, detail string) models.BoxEvent {
+	ev := models.BoxEvent{BoxID: strings.ToUpper(s.BoxID.String()), SessionID: s.ID, Kind: kind, Detail: detail, CreatedAt: d.now().UTC()}
+	if userID != 0 {
+		ev.UserID = &userID
+	}
+	return ev
+}
+
+// Opened implements bleproxy.Handler: the session is recorded and the card
+// read.
+func (d *Desk) Opened(ctx context.Context, s *bleproxy.Info, hello bleproxy.Hello) ([]bleproxy.Message, error) {
+	uid, err := strconv.ParseInt(strings.TrimPrefix(s.Owner, "user:"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("cards: session owner %q", s.Owner)
+	}
+	d.rec.Add(ctx, d.event(s, uid, "session_opened", fmt.Sprintf("hello %d firmware %04x", hello.Counter, hello.Firmware)))
+	return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{UserID: uid}.store(s)
+}
+
+// Refused implements bleproxy.Handler: every refusal is recorded.
+func (d *Desk) Refused(ctx context.Context, s *bleproxy.Info, box bleproxy.BoxID, reason error) {
+	ev := models.BoxEvent{BoxID: strings.ToUpper(box.String()), Kind: "frame_refused", Detail: reason.Error(), CreatedAt: d.now().UTC()}
+	if s != nil {
+		ev.SessionID = s.ID
+		if sd, err := load(s); err == nil && sd.UserID != 0 {
+			ev.UserID = &sd.UserID
+		}
+	} else {
+		ev.Kind = "hello_refused"
+	}
+	d.rec.Add(ctx, ev)
+}
+
+// Message implements bleproxy.Handler.
+func (d *Desk) Message(ctx context.Context, s *bleproxy.Info, m bleproxy.Message) ([]bleproxy.Message, any, error) {
+	sd, err := load(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	var view any
+	switch m := m.(type) {
+	case bleproxy.CardBody:
+		view, err = d.cardRead(ctx, s, &sd, m)
+	case bleproxy.WriteResultBody:
+		view, err = d.writeResult(ctx, s, &sd, m)
+	case bleproxy.ErrorBody:
+		d.rec.Add(ctx, d.event(s, sd.UserID, "box_error", m.Error()))
+		view = CardView{Event: "box_error", Refusal: &Reason{"box_error", "The recharge box reported an error: " + m.Message}}
+	default:
+		d.rec.Add(ctx, d.event(s, sd.UserID, "frame_refused", "unexpected "+m.Type().String()))
+		view = CardView{Event: "unexpected", Refusal: &Reason{"unexpected_frame", "The box sent something not asked for."}}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, view, sd.store(s)
+}
+
+// Reason explains a refusal or a purchase not allowed.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// CardView is what the phone shows after a card read or a write result.
+type CardView struct {
+	Event           string         `json:"event"`
+	Card            string         `json:"card,omitempty"` // present, absent, unreadable
+	AccountID       int64          `json:"account_id,omitempty"`
+	UserNumber      string         `json:"user_number,omitempty"`
+	Holder          string         `json:"holder,omitempty"`
+	CardSerial      string         `json:"card_serial,omitempty"`
+	CardType        string         `json:"card_type,omitempty"`
+	CreditState     string         `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
+	Seq             int            `json:"seq,omitempty"`
+	LastCredit      int64          `json:"last_credit,omitempty"`
+	MeterRemaining  *int64         `json:"meter_remaining,omitempty"`
+	MeterUsageCm3   *int64         `json:"meter_usage_cm3,omitempty"`
+	WrittenBackAt   *time.Time     `json:"written_back_at,omitempty"`
+	PurchaseAllowed bool           `json:"purchase_allowed"`
+	Reason          *Reason        `json:"reason,omitempty"`
+	Pending         *PendingView   `json:"pending,omitempty"`
+	Delivered       *DeliveredView `json:"delivered,omitempty"`
+	Refusal         *Reason        `json:"refusal,omitempty"`
+	WriteStatus     string         `json:"write_status,omitempty"`
+}
+
+// PendingView is a paid purchase waiting for this card.
+type PendingView struct {
+	OrderNo        string `json:"order_no"`
+	Amount         int64  `json:"amount"`
+	Unit           string `json:"unit"`
+	WriteAvailable bool   `json:"write_available"`
+}
+
+// DeliveredView is a purchase that reached the card.
+type DeliveredView struct {
+	OrderNo string `json:"order_no"`
+	Seq     int    `json:"seq"`
+}
+
+func refused(code, msg string) *CardView {
+	return &CardView{Event: "card", Card: "present", Refusal: &Reason{code, msg}}
+}
+
+func cardUnit(t bleproxy.CardType) (models.CardType, models.Unit) {
+	if t == bleproxy.CardVolume {
+		return models.CardVolume, models.UnitCm3
+	}
+	return models.CardAmount, models.UnitFen
+}
+
+// cardRead applies the rules to a card read and says what the customer may
+// do with it.
+func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, body bleproxy.CardBody) (*CardView, error) {
+	sd.Card, sd.Write = nil, nil
+	switch body.Status {
+	case bleproxy.CardAbsent:
+		d.rec.Add(ctx, d.event(s, sd.UserID, "card_absent", "no card in the box"))
+		return &CardView{Event: "card", Card: "absent", Reason: &Reason{"no_card", "Insert the gas card into the recharge box."}}, nil
+	case bleproxy.CardUnreadable:
+		d.rec.Add(ctx, d.event(s, sd.UserID, "card_unreadable", "card unreadable"))
+		return &CardView{Event: "card", Card: "unreadable", Reason: &Reason{"card_unreadable", "The card could not be read; clean it, insert it again, or visit the service hall."}}, nil
+	}
+	img, _, err := bleproxy.OpenCardImage(d.master, body.Image)
+	serial := strings.ToUpper(hex.EncodeToString(body.Image[16:24]))
+	if err != nil {
+		ev := d.event(s, sd.UserID, "card_refused", "mac: "+err.Error())
+		ev.CardSerial = &serial
+		d.rec.Add(ctx, ev)
+		return refused("card_invalid", "This card could not be verified: it is damaged or not one of ours. Visit the service hall."), nil
+	}
+	cr, err := d.store.CardForRead(ctx, serial, sd.UserID)
+	reject := func(code, msg string) (*CardView, error) {
+		ev := d.event(s, sd.UserID, "card_refused", code)
+		ev.CardSerial = &serial
+		d.rec.Add(ctx, ev)
+		return refused(code, msg), nil
+	}
+	wantType, wantUnit := cardUnit(img.CardType)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return reject("card_unknown", "This card is not registered with us. Visit the service hall.")
+	case err != nil:
+		return nil, err
+	case cr.Status == models.CardLost:
+		return reject("card_lost", "This card was reported lost or replaced and can no longer be used. Use your current card.")
+	case !cr.Bound:
+		return reject("card_not_bound", "Bind this card's account (user number and holder name) before reading it.")
+	case cr.AccountKind != models.KindICCard || !img.HasUserNumber(cr.UserNumber) || cr.Type != wantType:
+		return reject("card_mismatch", "This card does not match its account's records. Visit the service hall.")
+	}
+
+	seq := int(img.Seq)
+	delivered := cr.CreditID != nil && cr.CreditSeq != nil && *cr.CreditSeq == seq &&
+		cr.CreditUnit != nil && *cr.CreditUnit == wantUnit && *cr.CreditAmount == int64(img.Credit)
+	last := cr.LastWrittenSeq
+	if !delivered && last != nil && seq < *last {
+		return reject("card_stale", fmt.Sprintf("This card is older than the last purchase written to its account (purchase %d). Use your latest card.", *last))
+	}
+	// A write that never landed: the card is at the sequence before it, and
+	// the card is here, in this box, so no write of it is still in flight.
+	notApplied := cr.CreditTries != nil && *cr.CreditTries > 0 && last != nil && seq == *last
+	if delivered || last == nil || seq > *last || notApplied {
+		if err := d.settleRead(ctx, cr, seq, delivered, notApplied); err != nil {
+			return nil, err
+		}
+		switch {
+		case delivered:
+			ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d found on the card", seq))
+			ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
+			d.rec.Add(ctx, ev)
+		case last == nil || seq > *last:
+			ev := d.event(s, sd.UserID, "card_sequence", fmt.Sprintf("adopted purchase sequence %d", seq))
+			ev.CardSerial = &serial
+			d.rec.Add(ctx, ev)
+		}
+	}
+
+	ev := d.event(s, sd.UserID, "card_read", fmt.Sprintf("purchase %d %s", seq, img.State))
+	ev.CardSerial = &serial
+	d.rec.Add(ctx, ev)
+	sd.Card = &readState{Serial: serial, AccountID: cr.AccountID, Image: hex.EncodeToString(body.Image[:])}
+
+	v := &CardView{Event: "card", Card: "present", AccountID: cr.AccountID, UserNumber: cr.UserNumber,
+		Holder: customer.MaskName(cr.HolderName), CardSerial: serial, CardType: string(wantType), Seq: seq,
+		LastCredit: int64(img.Credit), CreditState: "loaded"}
+	if img.State == bleproxy.CardPending {
+		v.CreditState = "pending"
+	}
+	if img.WriteBackTime != 0 {
+		rem, use := int64(img.MeterRemaining), int64(img.MeterUsage)
+		at := time.Unix(int64(img.WriteBackTime), 0).UTC()
+		v.MeterRemaining, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &at
+	}
+	switch {
+	case delivered:
+		v.Delivered = &DeliveredView{OrderNo: deref(cr.OrderNo), Seq: seq}
+	case cr.CreditID != nil:
+		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: *cr.CreditAmount, Unit: string(*cr.CreditUnit),
+			WriteAvailable: img.State == bleproxy.CardLoaded}
+	}
+	switch {
+	case cr.AccountStatus != models.AccountActive:
+		v.Reason = &Reason{"account_inactive", "This account cannot buy at present; please contact the service hall."}
+	case img.State == bleproxy.CardPending:
+		v.Reason = &Reason{"credit_not_loaded", "This card still carries gas the meter has not taken: insert it into the meter first, then buy."}
+	case v.Pending != nil:
+		v.Reason = &Reason{"credit_pending", "A paid purchase is waiting for this card: write it now."}
+	default:
+		v.PurchaseAllowed = true
+	}
+	return v, nil
+}
+
+// settleRead records what a genuine read proves, under the account lock: a
+// purchase found on the card is delivered; a sequence the server did not
+// know is adopted (an imported card's first read, or a purchase written at
+// the service hall); a write that never landed is no longer in doubt.
+func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, delivered, notApplied bool) error {
+	now := d.now().UTC()
+	return d.store.Tx(ctx, func(tx *models.Store) error {
+		if _, err := tx.LockAccount(ctx, cr.AccountID); err != nil {
+			return err
+		}
+		card, err := tx.LockCard(ctx, cr.Serial)
+		if err != nil {
+			return err
+		}
+		if card.LastWrittenSeq == nil || *card.LastWrittenSeq < seq {
+			if _, err := tx.SetCardSeq(ctx, card.ID, card.LastWrittenSeq, seq, now); err != nil {
+				return err
+			}
+		}
+		if cr.CreditID == nil {
+			return nil
+		}
+		set := map[string]any{"updated_at": now}
+		if delivered {
+			set["status"], set["pending_account_id"], set["delivered_at"] = models.CreditDelivered, nil, now
+		} else if notApplied {
+			set["attempts"] = 0
+		} else {
+			return nil
+		}
+		_, err = tx.UpdateCredit(ctx, *cr.CreditID, models.CreditPending, set)
+		return err
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Write prepares the card write that delivers a paid purchase to the card
+// just read: a compare-and-swap against that image, carrying the account's
+// last written sequence + 1.
+// Errors: ErrReadFirst, ErrNotForCard, ErrCardPending, and the relay's.
+func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo string) (bleproxy.Answer, error) {
+	return d.relay.Command(ctx, owner(userID), sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
+		sd, err := load(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sd.Card == nil || sd.Write != nil {
+			return nil, nil, ErrReadFirst
+		}
+		var raw [bleproxy.CardImageSize]byte
+		if b, err := hex.DecodeString(sd.Card.Image); err != nil || len(b) != len(raw) {
+			return nil, nil, ErrReadFirst
+		} else {
+			copy(raw[:], b)
+		}
+		img, kcard, err := bleproxy.OpenCardImage(d.master, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if img.State != bleproxy.CardLoaded {
+			return nil, nil, ErrCardPending
+		}
+		_, unit := cardUnit(img.CardType)
+		seq := int(img.Seq) + 1
+		var credit models.Credit
+		err = d.store.Tx(ctx, func(tx *models.Store) error {
+			o, err := tx.Order(ctx, orderNo)
+			if errors.Is(err, models.ErrNotFound) || (err == nil && o.AccountID != sd.Card.AccountID) {
+				return ErrNotForCard
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.LockAccount(ctx, o.AccountID); err != nil {
+				return err
+			}
+			credit, err = tx.CreditOf(ctx, o.ID)
+			if errors.Is(err, models.ErrNotFound) {
+				return ErrNotForCard
+			}
+			if err != nil {
+				return err
+			}
+			if o.Status != models.OrderPaid || credit.Status != models.CreditPending || credit.Kind != models.CreditCard ||
+				credit.Unit != unit || credit.Amount <= 0 || credit.Amount > 1<<31 {
+				return ErrNotForCard
+			}
+			card, err := tx.LockCard(ctx, sd.Card.Serial)
+			if err != nil {
+				return err
+			}
+			if card.LastWrittenSeq == nil || *card.LastWrittenSeq != int(img.Seq) || card.Status != models.CardCurrent {
+				return ErrReadFirst
+			}
+			ok, err := tx.UpdateCredit(ctx, credit.ID, models.CreditPending, map[string]any{
+				"seq": seq, "attempts": gorm.Expr("attempts + 1"), "last_attempt_at": d.now().UTC(), "updated_at": d.now().UTC()})
+			if err != nil || !ok {
+				return errors.Join(err, ErrNotForCard)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		next, err := img.NextPurchase(uint32(credit.Amount))
+		if err != nil {
+			return nil, nil, err
+		}
+		newRaw, err := next.Seal(kcard)
+		if err != nil {
+			return nil, nil, err
+		}
+		var id bleproxy.WriteID
+		if _, err := rand.Read(id[:]); err != nil {
+			return nil, nil, err
+		}
+		sd.Write = &writeState{WriteID: id.String(), OrderNo: orderNo, CreditID: credit.ID, Seq: seq, New: hex.EncodeToString(newRaw[:])}
+		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Amount, credit.Unit))
+		ev.CardSerial, ev.OrderNo = &sd.Card.Serial, &orderNo
+		d.rec.Add(ctx, ev)
+		view := CardView{Event: "write_issued", Pending: &PendingView{OrderNo: orderNo, Amount: credit.Amount, Unit: string(credit.Unit), WriteAvailable: true}}
+		return []bleproxy.Message{bleproxy.WriteCardBody{WriteID: id, Expected: raw, New: newRaw}}, view, sd.store(s)
+	})
+}
+
+// writeResult takes the box's report of a write. Only a verified report
+// that the card now holds exactly the image written delivers; anything
+// else leaves the purchase paid and pending, for the next read to decide.
+func (d *Desk) writeResult(ctx context.Context, s *bleproxy.Info, sd *sessionData, r bleproxy.WriteResultBody) (*CardView, error) {
+	w := sd.Write
+	if w == nil || w.WriteID != r.WriteID.String() {
+		d.rec.Add(ctx, d.event(s, sd.UserID, "frame_refused", "write result for no write issued"))
+		return &CardView{Event: "write_result", Refusal: &Reason{"unexpected_write_result", "This write result answers no write; read the card again."}}, nil
+	}
+	sd.Write, sd.Card = nil, nil
+	serial := strings.ToUpper(hex.EncodeToString(r.ImageAfter[16:24]))
+	status := r.Status
+	if status == bleproxy.WriteVerified && hex.EncodeToString(r.ImageAfter[:]) != w.New {
+		status = bleproxy.WriteReadBackDiffers
+	}
+	if status != bleproxy.WriteVerified {
+		ev := d.event(s, sd.UserID, "write_failed", status.String())
+		ev.OrderNo = &w.OrderNo
+		d.rec.Add(ctx, ev)
+		return &CardView{Event: "write_result", WriteStatus: status.String(), Pending: &PendingView{OrderNo: w.OrderNo},
+			Reason: &Reason{"write_incomplete", "Writing the card did not complete. Your purchase is kept: keep the card in the box and read it again to write it, at no charge."}}, nil
+	}
+	cardSerial := ""
+	err := d.store.Tx(ctx, func(tx *models.Store) error {
+		c, err := tx.CreditByID(ctx, w.CreditID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.LockAccount(ctx, c.AccountID); err != nil {
+			return err
+		}
+		card, err := tx.LockCard(ctx, serial)
+		if err != nil {
+			return err
+		}
+		cardSerial = card.Serial
+		now := d.now().UTC()
+		if _, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
+			"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
+			return err
+		}
+		if card.LastWrittenSeq == nil || *card.LastWrittenSeq < w.Seq {
+			_, err = tx.SetCardSeq(ctx, card.ID, card.LastWrittenSeq, w.Seq, now)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d written and verified", w.Seq))
+	ev.OrderNo, ev.CardSerial = &w.OrderNo, &cardSerial
+	d.rec.Add(ctx, ev)
+	return &CardView{Event: "write_result", WriteStatus: status.String(), Delivered: &DeliveredView{OrderNo: w.OrderNo, Seq: w.Seq},
+		CreditState: "pending", Reason: &Reason{"insert_into_meter", "The card is written: insert it into the gas meter to load the gas."}}, nil
+}
+
+// ledger is the boxes' HELLO counters, in the database.
+type ledger struct{ d *Desk }
+
+func (l ledger) HelloCounter(ctx context.Context, id bleproxy.BoxID) (uint32, error) {
+	b, err := l.d.store.BoxByID(ctx, strings.ToUpper(id.String()))
+	if errors.Is(err, models.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if b.Blocked {
+		l.d.rec.Add(ctx, models.BoxEvent{BoxID: b.BoxID, Kind: "hello_refused", Detail: "box blocked", CreatedAt: l.d.now().UTC()})
+		return 0, ErrBoxBlocked
+	}
+	return uint32(b.HelloCounter), nil
+}
+
+func (l ledger) AdvanceHello(ctx context.Context, id bleproxy.BoxID, counter uint32) (bool, error) {
+	return l.d.store.AdvanceHello(ctx, strings.ToUpper(id.String()), int64(counter), l.d.now().UTC())
+}

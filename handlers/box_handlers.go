@@ -1,0 +1,195 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gaspay/bleproxy"
+	"gaspay/models"
+)
+
+// A frame is at most 512 bytes: 684 in base64.
+const maxFrameB64 = 700
+
+var errBadFrameEncoding = badRequest("invalid_frame", "The frame must be standard base64 of at most 512 bytes.")
+
+func decodeFrame(s string) ([]byte, error) {
+	if len(s) == 0 || len(s) > maxFrameB64 {
+		return nil, errBadFrameEncoding
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, errBadFrameEncoding
+	}
+	return b, nil
+}
+
+type boxAnswer struct {
+	SessionID string   `json:"session_id,omitempty"`
+	Frames    []string `json:"frames"`
+	View      any      `json:"view,omitempty"`
+}
+
+func toBoxAnswer(id string, a bleproxy.Answer) boxAnswer {
+	out := boxAnswer{SessionID: id, Frames: make([]string, len(a.Frames))}
+	for i, f := range a.Frames {
+		out.Frames[i] = base64.StdEncoding.EncodeToString(f)
+	}
+	if len(a.View) > 0 {
+		out.View = a.View
+	}
+	return out
+}
+
+type openBoxRequest struct {
+	Hello string `json:"hello"`
+}
+
+// openBoxSession opens a box session from the box's HELLO: the answer
+// carries the SESSION frame and READ_CARD, for the phone to write to the
+// box in order.
+func (h *handler) openBoxSession(c *gin.Context) {
+	var req openBoxRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	hello, err := decodeFrame(req.Hello)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	id, ans, err := h.Cards.Open(c.Request.Context(), session(c).UserID, hello)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toBoxAnswer(id, ans))
+}
+
+var boxSessionID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func boxSession(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if !boxSessionID.MatchString(id) {
+		return "", errUnknownBoxSession
+	}
+	return id, nil
+}
+
+type frameRequest struct {
+	Frame string `json:"frame"`
+}
+
+// relayBoxFrame takes a frame the box sent and answers the server's next
+// frames and what happened.
+func (h *handler) relayBoxFrame(c *gin.Context) {
+	id, err := boxSession(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	var req frameRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	frame, err := decodeFrame(req.Frame)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	ans, err := h.Cards.Frame(c.Request.Context(), session(c).UserID, id, frame)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toBoxAnswer("", ans))
+}
+
+// readBoxCard asks the box to read its card again.
+func (h *handler) readBoxCard(c *gin.Context) {
+	id, err := boxSession(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	ans, err := h.Cards.Read(c.Request.Context(), session(c).UserID, id)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toBoxAnswer("", ans))
+}
+
+type writeRequest struct {
+	OrderNo string `json:"order_no"`
+}
+
+// writeBoxCard answers the WRITE_CARD that delivers a paid purchase to the
+// card just read.
+func (h *handler) writeBoxCard(c *gin.Context) {
+	id, err := boxSession(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	var req writeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	if !validOrderNo(req.OrderNo) {
+		writeError(c, errInvalidOrderNo)
+		return
+	}
+	ans, err := h.Cards.Write(c.Request.Context(), session(c).UserID, id, req.OrderNo)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toBoxAnswer("", ans))
+}
+
+type boxEventResponse struct {
+	ID         int64     `json:"id"`
+	BoxID      string    `json:"box_id"`
+	SessionID  string    `json:"session_id,omitempty"`
+	UserID     *int64    `json:"user_id,omitempty"`
+	Kind       string    `json:"kind"`
+	OrderNo    *string   `json:"order_no,omitempty"`
+	CardSerial *string   `json:"card_serial,omitempty"`
+	Detail     string    `json:"detail"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+var hexFilter = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
+
+// adminBoxEvents lists the boxes' record, filtered by box, session, order
+// or card.
+func (h *handler) adminBoxEvents(c *gin.Context) {
+	f := models.BoxEventFilter{BoxID: strings.ToUpper(c.Query("box_id")), SessionID: c.Query("session_id"),
+		OrderNo: c.Query("order_no"), CardSerial: strings.ToUpper(c.Query("card_serial"))}
+	if (f.BoxID != "" && !hexFilter.MatchString(f.BoxID)) || (f.CardSerial != "" && !hexFilter.MatchString(f.CardSerial)) ||
+		(f.SessionID != "" && !boxSessionID.MatchString(f.SessionID)) || (f.OrderNo != "" && !validOrderNo(f.OrderNo)) {
+		writeError(c, badRequest("invalid_filter", "box_id and card_serial are 16 hex digits, session_id 32, order_no an order number."))
+		return
+	}
+	h.Cards.Recorder().Flush(c.Request.Context())
+	list, err := h.Store.BoxEvents(c.Request.Context(), f, 200)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]boxEventResponse, len(list))
+	for i, e := range list {
+		out[i] = boxEventResponse{ID: e.ID, BoxID: e.BoxID, SessionID: e.SessionID, UserID: e.UserID, Kind: e.Kind,
+			OrderNo: e.OrderNo, CardSerial: e.CardSerial, Detail: e.Detail, CreatedAt: e.CreatedAt}
+	}
+	c.JSON(http.StatusOK, gin.H{"events": out})
+}
