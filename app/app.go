@@ -188,7 +188,7 @@ func (a *App) wireWeChat() error {
 		}
 		base = url
 	}
-	a.WeChat = wechat.NewClient(base, cfg.WeChatTimeout, rediskv.TokenCache{C: a.Redis}, a.Log)
+	a.WeChat = wechat.NewClient(base, cfg.WeChatTimeout, rediskv.KV{C: a.Redis}, a.Log)
 	a.Auth = auth.NewService(auth.Config{
 		MP:           mp,
 		OA:           oa,
@@ -317,7 +317,7 @@ func (a *App) wireCards() error {
 		return fmt.Errorf("app: GASPAY_BOX_MASTER_KEY_FILE: %w", err)
 	}
 	rec := cards.NewRecorder(a.Store, a.Log)
-	a.Cards = cards.NewDesk(master, a.Store, rediskv.TokenCache{C: a.Redis}, rec, a.Config.BoxSessionTTL, a.Log)
+	a.Cards = cards.NewDesk(master, a.Store, rediskv.KV{C: a.Redis}, rec, a.Config.BoxSessionTTL, a.Log)
 	// A record still in memory is written when the app closes.
 	a.closers = append(a.closers, func() error { rec.Flush(context.Background()); return nil })
 	return nil

@@ -31,14 +31,19 @@ var (
 	ErrSessionBusy = errors.New("bleproxy: session busy")
 )
 
-// KV keeps sessions where every replica sees them.
+// KV keeps sessions where every replica sees them, each under a lock.
 type KV interface {
-	// Get returns the value, or "" when there is none.
-	Get(ctx context.Context, key string) (string, error)
 	// Set stores value for ttl.
 	Set(ctx context.Context, key, value string, ttl time.Duration) error
-	// Lock takes a lock for at most ttl; ok is false when it is held.
-	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
+	// Checkout takes key's lock for at most lockTTL and reads key, in one
+	// step: value is "" when there is none, ok false when the lock is
+	// held. token proves the lock to Checkin and Release.
+	Checkout(ctx context.Context, key string, lockTTL time.Duration) (value, token string, ok bool, err error)
+	// Checkin stores value for ttl and releases the lock, in one step, if
+	// the lock is still the token's.
+	Checkin(ctx context.Context, key, token, value string, ttl time.Duration) error
+	// Release releases the lock without storing anything.
+	Release(ctx context.Context, key, token string) error
 }
 
 // HelloLedger stores, durably, the highest HELLO counter accepted per box.
@@ -248,47 +253,56 @@ func seal(sess *Session, msgs []Message, view any) (Answer, error) {
 }
 
 // locked loads a session under its lock, runs fn and stores what fn left,
-// only if fn succeeded: a refused frame changes nothing.
+// only if fn succeeded: a refused frame changes nothing. Checking out and
+// in are one round trip each.
 func (r *Relay) locked(ctx context.Context, owner, id string, fn func(*stored, *Info, *Session) (Answer, error)) (Answer, error) {
 	if len(id) != 32 {
 		return Answer{}, ErrUnknownSession
 	}
-	unlock, ok, err := r.kv.Lock(ctx, r.key(id)+":lock", 10*time.Second)
+	key := r.key(id)
+	raw, token, ok, err := r.kv.Checkout(ctx, key, 10*time.Second)
 	if err != nil {
 		return Answer{}, err
 	}
 	if !ok {
 		return Answer{}, ErrSessionBusy
 	}
-	defer unlock()
-	raw, err := r.kv.Get(ctx, r.key(id))
+	stored, ans, err := r.use(owner, id, raw, fn)
 	if err != nil {
+		// The lock goes even if the caller's context has ended.
+		r.kv.Release(context.WithoutCancel(ctx), key, token)
 		return Answer{}, err
 	}
+	return ans, r.kv.Checkin(ctx, key, token, stored, r.ttl)
+}
+
+// use decodes a session, runs fn on it and encodes what fn left.
+func (r *Relay) use(owner, id, raw string, fn func(*stored, *Info, *Session) (Answer, error)) (string, Answer, error) {
 	if raw == "" {
-		return Answer{}, ErrUnknownSession
+		return "", Answer{}, ErrUnknownSession
 	}
 	var st stored
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return Answer{}, fmt.Errorf("bleproxy: session %s: %w", id, err)
+		return "", Answer{}, fmt.Errorf("bleproxy: session %s: %w", id, err)
 	}
 	if st.Owner != owner {
-		return Answer{}, ErrUnknownSession
+		return "", Answer{}, ErrUnknownSession
 	}
 	var sess Session
 	if err := sess.UnmarshalBinary(st.Crypto); err != nil {
-		return Answer{}, err
+		return "", Answer{}, err
 	}
 	info := &Info{ID: id, Owner: owner, BoxID: sess.BoxID, Data: st.Data}
 	ans, err := fn(&st, info, &sess)
 	if err != nil {
-		return Answer{}, err
+		return "", Answer{}, err
 	}
 	st.Data = info.Data
 	if st.Crypto, err = sess.MarshalBinary(); err != nil {
-		return Answer{}, err
+		return "", Answer{}, err
 	}
-	return ans, r.save(ctx, id, st)
+	b, err := json.Marshal(st)
+	return string(b), ans, err
 }
 
 func (r *Relay) save(ctx context.Context, id string, st stored) error {

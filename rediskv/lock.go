@@ -37,12 +37,13 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (unloc
 	}, true, nil
 }
 
-// TokenCache adapts the client to the credential caches of the provider
-// packages (wechat.TokenCache); keys are placed under the prefix.
-type TokenCache struct{ C *Client }
+// KV adapts the client to the small stores the provider packages define:
+// wechat.TokenCache (credentials shared by replicas) and bleproxy.KV (box
+// sessions under locks). Keys are placed under the prefix.
+type KV struct{ C *Client }
 
 // Get returns the value or "".
-func (t TokenCache) Get(ctx context.Context, key string) (string, error) {
+func (t KV) Get(ctx context.Context, key string) (string, error) {
 	v, err := t.C.Get(ctx, t.C.Key(key)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
@@ -51,16 +52,76 @@ func (t TokenCache) Get(ctx context.Context, key string) (string, error) {
 }
 
 // Set stores value for ttl.
-func (t TokenCache) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+func (t KV) Set(ctx context.Context, key, value string, ttl time.Duration) error {
 	return t.C.Set(ctx, t.C.Key(key), value, ttl).Err()
 }
 
 // DeleteIf removes key while it still holds value.
-func (t TokenCache) DeleteIf(ctx context.Context, key, value string) error {
+func (t KV) DeleteIf(ctx context.Context, key, value string) error {
 	return deleteIf.Run(ctx, t.C, []string{t.C.Key(key)}, value).Err()
 }
 
 // Lock takes a lock; see Client.Lock.
-func (t TokenCache) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+func (t KV) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	return t.C.Lock(ctx, key, ttl)
+}
+
+// checkout takes KEYS[2] (the lock) for ARGV[2] ms with owner ARGV[1] and
+// returns KEYS[1]'s value, or false when the lock is held.
+var checkout = redis.NewScript(`
+if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then
+	return {1, redis.call("GET", KEYS[1]) or ""}
+end
+return {0, ""}`)
+
+// checkin stores ARGV[2] in KEYS[1] for ARGV[3] ms and releases KEYS[2] if
+// it is still owned by ARGV[1]; it stores nothing for a lost lock.
+var checkin = redis.NewScript(`
+if redis.call("GET", KEYS[2]) == ARGV[1] then
+	redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+	redis.call("DEL", KEYS[2])
+	return 1
+end
+return 0`)
+
+// ErrLockLost: a lock expired, or was taken by another holder, before its
+// holder was done; what it guarded was not stored.
+var ErrLockLost = errors.New("rediskv: lock lost")
+
+// Checkout takes key's lock and reads key in one round trip (see
+// bleproxy.KV); keys are placed under the prefix.
+func (t KV) Checkout(ctx context.Context, key string, lockTTL time.Duration) (string, string, bool, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", false, err
+	}
+	token := hex.EncodeToString(b)
+	res, err := checkout.Run(ctx, t.C, []string{t.C.Key(key), t.C.Key(key) + ":lock"}, token, lockTTL.Milliseconds()).Slice()
+	if err != nil {
+		return "", "", false, err
+	}
+	if len(res) != 2 {
+		return "", "", false, errors.New("rediskv: checkout: bad answer")
+	}
+	ok, _ := res[0].(int64)
+	val, _ := res[1].(string)
+	return val, token, ok == 1, nil
+}
+
+// Checkin stores value and releases the lock in one round trip.
+// Errors: ErrLockLost when the lock was no longer token's.
+func (t KV) Checkin(ctx context.Context, key, token, value string, ttl time.Duration) error {
+	n, err := checkin.Run(ctx, t.C, []string{t.C.Key(key), t.C.Key(key) + ":lock"}, token, value, ttl.Milliseconds()).Int()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return ErrLockLost
+	}
+	return nil
+}
+
+// Release releases key's lock if it is still token's.
+func (t KV) Release(ctx context.Context, key, token string) error {
+	return deleteIf.Run(ctx, t.C, []string{t.C.Key(key) + ":lock"}, token).Err()
 }

@@ -22,7 +22,7 @@ const secret = "s3cr3t-app-secret-do-not-leak"
 var app = wechat.App{AppID: "wxappid0001", Secret: secret}
 
 func newClient(t *testing.T, base string, rdb *rediskv.Client) *wechat.Client {
-	return wechat.NewClient(base, 2*time.Second, rediskv.TokenCache{C: rdb}, testenv.Logger())
+	return wechat.NewClient(base, 2*time.Second, rediskv.KV{C: rdb}, testenv.Logger())
 }
 
 func fake(t *testing.T) (*wxfake.Server, string) {
@@ -151,7 +151,7 @@ func TestCallsTimeOut(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 	defer slow.Close()
 	defer close(release)
-	c := wechat.NewClient(slow.URL, 200*time.Millisecond, rediskv.TokenCache{C: testenv.Redis(t)}, testenv.Logger())
+	c := wechat.NewClient(slow.URL, 200*time.Millisecond, rediskv.KV{C: testenv.Redis(t)}, testenv.Logger())
 	start := time.Now()
 	_, err := c.Code2Session(context.Background(), app, "test:a")
 	if !errors.Is(err, wechat.ErrUnavailable) || time.Since(start) > 2*time.Second {

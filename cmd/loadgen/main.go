@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"gaspay/internal/loadtest"
 )
 
 func main() {
@@ -59,12 +61,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("unknown scenario " + *scenario)
 	}
 	if *warm > 0 {
-		drive(ctx, *conc, *warm, work)
+		loadtest.For(ctx, *conc, *warm, work)
 	}
-	st := drive(ctx, *conc, *dur, work)
+	st := loadtest.For(ctx, *conc, *dur, work)
 	fmt.Fprintf(stdout, "scenario %s, %d concurrent, %s\n%s\n", *scenario, *conc, *dur, st)
-	if st.errors > 0 {
-		return fmt.Errorf("%d requests failed; first: %v", st.errors, st.firstErr)
+	if st.Errors > 0 {
+		return fmt.Errorf("%d requests failed; first: %v", st.Errors, st.FirstErr)
 	}
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"gaspay/auth"
 	"gaspay/config"
 	"gaspay/handlers"
+	"gaspay/internal/loadtest"
 	"gaspay/logging"
 	"gaspay/models"
 	"gaspay/wechat/wxpay/wxpayfake"
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var mu sync.Mutex
 	var orderNos []string
 	var seq atomic.Int64
-	st := drive(*conc, func() (bool, error) {
+	st := loadtest.Drain(*conc, func(int) (bool, error) {
 		j, ok := <-jobs
 		if !ok {
 			return false, nil
@@ -135,9 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return true, err
 	})
-	fmt.Fprintf(stdout, "orders: %s → %.0f%% of the signing bound\n", st, 100*st.rate()/bound)
-	if st.errors > 0 {
-		return fmt.Errorf("orders failed: %v", st.firstErr)
+	fmt.Fprintf(stdout, "orders: %s → %.0f%% of the signing bound\n", st, 100*st.Rate()/bound)
+	if st.Errors > 0 {
+		return fmt.Errorf("orders failed: %v", st.FirstErr)
 	}
 
 	// Notifications: the customers pay, WeChat Pay signs each
@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		queue <- n
 	}
 	close(queue)
-	st = drive(*conc, func() (bool, error) {
+	st = loadtest.Drain(*conc, func(int) (bool, error) {
 		n, ok := <-queue
 		if !ok {
 			return false, nil
@@ -175,8 +175,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return true, call(client, "POST", base+"/notify/wechat/pay", "", n.body, n.headers, http.StatusNoContent, nil)
 	})
 	fmt.Fprintf(stdout, "notifications (%d copies of each): %s\n", *dup, st)
-	if st.errors > 0 {
-		return fmt.Errorf("notifications failed: %v", st.firstErr)
+	if st.Errors > 0 {
+		return fmt.Errorf("notifications failed: %v", st.FirstErr)
 	}
 	return verify(ctx, a, orderNos, stdout)
 }
@@ -267,65 +267,6 @@ func rsaSignTime() (time.Duration, error) {
 		}
 	}
 	return time.Since(start) / n, nil
-}
-
-type stats struct {
-	n, errors int
-	firstErr  error
-	elapsed   time.Duration
-	lat       []time.Duration
-}
-
-func (s stats) rate() float64 { return float64(s.n) / s.elapsed.Seconds() }
-
-func (s stats) String() string {
-	if s.n == 0 {
-		return "nothing done"
-	}
-	slices.Sort(s.lat)
-	p := func(q float64) time.Duration { return s.lat[int(q*float64(len(s.lat)-1))].Round(10 * time.Microsecond) }
-	return fmt.Sprintf("%d in %s, %.0f/s, errors %d, latency p50 %s p90 %s p99 %s max %s",
-		s.n, s.elapsed.Round(time.Millisecond), s.rate(), s.errors, p(.5), p(.9), p(.99), s.lat[len(s.lat)-1].Round(10*time.Microsecond))
-}
-
-// drive runs work from conc clients until it reports no more.
-func drive(conc int, work func() (bool, error)) stats {
-	var mu sync.Mutex
-	var all stats
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local stats
-			for {
-				t := time.Now()
-				more, err := work()
-				if !more {
-					break
-				}
-				local.n++
-				local.lat = append(local.lat, time.Since(t))
-				if err != nil {
-					local.errors++
-					if local.firstErr == nil {
-						local.firstErr = err
-					}
-				}
-			}
-			mu.Lock()
-			all.n, all.errors = all.n+local.n, all.errors+local.errors
-			all.lat = append(all.lat, local.lat...)
-			if all.firstErr == nil {
-				all.firstErr = local.firstErr
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	all.elapsed = time.Since(start)
-	return all
 }
 
 func call(c *http.Client, method, url, token string, body []byte, headers map[string]string, want int, out any) error {
