@@ -20,6 +20,8 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 	"gorm.io/gorm"
 
+	"gaspay/alipay"
+	"gaspay/alipay/alipayfake"
 	"gaspay/auth"
 	"gaspay/bleproxy"
 	"gaspay/cards"
@@ -67,6 +69,7 @@ type App struct {
 	// Pay of the sandbox, nil otherwise.
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
+	AlipayFake    *alipayfake.Server
 
 	closers []func() error
 }
@@ -126,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Cards:          a.Cards,
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
+		SandboxAlipay:  a.sandboxAlipay(),
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
 		Ready:          a.Ready,
@@ -274,6 +278,10 @@ func (a *App) wireRecharge(opts Options) error {
 		return err
 	}
 	wechatPay := recharge.NewWeChatPay(client, wcfg.MchID, cfg.PublicURL)
+	ali, err := a.alipay(opts)
+	if err != nil {
+		return err
+	}
 	beijing := time.FixedZone("CST", 8*3600)
 	a.Recharge = recharge.NewService(a.Store, recharge.Config{
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
@@ -281,11 +289,47 @@ func (a *App) wireRecharge(opts Options) error {
 		QuoteTTL:         5 * time.Minute,
 		Location:         beijing,
 		Apps:             map[models.Channel]string{models.ChannelWeChatMP: mp.AppID, models.ChannelWeChatOA: oa.AppID},
-	}, map[models.Channel]recharge.Provider{models.ChannelWeChatMP: wechatPay, models.ChannelWeChatOA: wechatPay}, a.Log)
+	}, map[models.Channel]recharge.Provider{
+		models.ChannelWeChatMP: wechatPay, models.ChannelWeChatOA: wechatPay,
+		models.ChannelAlipayWAP: ali, models.ChannelAlipayMP: ali,
+	}, a.Log)
 	if opts.Now != nil {
 		a.Recharge.SetClock(opts.Now)
 	}
 	return nil
+}
+
+// SandboxAlipayAppID is the app id of the sandbox Alipay.
+const SandboxAlipayAppID = "2021000000000000"
+
+// alipay builds Alipay: the configured app, or the sandbox's in-process
+// fake gateway.
+func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
+	c := a.Config.Alipay
+	acfg := alipay.Config{AppID: c.AppID, AppPrivateKey: c.PrivateKey.Reveal(), AlipayPublicKey: c.PublicKey, GatewayURL: c.Gateway}
+	if a.Config.AlipaySandbox() {
+		keys, err := alipayfake.NewKeys()
+		if err != nil {
+			return nil, err
+		}
+		fake, err := alipayfake.New(alipayfake.Config{AppID: SandboxAlipayAppID, AppPublicKey: keys.AppPublicKey,
+			AlipayPrivateKey: keys.AlipayPrivateKey, Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		url, err := a.serveLoopback(fake)
+		if err != nil {
+			return nil, fmt.Errorf("app: sandbox alipay: %w", err)
+		}
+		a.AlipayFake = fake
+		acfg = alipay.Config{AppID: SandboxAlipayAppID, AppPrivateKey: keys.AppPrivateKey, AlipayPublicKey: keys.AlipayPublicKey,
+			GatewayURL: url + alipayfake.GatewayPath}
+	}
+	client, err := alipay.New(acfg)
+	if err != nil {
+		return nil, err
+	}
+	return recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL), nil
 }
 
 // sandboxPay lets the sandbox's customers pay: the fake WeChat Pay marks the
@@ -321,6 +365,17 @@ func (a *App) wireCards() error {
 	// A record still in memory is written when the app closes.
 	a.closers = append(a.closers, func() error { rec.Flush(context.Background()); return nil })
 	return nil
+}
+
+// sandboxAlipay lets the sandbox's buyers pay at its Alipay.
+func (a *App) sandboxAlipay() func(context.Context, string, string) (string, error) {
+	if a.AlipayFake == nil {
+		return nil
+	}
+	return func(ctx context.Context, orderNo, buyer string) (string, error) {
+		res, err := a.AlipayFake.Pay(ctx, orderNo, buyer)
+		return res.Body, err
+	}
 }
 
 // Run runs the server's background work until ctx ends: the janitor, and
@@ -361,6 +416,9 @@ func (a *App) Describe() string {
 		parts = append(parts, "sandbox WeChat")
 	} else {
 		parts = append(parts, "WeChat at "+a.Config.WeChatAPIBase)
+	}
+	if a.Config.AlipaySandbox() {
+		parts = append(parts, "sandbox Alipay")
 	}
 	if a.Config.WeChatPaySandbox() {
 		parts = append(parts, "sandbox WeChat Pay")

@@ -79,6 +79,17 @@ type WeChatPay struct {
 	BaseURL string
 }
 
+// Alipay is an Alipay app (public-key mode).
+type Alipay struct {
+	AppID string
+	// PrivateKey is the app's private key, PEM or bare base64.
+	PrivateKey Secret
+	// PublicKey is Alipay's public key (not the app's).
+	PublicKey string
+	// Gateway replaces the production gateway (tests).
+	Gateway string
+}
+
 // Config is everything the server reads from its environment.
 type Config struct {
 	// Env is "development" (the default) or "production".
@@ -113,6 +124,10 @@ type Config struct {
 	// WeChatPay is the merchant's WeChat Pay API v3 configuration; with
 	// no merchant id, WeChat Pay runs as an in-process sandbox.
 	WeChatPay WeChatPay
+
+	// Alipay is the Alipay app; with no app id, Alipay runs as an
+	// in-process sandbox.
+	Alipay Alipay
 
 	// BoxMasterKey is the recharge boxes' master key, 64 hex digits, read
 	// only from GASPAY_BOX_MASTER_KEY_FILE; empty means the sandbox key.
@@ -182,6 +197,12 @@ func Load(getenv Getenv) (Config, error) {
 			APIv3Key:    l.secret("GASPAY_WXPAY_APIV3_KEY"),
 			BaseURL:     l.str("GASPAY_WXPAY_BASE_URL", ""),
 		},
+		Alipay: Alipay{
+			AppID:      l.str("GASPAY_ALIPAY_APPID", ""),
+			PrivateKey: l.secret("GASPAY_ALIPAY_PRIVATE_KEY"),
+			PublicKey:  l.secret("GASPAY_ALIPAY_PUBLIC_KEY").Reveal(),
+			Gateway:    l.str("GASPAY_ALIPAY_GATEWAY", ""),
+		},
 		BoxMasterKey:     l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
 		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
@@ -232,6 +253,9 @@ func (c Config) Validate() error {
 		if c.WeChatSandbox() {
 			bad("GASPAY_WXPAY_* needs the real WeChat apps (GASPAY_WECHAT_MP_* and _OA_*): payers are their users")
 		}
+	}
+	if a := c.Alipay; a.AppID != "" && (!a.PrivateKey.IsSet() || a.PublicKey == "") {
+		bad("GASPAY_ALIPAY_*: an app needs PRIVATE_KEY(_FILE) and Alipay's PUBLIC_KEY(_FILE)")
 	}
 	if c.OrderTTL < time.Minute || c.OrderTTL > 2*time.Hour {
 		bad("GASPAY_ORDER_TTL: between 1m and 2h (WeChat Pay's bounds), got %s", c.OrderTTL)
@@ -300,11 +324,17 @@ func (c Config) EmbeddedParts() []string {
 	if c.WeChatPaySandbox() {
 		parts = append(parts, "sandbox WeChat Pay (set GASPAY_WXPAY_*)")
 	}
+	if c.AlipaySandbox() {
+		parts = append(parts, "sandbox Alipay (set GASPAY_ALIPAY_*)")
+	}
 	if !c.BoxMasterKey.IsSet() {
 		parts = append(parts, "sandbox box master key (set GASPAY_BOX_MASTER_KEY_FILE)")
 	}
 	return parts
 }
+
+// AlipaySandbox reports whether Alipay runs as the in-process sandbox.
+func (c Config) AlipaySandbox() bool { return c.Alipay.AppID == "" }
 
 // WeChatPaySandbox reports whether WeChat Pay runs as the in-process
 // sandbox: no merchant is configured.

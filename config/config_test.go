@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.PublicURL != "http://localhost:8080" || c.DataDir != "data" || c.BindingLimit != 5 ||
-		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 5 {
+		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 6 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -29,7 +29,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 	if err == nil {
 		t.Fatal("production started on embedded defaults")
 	}
-	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "sandbox box master key", "https", "GASPAY_ADMIN_TOKEN"} {
+	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "sandbox box master key", "sandbox Alipay", "https", "GASPAY_ADMIN_TOKEN"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error does not name %q:\n%v", part, err)
 		}
@@ -43,6 +43,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 		"GASPAY_WXPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----", "GASPAY_WXPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000001092025",
 		"GASPAY_WXPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----", "GASPAY_WXPAY_APIV3_KEY": strings.Repeat("k", 32),
 		"GASPAY_BOX_MASTER_KEY_FILE": masterKeyFile(t),
+		"GASPAY_ALIPAY_APPID":        "2021000000000001", "GASPAY_ALIPAY_PRIVATE_KEY": "MIIE…", "GASPAY_ALIPAY_PUBLIC_KEY": "MIIB…",
 	}
 	if _, err := Load(env(full)); err != nil {
 		t.Fatalf("complete production config refused: %v", err)

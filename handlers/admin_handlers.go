@@ -104,3 +104,19 @@ func (h *handler) sandboxWeChatPay(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_status": status})
 }
+
+// sandboxAlipayPay makes the sandbox's Alipay pay an order, as the buyer
+// would at the cashier, which then notifies us.
+func (h *handler) sandboxAlipayPay(c *gin.Context) {
+	no := c.Param("no")
+	if !validOrderNo(no) {
+		writeError(c, errInvalidOrderNo)
+		return
+	}
+	answer, err := h.SandboxAlipay(c.Request.Context(), no, "")
+	if err != nil {
+		writeError(c, &apiError{http.StatusConflict, "sandbox_pay_refused", err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_answer": answer})
+}

@@ -71,3 +71,34 @@ func (h *handler) wechatRefundNotify(c *gin.Context) {
 		wechatFail(c, http.StatusInternalServerError, "系统繁忙")
 	}
 }
+
+// alipayNotify takes Alipay's notifications: the signature first (a
+// forged or tampered one is refused), then app id, order and amount against
+// the order; a payment is taken exactly once. Alipay wants exactly
+// "success", or it sends again.
+func (h *handler) alipayNotify(c *gin.Context) {
+	ctx := c.Request.Context()
+	p := h.Recharge.Provider("alipay")
+	if p == nil {
+		c.String(http.StatusNotFound, "fail")
+		return
+	}
+	ev, err := p.ParsePayment(c.Request)
+	if recharge.IsNotAPayment(err) {
+		c.String(http.StatusOK, "success")
+		return
+	}
+	if err != nil {
+		logFrom(c).WarnContext(ctx, "alipay notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
+		c.String(http.StatusBadRequest, "fail")
+		return
+	}
+	_, err = h.Recharge.MarkPaid(ctx, ev)
+	switch {
+	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
+		c.String(http.StatusOK, "success")
+	default:
+		logFrom(c).ErrorContext(ctx, "alipay notification not taken", slog.String("order_no", ev.OrderNo), slog.String("err", err.Error()))
+		c.String(http.StatusInternalServerError, "fail")
+	}
+}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -100,7 +101,11 @@ func (h *handler) createQuote(c *gin.Context) {
 type orderRequest struct {
 	quoteRequest
 	Channel string `json:"channel"`
+	// BuyerOpenID is the Alipay mini-program buyer's open id (alipay_mp).
+	BuyerOpenID string `json:"buyer_open_id,omitempty"`
 }
+
+var buyerOpenID = regexp.MustCompile(`^[A-Za-z0-9_-]{6,64}$`)
 
 type creditResponse struct {
 	Kind         string     `json:"kind"`
@@ -183,13 +188,25 @@ func (h *handler) createOrder(c *gin.Context) {
 		return
 	}
 	ch, ok := models.ParseChannel(req.Channel)
-	if !ok {
-		writeError(c, badRequest("invalid_channel", `channel must be "wechat_mp" or "wechat_oa".`))
+	if !ok || ch == models.ChannelPartner {
+		writeError(c, badRequest("invalid_channel", `channel must be "wechat_mp", "wechat_oa", "alipay_wap" or "alipay_mp".`))
 		return
 	}
+	oreq := recharge.OrderRequest{QuoteRequest: qr, Channel: ch, AppID: s.AppID, OpenID: s.OpenID}
+	switch {
+	case ch == models.ChannelAlipayMP && !buyerOpenID.MatchString(req.BuyerOpenID):
+		writeError(c, badRequest("invalid_buyer", "buyer_open_id must be the Alipay buyer's open id."))
+		return
+	case ch == models.ChannelAlipayMP:
+		oreq.AppID, oreq.OpenID = "", req.BuyerOpenID
+	case req.BuyerOpenID != "":
+		writeError(c, badRequest("invalid_buyer", "buyer_open_id is for alipay_mp only."))
+		return
+	case ch == models.ChannelAlipayWAP:
+		oreq.AppID, oreq.OpenID = "", ""
+	}
 	h.idempotent(c, "user:"+strconv.FormatInt(s.UserID, 10), req, func() (int, any, error) {
-		v, params, err := h.Recharge.CreateOrder(c.Request.Context(), recharge.OrderRequest{
-			QuoteRequest: qr, Channel: ch, AppID: s.AppID, OpenID: s.OpenID})
+		v, params, err := h.Recharge.CreateOrder(c.Request.Context(), oreq)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -43,6 +43,9 @@ type Deps struct {
 	// an order as a customer would, and reports what our notification
 	// endpoint answered.
 	SandboxPay func(ctx context.Context, orderNo string) (int, error)
+	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
+	// reports what our notification endpoint answered.
+	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
 }
 
 type handler struct {
@@ -96,6 +99,7 @@ func New(d Deps) (*gin.Engine, error) {
 	// Providers' notifications: authenticated by their signatures.
 	r.POST("/notify/wechat/pay", h.wechatPayNotify)
 	r.POST("/notify/wechat/refund", h.wechatRefundNotify)
+	r.POST("/notify/alipay", h.alipayNotify)
 
 	// Staff.
 	admin := r.Group("/api/admin", h.staff)
@@ -110,6 +114,9 @@ func New(d Deps) (*gin.Engine, error) {
 	// The sandbox's customer actions; these routes do not exist outside it.
 	if d.SandboxPay != nil {
 		r.POST("/sandbox/wechat/pay/:no", h.sandboxWeChatPay)
+	}
+	if d.SandboxAlipay != nil {
+		r.POST("/sandbox/alipay/pay/:no", h.sandboxAlipayPay)
 	}
 	return r, nil
 }

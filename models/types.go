@@ -150,18 +150,20 @@ func (k AppKind) Value() (driver.Value, error) { return enumValue(k, "app kind")
 type OrderStatus string
 
 // Order statuses. pending → paid | closed; paid → refunding → refunded;
-// closed → refunding when a payment arrives after the close.
+// closed → refunding when a payment arrives after the close; a partner's
+// paid order → reversed (冲正) when the partner takes it back.
 const (
 	OrderPending   OrderStatus = "pending"
 	OrderPaid      OrderStatus = "paid"
 	OrderClosed    OrderStatus = "closed"
 	OrderRefunding OrderStatus = "refunding"
 	OrderRefunded  OrderStatus = "refunded"
+	OrderReversed  OrderStatus = "reversed"
 )
 
 func (s OrderStatus) valid() bool {
 	switch s {
-	case OrderPending, OrderPaid, OrderClosed, OrderRefunding, OrderRefunded:
+	case OrderPending, OrderPaid, OrderClosed, OrderRefunding, OrderRefunded, OrderReversed:
 		return true
 	}
 	return false
@@ -178,11 +180,20 @@ type Channel string
 
 // Payment channels.
 const (
-	ChannelWeChatMP Channel = "wechat_mp" // WeChat Pay JSAPI in the mini-program
-	ChannelWeChatOA Channel = "wechat_oa" // WeChat Pay JSAPI in the official account
+	ChannelWeChatMP  Channel = "wechat_mp"  // WeChat Pay JSAPI in the mini-program
+	ChannelWeChatOA  Channel = "wechat_oa"  // WeChat Pay JSAPI in the official account
+	ChannelAlipayWAP Channel = "alipay_wap" // Alipay in a phone browser (H5)
+	ChannelAlipayMP  Channel = "alipay_mp"  // Alipay mini-program
+	ChannelPartner   Channel = "partner"    // collected by a POS agent, bank or Alipay life-payment
 )
 
-func (c Channel) valid() bool { return c == ChannelWeChatMP || c == ChannelWeChatOA }
+func (c Channel) valid() bool {
+	switch c {
+	case ChannelWeChatMP, ChannelWeChatOA, ChannelAlipayWAP, ChannelAlipayMP, ChannelPartner:
+		return true
+	}
+	return false
+}
 
 // ParseChannel accepts exactly one of the channels.
 func ParseChannel(s string) (Channel, bool) {

@@ -52,8 +52,14 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 	if d.Kind == models.KindICCard && req.Channel != models.ChannelWeChatMP {
 		return OrderView{}, nil, ErrCardChannel
 	}
-	if want := s.cfg.Apps[req.Channel]; want == "" || want != req.AppID || req.OpenID == "" {
-		return OrderView{}, nil, ErrChannelMismatch
+	// A WeChat payer is the logged-in user's openid under the channel's
+	// app; on other channels the payer is whoever pays at the provider.
+	if want, ok := s.cfg.Apps[req.Channel]; ok {
+		if want == "" || want != req.AppID || req.OpenID == "" {
+			return OrderView{}, nil, ErrChannelMismatch
+		}
+	} else {
+		req.AppID = p.MchID()
 	}
 	tiers, err := s.tiers(ctx, d.TariffID)
 	if err != nil {

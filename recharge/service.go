@@ -21,8 +21,8 @@ type Config struct {
 	QuoteTTL time.Duration
 	// Location is where the tier year and order numbers are dated.
 	Location *time.Location
-	// Apps maps each channel to the app id its payer's openid must belong
-	// to.
+	// Apps maps each WeChat channel to the app id its payer's openid must
+	// belong to (the app the customer logged in through).
 	Apps map[models.Channel]string
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"gaspay/alipay/alipayfake"
 	"gaspay/app"
 	"gaspay/config"
 	"gaspay/customer"
@@ -49,10 +50,12 @@ type Env struct {
 	WX    *wxfake.Server
 	WXURL string
 	// Pay is WeChat Pay; its merchant is MchID.
-	Pay   *wxpayfake.Server
-	Clock *Clock
-	env   map[string]string
-	n     int
+	Pay *wxpayfake.Server
+	// Alipay is Alipay's gateway; the app is AlipayAppID.
+	Alipay *alipayfake.Server
+	Clock  *Clock
+	env    map[string]string
+	n      int
 }
 
 // MchID is the test merchant.
@@ -83,6 +86,11 @@ func (c *Clock) Advance(d time.Duration) {
 // no test depends on their values.
 var payKeys = sync.OnceValues(wxpayfake.NewKeys)
 
+var alipayKeys = sync.OnceValues(alipayfake.NewKeys)
+
+// AlipayAppID is the test Alipay app.
+const AlipayAppID = "2021000000000042"
+
 // New makes an Env. vars override the GASPAY_* settings.
 func New(t testing.TB, vars map[string]string) *Env {
 	t.Helper()
@@ -105,6 +113,17 @@ func New(t testing.TB, vars map[string]string) *Env {
 	t.Cleanup(e.Pay.Close)
 	paySrv := httptest.NewServer(e.Pay)
 	t.Cleanup(paySrv.Close)
+	akeys, err := alipayKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Alipay, err = alipayfake.New(alipayfake.Config{AppID: AlipayAppID, AppPublicKey: akeys.AppPublicKey,
+		AlipayPrivateKey: akeys.AlipayPrivateKey, Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliSrv := httptest.NewServer(e.Alipay)
+	t.Cleanup(aliSrv.Close)
 	e.env = map[string]string{
 		"GASPAY_WXPAY_MCHID":         MchID,
 		"GASPAY_WXPAY_SERIAL_NO":     keys.MerchantSerialNo,
@@ -114,6 +133,10 @@ func New(t testing.TB, vars map[string]string) *Env {
 		"GASPAY_WXPAY_APIV3_KEY":     keys.APIv3Key,
 		"GASPAY_WXPAY_BASE_URL":      paySrv.URL,
 		"GASPAY_ADMIN_TOKEN":         AdminToken,
+		"GASPAY_ALIPAY_APPID":        AlipayAppID,
+		"GASPAY_ALIPAY_PRIVATE_KEY":  akeys.AppPrivateKey,
+		"GASPAY_ALIPAY_PUBLIC_KEY":   akeys.AlipayPublicKey,
+		"GASPAY_ALIPAY_GATEWAY":      aliSrv.URL + alipayfake.GatewayPath,
 		"GASPAY_WECHAT_API_BASE":     srv.URL,
 		"GASPAY_WECHAT_OAUTH_URL":    srv.URL + "/connect/oauth2/authorize",
 		"GASPAY_WECHAT_MP_APPID":     MPAppID,
