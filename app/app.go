@@ -29,6 +29,7 @@ import (
 	"gaspay/customer"
 	"gaspay/handlers"
 	"gaspay/models"
+	"gaspay/partner"
 	"gaspay/recharge"
 	"gaspay/rediskv"
 	"gaspay/wechat"
@@ -127,6 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
+		Partners:       partner.NewKeys(a.Store, a.Redis),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
 		SandboxAlipay:  a.sandboxAlipay(),

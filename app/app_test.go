@@ -112,4 +112,16 @@ func TestSandbox(t *testing.T) {
 	if got["status"] != "paid" || got["credit"].(map[string]any)["kind"] != "iot" {
 		t.Fatalf("order after the sandbox payment: %v", got)
 	}
+
+	// The same through the sandbox's Alipay, for an ordinary account.
+	account = call("POST", "/api/bindings", token, `{"by":"user_number","number":"031120001","holder_name":"王洪"}`)["account_id"]
+	order = call("POST", "/api/orders", token, fmt.Sprintf(`{"account_id":%v,"amount_fen":8640,"channel":"alipay_mp","buyer_open_id":"sandboxbuyer01"}`, account),
+		"Idempotency-Key", "sandbox-order-2")["order"].(map[string]any)
+	if paid := call("POST", "/sandbox/alipay/pay/"+order["order_no"].(string), "", ""); paid["notification_answer"] != "success" {
+		t.Fatalf("sandbox Alipay payment: %v", paid)
+	}
+	got = call("GET", "/api/orders/"+order["order_no"].(string), token, "")
+	if got["status"] != "paid" || got["credit"].(map[string]any)["settled_fen"] != 8640.0 {
+		t.Fatalf("order after the sandbox Alipay payment: %v", got)
+	}
 }

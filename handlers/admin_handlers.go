@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-var errNotStaff = &apiError{http.StatusUnauthorized, "unauthenticated", "Staff credentials required."}
+var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Staff credentials required."}
 
 // staff admits staff by the configured bearer token, compared in constant
 // time, until staff accounts exist.
@@ -99,7 +99,7 @@ func (h *handler) sandboxWeChatPay(c *gin.Context) {
 	}
 	status, err := h.SandboxPay(c.Request.Context(), no)
 	if err != nil {
-		writeError(c, &apiError{http.StatusConflict, "sandbox_pay_refused", err.Error()})
+		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_status": status})
@@ -115,7 +115,7 @@ func (h *handler) sandboxAlipayPay(c *gin.Context) {
 	}
 	answer, err := h.SandboxAlipay(c.Request.Context(), no, "")
 	if err != nil {
-		writeError(c, &apiError{http.StatusConflict, "sandbox_pay_refused", err.Error()})
+		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_answer": answer})

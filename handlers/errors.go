@@ -22,6 +22,9 @@ type apiError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// EQCode is the code of WeChat's public utility protocol with the same
+	// meaning, which collection partners' systems already know.
+	EQCode string `json:"eq_code,omitempty"`
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -32,19 +35,19 @@ func badRequest(code, message string) *apiError {
 
 // Errors of the HTTP layer itself.
 var (
-	errNoRoute           = &apiError{http.StatusNotFound, "not_found", "No such page or API."}
-	errNoMethod          = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "This method is not allowed here."}
-	errMissingToken      = &apiError{http.StatusUnauthorized, "unauthenticated", "Log in first."}
-	errBadOrigin         = &apiError{http.StatusForbidden, "bad_origin", "This request must come from gaspay's own pages."}
+	errNoRoute           = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such page or API."}
+	errNoMethod          = &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This method is not allowed here."}
+	errMissingToken      = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Log in first."}
+	errBadOrigin         = &apiError{Status: http.StatusForbidden, Code: "bad_origin", Message: "This request must come from gaspay's own pages."}
 	errInvalidID         = badRequest("invalid_id", "The id in the path must be a positive whole number.")
-	errBodyTooLarge      = &apiError{http.StatusRequestEntityTooLarge, "body_too_large", "The request body is too large."}
-	errNotJSON           = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the body as application/json."}
+	errBodyTooLarge      = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "The request body is too large."}
+	errNotJSON           = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the body as application/json."}
 	errInvalidUTF8       = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
-	errUpstream          = &apiError{http.StatusBadGateway, "upstream_unavailable", "WeChat did not answer in time; please try again."}
-	errNotReady          = &apiError{http.StatusServiceUnavailable, "not_ready", "The server cannot reach its storage."}
-	errInternal          = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on our side; please try again later."}
-	errUnknownBoxSession = &apiError{http.StatusNotFound, "box_session_not_found", "This box session has ended; connect to the box again."}
-	errNotConfigured     = &apiError{http.StatusServiceUnavailable, "not_configured", "This login is not available."}
+	errUpstream          = &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "WeChat did not answer in time; please try again."}
+	errNotReady          = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "The server cannot reach its storage."}
+	errInternal          = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side; please try again later."}
+	errUnknownBoxSession = &apiError{Status: http.StatusNotFound, Code: "box_session_not_found", Message: "This box session has ended; connect to the box again."}
+	errNotConfigured     = &apiError{Status: http.StatusServiceUnavailable, Code: "not_configured", Message: "This login is not available."}
 )
 
 // domainErrors maps the domain's sentinel errors to answers, in one place.
@@ -52,43 +55,43 @@ var domainErrors = []struct {
 	err error
 	api *apiError
 }{
-	{auth.ErrInvalidSession, &apiError{http.StatusUnauthorized, "session_expired", "Your login has expired; log in again."}},
+	{auth.ErrInvalidSession, &apiError{Status: http.StatusUnauthorized, Code: "session_expired", Message: "Your login has expired; log in again."}},
 	{auth.ErrInvalidCode, badRequest("invalid_code", "The login code is invalid or was already used; log in again.")},
-	{auth.ErrSnapshotUser, &apiError{http.StatusForbidden, "snapshot_user", "Open the full page in WeChat to log in."}},
+	{auth.ErrSnapshotUser, &apiError{Status: http.StatusForbidden, Code: "snapshot_user", Message: "Open the full page in WeChat to log in."}},
 	{auth.ErrBadState, badRequest("invalid_state", "The login link has expired or was opened in another browser; start again.")},
 	{auth.ErrBadNext, badRequest("invalid_next", "The page to return to is not allowed.")},
 	{auth.ErrNotConfigured, errNotConfigured},
-	{customer.ErrNoMatch, &apiError{http.StatusNotFound, "no_match", "No account matches this number and holder name. Check both against your gas bill."}},
-	{customer.ErrTooManyAttempts, &apiError{http.StatusTooManyRequests, "too_many_attempts", "Too many failed attempts; please wait and try again."}},
-	{customer.ErrBindingLimit, &apiError{http.StatusConflict, "binding_limit", "You have bound the most accounts allowed; unbind one first."}},
-	{customer.ErrNotFound, &apiError{http.StatusNotFound, "not_found", "Not found among your accounts."}},
+	{customer.ErrNoMatch, &apiError{Status: http.StatusNotFound, Code: "no_match", Message: "No account matches this number and holder name. Check both against your gas bill."}},
+	{customer.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "Too many failed attempts; please wait and try again."}},
+	{customer.ErrBindingLimit, &apiError{Status: http.StatusConflict, Code: "binding_limit", Message: "You have bound the most accounts allowed; unbind one first."}},
+	{customer.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "Not found among your accounts."}},
 	{customer.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
 
 	// Payments. EQ codes: WeChat's public utility protocol.
-	{recharge.ErrNotFound, &apiError{http.StatusNotFound, "not_found", "Not found among your accounts and orders."}},
+	{recharge.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "Not found among your accounts and orders."}},
 	{recharge.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
-	{recharge.ErrAccountInactive, &apiError{http.StatusConflict, "account_inactive", "This account cannot pay at present; please contact the service hall."}},
-	{recharge.ErrOverLimit, &apiError{http.StatusUnprocessableEntity, "over_limit", "That is more than one purchase may buy; see the limits in the quote."}}, // EQ0025
-	{recharge.ErrTooLittle, &apiError{http.StatusUnprocessableEntity, "amount_too_small", "That amount does not buy 0.01 m³ of gas."}},
+	{recharge.ErrAccountInactive, &apiError{Status: http.StatusConflict, Code: "account_inactive", Message: "This account cannot pay at present; please contact the service hall."}},
+	{recharge.ErrOverLimit, &apiError{Status: http.StatusUnprocessableEntity, Code: "over_limit", Message: "That is more than one purchase may buy; see the limits in the quote.", EQCode: "EQ0025"}}, // EQ0025
+	{recharge.ErrTooLittle, &apiError{Status: http.StatusUnprocessableEntity, Code: "amount_too_small", Message: "That amount does not buy 0.01 m³ of gas."}},
 	{recharge.ErrVolumeForBill, badRequest("volume_not_allowed", "Ordinary accounts pay an amount, not a volume.")},
-	{recharge.ErrNoCard, &apiError{http.StatusConflict, "no_card", "This account has no gas card in use; please contact the service hall."}},
-	{recharge.ErrCardChannel, &apiError{http.StatusConflict, "card_channel_required", "IC-card meters are recharged with the card: use the mini-program with the recharge box, or a kiosk."}}, // EQ0027
+	{recharge.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "This account has no gas card in use; please contact the service hall."}},
+	{recharge.ErrCardChannel, &apiError{Status: http.StatusConflict, Code: "card_channel_required", Message: "IC-card meters are recharged with the card: use the mini-program with the recharge box, or a kiosk.", EQCode: "EQ0027"}}, // EQ0027
 	{recharge.ErrChannelMismatch, badRequest("channel_mismatch", "The channel must be the WeChat app you logged in with.")},
-	{recharge.ErrCreditPending, &apiError{http.StatusConflict, "credit_pending", "Your last purchase has not reached the meter yet; load it first, then buy again."}},         // EQ0026
-	{recharge.ErrPreviousPaid, &apiError{http.StatusConflict, "previous_order_paid", "Your previous payment went through; its gas is on its way. No new payment was taken."}}, // EQ0024
-	{recharge.ErrOrderInProgress, &apiError{http.StatusConflict, "order_in_progress", "A payment for this account is being started; try again in a minute."}},                 // EQ0024
-	{recharge.ErrProviderUnavailable, &apiError{http.StatusBadGateway, "payment_unavailable", "The payment service did not answer; nothing was charged. Please try again."}},
-	{recharge.ErrProviderRefused, &apiError{http.StatusBadGateway, "payment_refused", "The payment service refused this payment; nothing was charged."}},
-	{recharge.ErrNotRefundable, &apiError{http.StatusConflict, "not_refundable", "Only a paid order can be refunded."}},
-	{recharge.ErrDelivered, &apiError{http.StatusConflict, "credit_delivered", "The gas reached the meter; this order cannot be refunded here."}},
+	{recharge.ErrCreditPending, &apiError{Status: http.StatusConflict, Code: "credit_pending", Message: "Your last purchase has not reached the meter yet; load it first, then buy again.", EQCode: "EQ0026"}},         // EQ0026
+	{recharge.ErrPreviousPaid, &apiError{Status: http.StatusConflict, Code: "previous_order_paid", Message: "Your previous payment went through; its gas is on its way. No new payment was taken.", EQCode: "EQ0024"}}, // EQ0024
+	{recharge.ErrOrderInProgress, &apiError{Status: http.StatusConflict, Code: "order_in_progress", Message: "A payment for this account is being started; try again in a minute.", EQCode: "EQ0024"}},                 // EQ0024
+	{recharge.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "payment_unavailable", Message: "The payment service did not answer; nothing was charged. Please try again."}},
+	{recharge.ErrProviderRefused, &apiError{Status: http.StatusBadGateway, Code: "payment_refused", Message: "The payment service refused this payment; nothing was charged."}},
+	{recharge.ErrNotRefundable, &apiError{Status: http.StatusConflict, Code: "not_refundable", Message: "Only a paid order can be refunded."}},
+	{recharge.ErrDelivered, &apiError{Status: http.StatusConflict, Code: "credit_delivered", Message: "The gas reached the meter; this order cannot be refunded here."}},
 	// The recharge box. Order matters: the first match wins.
 	{bleproxy.ErrUnknownSession, errUnknownBoxSession},
-	{bleproxy.ErrSessionBusy, &apiError{http.StatusConflict, "box_session_busy", "The previous frame of this session is still being handled; send one frame at a time."}},
-	{bleproxy.ErrReplay, &apiError{http.StatusConflict, "frame_replayed", "This frame was already used; reconnect to the box if it keeps happening."}},
-	{bleproxy.ErrCounter, &apiError{http.StatusConflict, "frame_out_of_order", "This frame is out of order; reconnect to the box."}},
-	{bleproxy.ErrBadMAC, &apiError{http.StatusUnauthorized, "frame_rejected", "The box's frame could not be authenticated; reconnect to the box."}},
-	{bleproxy.ErrWrongBox, &apiError{http.StatusBadRequest, "frame_rejected", "This frame belongs to another box."}},
-	{bleproxy.ErrUnexpectedType, &apiError{http.StatusBadRequest, "frame_rejected", "This frame is not expected here."}},
+	{bleproxy.ErrSessionBusy, &apiError{Status: http.StatusConflict, Code: "box_session_busy", Message: "The previous frame of this session is still being handled; send one frame at a time."}},
+	{bleproxy.ErrReplay, &apiError{Status: http.StatusConflict, Code: "frame_replayed", Message: "This frame was already used; reconnect to the box if it keeps happening."}},
+	{bleproxy.ErrCounter, &apiError{Status: http.StatusConflict, Code: "frame_out_of_order", Message: "This frame is out of order; reconnect to the box."}},
+	{bleproxy.ErrBadMAC, &apiError{Status: http.StatusUnauthorized, Code: "frame_rejected", Message: "The box's frame could not be authenticated; reconnect to the box."}},
+	{bleproxy.ErrWrongBox, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "This frame belongs to another box."}},
+	{bleproxy.ErrUnexpectedType, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "This frame is not expected here."}},
 	{bleproxy.ErrBadNonce, badRequest("invalid_frame", "The frame is malformed.")},
 	{bleproxy.ErrShortFrame, badRequest("invalid_frame", "The frame is malformed.")},
 	{bleproxy.ErrFrameTooLarge, badRequest("invalid_frame", "The frame is malformed.")},
@@ -97,11 +100,13 @@ var domainErrors = []struct {
 	{bleproxy.ErrBadLength, badRequest("invalid_frame", "The frame is malformed.")},
 	{bleproxy.ErrUnknownType, badRequest("invalid_frame", "The frame is malformed.")},
 	{bleproxy.ErrBadBody, badRequest("invalid_frame", "The frame is malformed.")},
-	{cards.ErrBoxBlocked, &apiError{http.StatusForbidden, "box_blocked", "This recharge box has been blocked; please contact the service hall."}},
-	{cards.ErrReadFirst, &apiError{http.StatusConflict, "read_card_first", "Read the card first, then write it."}},
-	{cards.ErrNotForCard, &apiError{http.StatusConflict, "order_not_for_card", "No paid purchase of this order waits for the card in the box."}},
-	{cards.ErrCardPending, &apiError{http.StatusConflict, "credit_not_loaded", "This card still carries gas the meter has not taken: insert it into the meter first."}},
-	{recharge.ErrDeliveryInDoubt, &apiError{http.StatusConflict, "delivery_in_doubt", "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
+	{cards.ErrBoxBlocked, &apiError{Status: http.StatusForbidden, Code: "box_blocked", Message: "This recharge box has been blocked; please contact the service hall."}},
+	{cards.ErrReadFirst, &apiError{Status: http.StatusConflict, Code: "read_card_first", Message: "Read the card first, then write it."}},
+	{cards.ErrNotForCard, &apiError{Status: http.StatusConflict, Code: "order_not_for_card", Message: "No paid purchase of this order waits for the card in the box."}},
+	{cards.ErrCardPending, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "This card still carries gas the meter has not taken: insert it into the meter first."}},
+	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "This serial was used for another payment."}},
+	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "Only a payment of today can be reversed."}},
+	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
 }
 
 // toAPIError is the answer err gets: errors meant for the client as they

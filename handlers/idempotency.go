@@ -21,8 +21,8 @@ const abandonedAfter = time.Minute
 
 var (
 	errIdemKeyMissing = badRequest("idempotency_key_required", "Send an Idempotency-Key header of 8 to 64 letters, digits, - or _.")
-	errIdemKeyReused  = &apiError{http.StatusUnprocessableEntity, "idempotency_key_reused", "This Idempotency-Key was used with another request."}
-	errIdemInProgress = &apiError{http.StatusConflict, "request_in_progress", "The first request with this Idempotency-Key is still running."}
+	errIdemKeyReused  = &apiError{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Message: "This Idempotency-Key was used with another request."}
+	errIdemInProgress = &apiError{Status: http.StatusConflict, Code: "request_in_progress", Message: "The first request with this Idempotency-Key is still running."}
 )
 
 // idempotent answers a request at most once per (scope, Idempotency-Key):

@@ -12,6 +12,7 @@ import (
 	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/models"
+	"gaspay/partner"
 	"gaspay/recharge"
 	"gaspay/web"
 	"gaspay/wechat"
@@ -32,6 +33,7 @@ type Deps struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Partners  *partner.Keys
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
 	WeChat     *wechat.Client
@@ -100,6 +102,14 @@ func New(d Deps) (*gin.Engine, error) {
 	r.POST("/notify/wechat/pay", h.wechatPayNotify)
 	r.POST("/notify/wechat/refund", h.wechatRefundNotify)
 	r.POST("/notify/alipay", h.alipayNotify)
+
+	// Collection partners: signed requests, signed answers.
+	p := r.Group("/partner/v1", h.partnerAuth)
+	p.POST("/query", h.partnerQuery)
+	p.POST("/pay", h.partnerPay)
+	p.POST("/reverse", h.partnerReverse)
+	p.POST("/status", h.partnerStatus)
+	p.GET("/reconciliation", h.partnerReconciliation)
 
 	// Staff.
 	admin := r.Group("/api/admin", h.staff)

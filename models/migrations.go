@@ -268,5 +268,22 @@ func allMigrations() []migration {
 			`CREATE INDEX ix_box_events_session ON box_events (session_id, id)`,
 			`CREATE INDEX ix_box_events_order ON box_events (order_no)`,
 		}},
+		{4, "partners", []string{
+			// Channels that collect the money themselves and tell us: POS
+			// agents, banks, Alipay life-payment. secret is the HMAC key
+			// both sides sign with.
+			`CREATE TABLE partners (
+				id {{id}},
+				partner_id VARCHAR(32) NOT NULL,
+				name VARCHAR(64) NOT NULL,
+				secret VARCHAR(255) NOT NULL,
+				active BOOLEAN NOT NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_partners_id UNIQUE (partner_id)
+			){{table}}`,
+			// A partner's payments of a day, for reconciliation.
+			`CREATE INDEX ix_payments_provider_paid ON payments (provider, paid_at)`,
+		}},
 	}
 }

@@ -48,11 +48,20 @@ type AccountState struct {
 // LockAccountState locks an account, as LockAccount, and reads in the same
 // round trip whether it has an undelivered credit or an order in flight.
 func (s *Store) LockAccountState(ctx context.Context, id int64) (AccountState, error) {
+	return s.accountState(ctx, id, forUpdateSQL(s.db))
+}
+
+// AccountStateOf reads what LockAccountState reads, without a lock.
+func (s *Store) AccountStateOf(ctx context.Context, id int64) (AccountState, error) {
+	return s.accountState(ctx, id, "")
+}
+
+func (s *Store) accountState(ctx context.Context, id int64, lock string) (AccountState, error) {
 	var st AccountState
 	res := s.db.WithContext(ctx).Raw(`SELECT a.*,
 		(SELECT c.id FROM credits c WHERE c.pending_account_id = a.id) AS pending_credit_id,
 		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = a.id) AS inflight_order_no
-		FROM accounts a WHERE a.id = ?`+forUpdateSQL(s.db), id).Scan(&st)
+		FROM accounts a WHERE a.id = ?`+lock, id).Scan(&st)
 	if res.Error != nil {
 		return st, res.Error
 	}

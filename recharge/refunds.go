@@ -49,7 +49,8 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (
 		if err != nil {
 			return err
 		}
-		if o.Status != models.OrderPaid {
+		// A partner holds what it collected: its way back is a reversal.
+		if o.Status != models.OrderPaid || o.Channel == models.ChannelPartner {
 			return ErrNotRefundable
 		}
 		c, err := tx.CreditOf(ctx, o.ID)

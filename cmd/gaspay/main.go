@@ -3,6 +3,9 @@
 //	gaspay                       run the server (also: gaspay serve)
 //	gaspay migrate               apply the database migrations and exit
 //	gaspay import accounts F.csv import accounts from the billing system
+//	gaspay partner add --id ID --key-file FILE
+//	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
+//	gaspay partner check --id ID --date YYYY-MM-DD FILE
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -44,7 +47,13 @@ func main() {
 const usage = `usage:
   gaspay [serve]                  run the server
   gaspay migrate                  apply the database migrations
-  gaspay import accounts FILE.csv import accounts from the billing system`
+  gaspay import accounts FILE.csv import accounts from the billing system
+  gaspay partner add --id ID --key-file FILE [--name NAME]
+                                  add a collection partner, or give it a new key
+  gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
+                                  write the partner's reconciliation file of a day
+  gaspay partner check --id ID --date YYYY-MM-DD FILE
+                                  compare the partner's own file with ours`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -68,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(usage)
 		}
 		return importAccounts(ctx, cfg, log, args[1], stdout)
+	case "partner":
+		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -117,3 +117,44 @@ func TestServeAndShutDown(t *testing.T) {
 		t.Fatalf("start-up did not say what it runs on:\n%s", out.String())
 	}
 }
+
+func TestPartnerCommands(t *testing.T) {
+	getenv := environment(t, nil)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "lakala.key")
+	os.WriteFile(key, []byte("  lakala-shared-secret-0123456789 \n"), 0o600)
+	var out bytes.Buffer
+	ctx := context.Background()
+	if err := run(ctx, []string{"partner", "add", "--id", "lakala", "--key-file", key}, getenv, &out, &out); err != nil {
+		t.Fatalf("add: %v %s", err, out.String())
+	}
+	short := filepath.Join(dir, "short.key")
+	os.WriteFile(short, []byte("short"), 0o600)
+	if err := run(ctx, []string{"partner", "add", "--id", "icbc", "--key-file", short}, getenv, &out, &out); err == nil {
+		t.Fatal("a short key accepted")
+	}
+	if err := run(ctx, []string{"partner", "add", "--id", "bad_id", "--key-file", key}, getenv, &out, &out); err == nil {
+		t.Fatal("an id with an underscore accepted")
+	}
+	file := filepath.Join(dir, "ours.txt")
+	if err := run(ctx, []string{"partner", "reconcile", "--id", "lakala", "--date", "2026-11-01", "--out", file}, getenv, &out, &out); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "0|0\n" {
+		t.Fatalf("empty day's file: %q", b)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"partner", "check", "--id", "lakala", "--date", "2026-11-01", file}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "agrees") {
+		t.Fatalf("check of our own file: %v %s", err, out.String())
+	}
+	theirs := filepath.Join(dir, "theirs.txt")
+	os.WriteFile(theirs, []byte("1|500\nLKL9|x|031120001|500|2026-11-01T09:00:00+08:00\n"), 0o600)
+	out.Reset()
+	err := run(ctx, []string{"partner", "check", "--id", "lakala", "--date", "2026-11-01", theirs}, getenv, &out, &out)
+	if err == nil || !strings.Contains(out.String(), "LKL9: the partner has 500 fen for 031120001 (line 2); gaspay has no such payment") {
+		t.Fatalf("planted difference: %v\n%s", err, out.String())
+	}
+	if err := run(ctx, []string{"partner", "reconcile", "--id", "nobody", "--date", "2026-11-01"}, getenv, &out, &out); err == nil {
+		t.Fatal("an unknown partner reconciled")
+	}
+}

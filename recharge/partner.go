@@ -1,0 +1,327 @@
+package recharge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gaspay/models"
+)
+
+// Errors of partner payments; test them with errors.Is.
+var (
+	// ErrSerialReused: the partner used this serial for another payment.
+	ErrSerialReused = errors.New("recharge: serial already used for another payment")
+	// ErrReverseTooLate: a payment can be reversed only on its own day.
+	ErrReverseTooLate = errors.New("recharge: only a payment of today can be reversed")
+)
+
+// partnerProvider names partner payments in the payments table; the
+// transaction id is "<partner id>:<serial>", unique like every provider's.
+const partnerProvider = "partner"
+
+func partnerTxn(partnerID, serial string) string { return partnerID + ":" + serial }
+
+// PartnerPayment is money a partner collected for an account.
+type PartnerPayment struct {
+	PartnerID  string
+	Serial     string
+	UserNumber string
+	AmountFen  int64
+}
+
+// PartnerPay records a partner's payment and credits it through the same
+// delivery ledger as every payment: an ordinary account's bills are
+// settled, an IoT meter's credit queued, an IC card's credit left for the
+// card channel. It is idempotent by serial: the same serial with the same
+// account and amount returns the payment already made (replay true), with
+// another account or amount it is refused. The account's balance is not
+// deducted: the partner collected the whole amount.
+//
+// Errors: ErrNotFound (EQ0004), ErrAccountInactive, ErrOrderInProgress
+// (EQ0024), ErrOverLimit (EQ0025), ErrTooLittle, ErrCreditPending (EQ0026),
+// ErrSerialReused.
+func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, bool, error) {
+	txn := partnerTxn(p.PartnerID, p.Serial)
+	if v, err := s.partnerReplay(ctx, txn, p); !errors.Is(err, ErrNotFound) {
+		return v, err == nil, err
+	}
+	a, err := s.store.AccountByUserNumber(ctx, p.UserNumber)
+	if errors.Is(err, models.ErrNotFound) {
+		return OrderView{}, false, ErrNotFound
+	}
+	if err != nil {
+		return OrderView{}, false, err
+	}
+	tiers, err := s.tiers(ctx, a.TariffID)
+	if err != nil {
+		return OrderView{}, false, err
+	}
+	var cardType *models.CardType
+	if a.Kind == models.KindICCard {
+		if c, err := s.store.CurrentCard(ctx, a.ID); err == nil {
+			cardType = &c.Type
+		}
+	}
+	arrears, err := s.store.ArrearsOf(ctx, a.ID)
+	if err != nil {
+		return OrderView{}, false, err
+	}
+	var o models.Order
+	var lines []Line
+	errDup := errors.New("duplicate serial")
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		st, err := tx.LockAccountState(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if st.Kind.Prepaid() {
+			if st.PendingCreditID != nil {
+				return ErrCreditPending
+			}
+			if st.InflightOrderNo != nil {
+				return ErrOrderInProgress
+			}
+		}
+		q, err := s.price(st.Account, tiers, cardType, arrears, QuoteRequest{AccountID: a.ID, AmountFen: p.AmountFen})
+		if err != nil {
+			return err
+		}
+		q.DeductionFen, q.PayableFen = 0, q.GrossFen
+		o, err = s.newOrder(OrderRequest{QuoteRequest: QuoteRequest{AccountID: a.ID}, Channel: models.ChannelPartner,
+			AppID: p.PartnerID, OpenID: p.PartnerID}, q)
+		if err != nil {
+			return err
+		}
+		lines = q.Lines
+		now := o.CreatedAt
+		o.UserID, o.Status, o.InflightAccountID, o.PaidAt = nil, models.OrderPaid, nil, &now
+		if err := tx.CreateOrder(ctx, &o); err != nil {
+			return err
+		}
+		err = tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: partnerProvider, ProviderTxnID: txn,
+			AmountFen: p.AmountFen, Payer: p.PartnerID, Source: "partner", PaidAt: now, CreatedAt: now})
+		if errors.Is(err, models.ErrDuplicate) {
+			return errDup // a simultaneous twin won: answer as it did
+		}
+		if err != nil {
+			return err
+		}
+		return s.credit(ctx, tx, st.Account, o, now)
+	})
+	if errors.Is(err, errDup) {
+		v, err := s.partnerReplay(ctx, txn, p)
+		return v, err == nil, err
+	}
+	if err != nil {
+		return OrderView{}, false, err
+	}
+	s.log.InfoContext(ctx, "partner payment", slog.String("partner", p.PartnerID), slog.String("order_no", o.OrderNo),
+		slog.Int64("amount_fen", p.AmountFen))
+	views, err := s.views(ctx, []models.Order{o})
+	if err != nil {
+		return OrderView{}, false, err
+	}
+	views[0].Lines = lines
+	return views[0], false, nil
+}
+
+// partnerReplay answers a serial already used: the payment made, if the
+// request is the same; ErrSerialReused if not; ErrNotFound if the serial is
+// new.
+func (s *Service) partnerReplay(ctx context.Context, txn string, p PartnerPayment) (OrderView, error) {
+	v, err := s.PartnerStatus(ctx, p.PartnerID, p.Serial)
+	if err != nil {
+		return OrderView{}, err
+	}
+	a, err := s.store.Account(ctx, v.Order.AccountID)
+	if err != nil {
+		return OrderView{}, err
+	}
+	if a.UserNumber != p.UserNumber || v.Order.PayableFen != p.AmountFen {
+		return OrderView{}, ErrSerialReused
+	}
+	return v, nil
+}
+
+// PartnerStatus shows a partner's payment by serial.
+// Errors: ErrNotFound.
+func (s *Service) PartnerStatus(ctx context.Context, partnerID, serial string) (OrderView, error) {
+	pay, err := s.store.PaymentByTxn(ctx, partnerProvider, partnerTxn(partnerID, serial))
+	if errors.Is(err, models.ErrNotFound) {
+		return OrderView{}, ErrNotFound
+	}
+	if err != nil {
+		return OrderView{}, err
+	}
+	o, err := s.store.OrderByID(ctx, pay.OrderID)
+	if err != nil {
+		return OrderView{}, err
+	}
+	views, err := s.views(ctx, []models.Order{o})
+	if err != nil {
+		return OrderView{}, err
+	}
+	return views[0], nil
+}
+
+// PartnerReverse reverses (冲正) a partner's payment of today whose credit
+// has not reached the meter, once: the credit is cancelled and what the
+// payment did to the account undone. Reversing it again answers the same
+// reversal. A bill payment is delivered at once and cannot be reversed.
+// Errors: ErrNotFound, ErrReverseTooLate, ErrDelivered, ErrDeliveryInDoubt.
+func (s *Service) PartnerReverse(ctx context.Context, partnerID, serial string) (OrderView, error) {
+	v, err := s.PartnerStatus(ctx, partnerID, serial)
+	if err != nil {
+		return OrderView{}, err
+	}
+	no := v.Order.OrderNo
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		a, err := tx.LockAccount(ctx, v.Order.AccountID)
+		if err != nil {
+			return err
+		}
+		o, err := tx.LockOrder(ctx, no)
+		if err != nil {
+			return err
+		}
+		if o.Status == models.OrderReversed {
+			return nil
+		}
+		if o.Status != models.OrderPaid || o.PaidAt == nil {
+			return ErrNotRefundable
+		}
+		now := s.now()
+		if o.PaidAt.In(s.cfg.Location).Format(time.DateOnly) != now.In(s.cfg.Location).Format(time.DateOnly) {
+			return ErrReverseTooLate
+		}
+		c, err := tx.CreditOf(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Status == models.CreditDelivered:
+			return ErrDelivered
+		case c.Status != models.CreditPending:
+			return ErrNotRefundable
+		case c.Attempts > 0:
+			return ErrDeliveryInDoubt
+		}
+		at := now.UTC()
+		if ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
+			"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": at}); err != nil || !ok {
+			return errors.Join(err, errors.New("recharge: credit moved under its lock"))
+		}
+		if c.Seq != nil && c.Kind == models.CreditIoT {
+			if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
+				return err
+			}
+		}
+		if err := tx.AdjustBalance(ctx, a.ID, -o.LeftoverFen, at); err != nil {
+			return fmt.Errorf("recharge: undo leftover: %w", err)
+		}
+		if o.Purpose == models.PurposeGas {
+			if err := tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3); err != nil {
+				return err
+			}
+		}
+		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPaid, map[string]any{"status": models.OrderReversed, "closed_at": at, "updated_at": at})
+		if err != nil || !ok {
+			return errors.Join(err, errors.New("recharge: order moved under its lock"))
+		}
+		return nil
+	})
+	if err != nil {
+		return OrderView{}, err
+	}
+	s.log.InfoContext(ctx, "partner payment reversed", slog.String("partner", partnerID), slog.String("order_no", no))
+	return s.PartnerStatus(ctx, partnerID, serial)
+}
+
+// PartnerLine is one standing payment of a partner's day.
+type PartnerLine struct {
+	Serial     string
+	OrderNo    string
+	UserNumber string
+	AmountFen  int64
+	PaidAt     time.Time
+}
+
+// PartnerDay lists the partner's payments of a day (Beijing time) that
+// stand: reversed ones are left out.
+func (s *Service) PartnerDay(ctx context.Context, partnerID string, day time.Time) ([]PartnerLine, error) {
+	return PartnerDay(ctx, s.store, s.cfg.Location, partnerID, day)
+}
+
+// PartnerDay lists a partner's standing payments of a day in loc; the
+// tools call it without a whole service.
+func PartnerDay(ctx context.Context, store *models.Store, loc *time.Location, partnerID string, day time.Time) ([]PartnerLine, error) {
+	y, m, d := day.In(loc).Date()
+	from := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	rows, err := store.PaymentsBetween(ctx, partnerProvider, partnerID+":", from.UTC(), from.AddDate(0, 0, 1).UTC())
+	if err != nil {
+		return nil, err
+	}
+	var out []PartnerLine
+	for _, r := range rows {
+		if r.Status == models.OrderReversed {
+			continue
+		}
+		out = append(out, PartnerLine{Serial: r.ProviderTxnID[len(partnerID)+1:], OrderNo: r.OrderNo, UserNumber: r.UserNumber,
+			AmountFen: r.AmountFen, PaidAt: r.PaidAt})
+	}
+	return out, nil
+}
+
+// Location is where the service dates days.
+func (s *Service) Location() *time.Location { return s.cfg.Location }
+
+// PartnerAccount is an account as a partner's terminal shows it before
+// taking money.
+type PartnerAccount struct {
+	Account      models.Account
+	ArrearsFen   int64
+	MaxAmountFen int64
+	// Blocked says why no payment is taken now, if so: ErrOrderInProgress
+	// (EQ0024), ErrCreditPending (EQ0026), ErrAccountInactive.
+	Blocked error
+	// CardChannel is set for IC-card accounts: a payment here waits for
+	// the card channel to reach the meter (EQ0027).
+	CardChannel bool
+}
+
+// PartnerQuery looks an account up by user number for a partner.
+// Errors: ErrNotFound (EQ0004).
+func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerAccount, error) {
+	a, err := s.store.AccountByUserNumber(ctx, userNumber)
+	if errors.Is(err, models.ErrNotFound) {
+		return PartnerAccount{}, ErrNotFound
+	}
+	if err != nil {
+		return PartnerAccount{}, err
+	}
+	st, err := s.store.AccountStateOf(ctx, a.ID)
+	if err != nil {
+		return PartnerAccount{}, err
+	}
+	arrears, err := s.store.ArrearsOf(ctx, a.ID)
+	if err != nil {
+		return PartnerAccount{}, err
+	}
+	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears, MaxAmountFen: s.cfg.PurchaseLimitFen,
+		CardChannel: a.Kind == models.KindICCard}
+	if a.Kind == models.KindOrdinary {
+		out.MaxAmountFen = max(s.cfg.PurchaseLimitFen, arrears)
+	}
+	switch {
+	case a.Status != models.AccountActive:
+		out.Blocked = ErrAccountInactive
+	case a.Kind.Prepaid() && st.PendingCreditID != nil:
+		out.Blocked = ErrCreditPending
+	case a.Kind.Prepaid() && st.InflightOrderNo != nil:
+		out.Blocked = ErrOrderInProgress
+	}
+	return out, nil
+}
