@@ -104,6 +104,7 @@ func TestAlipayMiniProgramNotifications(t *testing.T) {
 	if num(a["arrears_fen"]) != 20960-5000 {
 		t.Fatalf("bills after the Alipay payment: %v", a)
 	}
+	arrearsAgree(t, env)
 }
 
 // The janitor asks Alipay too: an expired unpaid trade is closed there and

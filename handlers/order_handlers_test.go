@@ -340,4 +340,25 @@ func TestBillPayment(t *testing.T) {
 	if num(a["arrears_fen"]) != 0 || num(a["balance_fen"]) != 15000-10960 {
 		t.Fatalf("after paying more than owed: %v", a)
 	}
+	arrearsAgree(t, env)
+}
+
+// arrearsAgree checks every account's arrears total against its bills.
+func arrearsAgree(t *testing.T, env *apptest.Env) {
+	t.Helper()
+	var bad []struct {
+		UserNumber string
+		ArrearsFen int64
+		Sum        int64
+	}
+	err := env.DB.Raw(`SELECT a.user_number, a.arrears_fen, COALESCE((SELECT SUM(b.amount_due_fen - b.amount_paid_fen)
+		FROM bills b WHERE b.account_id = a.id), 0) AS sum FROM accounts a`).Scan(&bad).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bad {
+		if b.ArrearsFen != b.Sum {
+			t.Errorf("account %s: arrears total %d, bills owe %d", b.UserNumber, b.ArrearsFen, b.Sum)
+		}
+	}
 }

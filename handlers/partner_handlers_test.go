@@ -128,6 +128,7 @@ func TestPartnerPayment(t *testing.T) {
 	if m := p.post("/partner/v1/query", map[string]string{"user_number": "031120001"}).json(t); num(m["arrears_fen"]) != 0 {
 		t.Fatalf("bills after the payment: %v", m)
 	}
+	arrearsAgree(t, env)
 	again := p.pay("LKL0001", "031120001", 20960)
 	if again.Status != 200 || again.json(t)["order_no"] != m["order_no"] || again.json(t)["replayed"] != true {
 		t.Fatalf("same serial again: %d %s", again.Status, again.Body)

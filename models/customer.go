@@ -12,6 +12,9 @@ type Account struct {
 	Kind       AccountKind
 	TariffID   int64
 	BalanceFen int64
+	// ArrearsFen is what the account owes on its bills: their sum, kept
+	// here and changed with them.
+	ArrearsFen int64
 	Status     AccountStatus
 	// PurchaseSeq counts the purchases credited to the account (购气次数).
 	PurchaseSeq int

@@ -55,7 +55,6 @@ type AccountDetail struct {
 	CardType        *CardType
 	CardStatus      *CardStatus
 	CardLastSeq     *int
-	ArrearsFen      int64
 }
 
 // BoundAccount loads account accountID as user userID sees it, in one round
@@ -66,9 +65,7 @@ func (s *Store) BoundAccount(ctx context.Context, userID, accountID int64) (Acco
 	res := s.db.WithContext(ctx).Raw(`
 		SELECT a.*, b.id AS binding_id, b.is_default,
 			m.meter_number, m.last_balance_fen AS meter_balance_fen, m.last_reported_at AS meter_reported_at,
-			c.card_serial, c.card_type, c.status AS card_status, c.last_written_seq AS card_last_seq,
-			(SELECT COALESCE(SUM(bl.amount_due_fen - bl.amount_paid_fen), 0) FROM bills bl
-				WHERE bl.account_id = a.id AND bl.amount_paid_fen < bl.amount_due_fen) AS arrears_fen
+			c.card_serial, c.card_type, c.status AS card_status, c.last_written_seq AS card_last_seq
 		FROM bindings b
 		JOIN accounts a ON a.id = b.account_id
 		LEFT JOIN meters m ON m.account_id = a.id
@@ -212,9 +209,20 @@ func (s *Store) SetDefaultBinding(ctx context.Context, userID, bindingID int64) 
 }
 
 // AddBillIfAbsent creates a bill unless the account already has one for
-// the period.
+// the period, and adds what it leaves owing to the account's arrears, in
+// one transaction.
 func (s *Store) AddBillIfAbsent(ctx context.Context, b *Bill) error {
-	return s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(b).Error
+	return s.Tx(ctx, func(tx *Store) error {
+		if _, err := tx.LockAccount(ctx, b.AccountID); err != nil {
+			return err
+		}
+		res := tx.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(b)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		return tx.db.WithContext(ctx).Exec("UPDATE accounts SET arrears_fen = arrears_fen + ? WHERE id = ?",
+			b.AmountDueFen-b.AmountPaidFen, b.AccountID).Error
+	})
 }
 
 // RecordMeterReport stores the balance an IoT meter reported, unless a newer

@@ -285,5 +285,13 @@ func allMigrations() []migration {
 			// A partner's payments of a day, for reconciliation.
 			`CREATE INDEX ix_payments_provider_paid ON payments (provider, paid_at)`,
 		}},
+		{5, "arrears total", []string{
+			// What the account owes on its bills, kept beside the balance
+			// and changed in the same transaction as every bill: a payment
+			// reads it with the account's lock instead of summing the bills.
+			`ALTER TABLE accounts ADD COLUMN arrears_fen BIGINT NOT NULL DEFAULT 0`,
+			`UPDATE accounts SET arrears_fen = COALESCE((SELECT SUM(b.amount_due_fen - b.amount_paid_fen) FROM bills b
+				WHERE b.account_id = accounts.id AND b.amount_paid_fen < b.amount_due_fen), 0)`,
+		}},
 	}
 }

@@ -48,20 +48,41 @@ type AccountState struct {
 // LockAccountState locks an account, as LockAccount, and reads in the same
 // round trip whether it has an undelivered credit or an order in flight.
 func (s *Store) LockAccountState(ctx context.Context, id int64) (AccountState, error) {
-	return s.accountState(ctx, id, forUpdateSQL(s.db))
+	return s.accountState(ctx, "a.id = ?", id, forUpdateSQL(s.db))
 }
 
 // AccountStateOf reads what LockAccountState reads, without a lock.
 func (s *Store) AccountStateOf(ctx context.Context, id int64) (AccountState, error) {
-	return s.accountState(ctx, id, "")
+	return s.accountState(ctx, "a.id = ?", id, "")
 }
 
-func (s *Store) accountState(ctx context.Context, id int64, lock string) (AccountState, error) {
+// LockAccountByNumber locks an account found by user number: one row, no
+// more, the cheapest lock of the hot paths.
+func (s *Store) LockAccountByNumber(ctx context.Context, userNumber string) (Account, error) {
+	var a Account
+	err := s.db.WithContext(ctx).Clauses(forUpdate()).Where("user_number = ?", userNumber).Take(&a).Error
+	return a, one(err)
+}
+
+// Blockers reads what keeps a prepaid account from a new purchase: its
+// undelivered credit and its order in flight. Lock the account first.
+func (s *Store) Blockers(ctx context.Context, accountID int64) (pendingCreditID *int64, inflightOrderNo *string, err error) {
+	var r struct {
+		PendingCreditID *int64
+		InflightOrderNo *string
+	}
+	err = s.db.WithContext(ctx).Raw(`SELECT
+		(SELECT c.id FROM credits c WHERE c.pending_account_id = ?) AS pending_credit_id,
+		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = ?) AS inflight_order_no`, accountID, accountID).Scan(&r).Error
+	return r.PendingCreditID, r.InflightOrderNo, err
+}
+
+func (s *Store) accountState(ctx context.Context, where string, key any, lock string) (AccountState, error) {
 	var st AccountState
 	res := s.db.WithContext(ctx).Raw(`SELECT a.*,
 		(SELECT c.id FROM credits c WHERE c.pending_account_id = a.id) AS pending_credit_id,
 		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = a.id) AS inflight_order_no
-		FROM accounts a WHERE a.id = ?`+lock, id).Scan(&st)
+		FROM accounts a WHERE `+where+lock, key).Scan(&st)
 	if res.Error != nil {
 		return st, res.Error
 	}
@@ -116,17 +137,19 @@ func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, vo
 // ApplyPurchase records what a payment does to its account in one
 // statement: the purchase sequence it took (nil: unchanged), the balance it
 // adds (the leftover of a volume card, or what a bill payment did not
-// settle), and the volume it adds to year. The account must be locked.
+// settle), the bills it settled (off the arrears), and the volume it adds
+// to year. The account must be locked.
 // Errors: ErrInsufficient when the balance would go below zero.
-func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta int64, year int, volumeCm3 int64, at time.Time) error {
+func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta, settled int64, year int, volumeCm3 int64, at time.Time) error {
 	res := s.db.WithContext(ctx).Exec(`UPDATE accounts SET
 		purchase_seq = COALESCE(?, purchase_seq),
 		balance_fen = balance_fen + ?,
+		arrears_fen = arrears_fen - ?,
 		ytd_volume_cm3 = CASE WHEN ytd_year = ? THEN ytd_volume_cm3 + ? ELSE ? END,
 		ytd_year = ?,
 		updated_at = ?
 		WHERE id = ? AND balance_fen + ? >= 0 AND ytd_year <= ?`,
-		seq, balanceDelta, year, volumeCm3, volumeCm3, year, at, accountID, balanceDelta, year)
+		seq, balanceDelta, settled, year, volumeCm3, volumeCm3, year, at, accountID, balanceDelta, year)
 	if res.Error != nil {
 		return res.Error
 	}

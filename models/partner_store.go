@@ -40,14 +40,6 @@ func (s *Store) PaymentByTxn(ctx context.Context, provider, txnID string) (Payme
 	return p, one(err)
 }
 
-// ArrearsOf is what an account owes on its bills.
-func (s *Store) ArrearsOf(ctx context.Context, accountID int64) (int64, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(SUM(amount_due_fen - amount_paid_fen), 0) FROM bills
-		WHERE account_id = ? AND amount_paid_fen < amount_due_fen`, accountID).Scan(&n).Error
-	return n, err
-}
-
 // PaymentLine is one payment in a reconciliation.
 type PaymentLine struct {
 	ProviderTxnID string

@@ -111,7 +111,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 			refund, err = s.startRefund(ctx, tx, cur, models.OrderClosed, "paid after close", "system", now)
 			return err
 		}
-		if err := s.credit(ctx, tx, a, o, now); err != nil {
+		if _, err := s.credit(ctx, tx, a, o, now); err != nil {
 			return err
 		}
 		out = Paid
@@ -168,21 +168,24 @@ func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Ord
 }
 
 // credit creates the paid order's one credit and applies the payment to
-// its account. The account is locked.
-func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) error {
+// its account. The account is locked (and a read under that lock).
+func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) (models.Credit, error) {
 	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Unit: o.CreditUnit, Amount: o.CreditAmount,
 		Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
 	pending := a.ID
 	next := a.PurchaseSeq + 1
 	var seq *int
+	var settled int64
 	toBalance := o.LeftoverFen
 	switch a.Kind {
 	case models.KindOrdinary:
 		// Delivered at once: the oldest bills first, the rest to the
 		// balance.
-		settled, err := tx.SettleBills(ctx, a.ID, o.CreditAmount, now)
-		if err != nil {
-			return err
+		if a.ArrearsFen != 0 {
+			var err error
+			if settled, err = tx.SettleBills(ctx, a.ID, o.CreditAmount, now); err != nil {
+				return models.Credit{}, err
+			}
 		}
 		seq, toBalance = &next, toBalance+o.CreditAmount-settled
 		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, seq, models.CreditDelivered, &now
@@ -197,7 +200,7 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 		c.Kind, c.PendingAccountID = models.CreditCard, &pending
 		card, err := tx.CurrentCard(ctx, a.ID)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
-			return err
+			return models.Credit{}, err
 		}
 		if err == nil && card.LastWrittenSeq != nil {
 			cs := *card.LastWrittenSeq + 1
@@ -207,17 +210,17 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	// One undelivered credit per account: the unique index says so.
 	if err := tx.InsertCredit(ctx, &c); errors.Is(err, models.ErrDuplicate) && c.Status == models.CreditPending {
 		if _, perr := tx.PendingCreditOf(ctx, a.ID); perr == nil {
-			return errCreditConflict
+			return models.Credit{}, errCreditConflict
 		}
-		return err
+		return models.Credit{}, err
 	} else if err != nil {
-		return err
+		return models.Credit{}, err
 	}
 	volume := int64(0)
 	if o.Purpose == models.PurposeGas {
 		volume = o.VolumeCm3
 	}
-	return tx.ApplyPurchase(ctx, a.ID, seq, toBalance, s.now().In(s.cfg.Location).Year(), volume, now)
+	return c, tx.ApplyPurchase(ctx, a.ID, seq, toBalance, settled, s.now().In(s.cfg.Location).Year(), volume, now)
 }
 
 func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) {

@@ -45,87 +45,82 @@ type PartnerPayment struct {
 // ErrSerialReused.
 func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, bool, error) {
 	txn := partnerTxn(p.PartnerID, p.Serial)
-	if v, err := s.partnerReplay(ctx, txn, p); !errors.Is(err, ErrNotFound) {
-		return v, err == nil, err
-	}
-	a, err := s.store.AccountByUserNumber(ctx, p.UserNumber)
-	if errors.Is(err, models.ErrNotFound) {
-		return OrderView{}, false, ErrNotFound
-	}
-	if err != nil {
-		return OrderView{}, false, err
-	}
-	tiers, err := s.tiers(ctx, a.TariffID)
-	if err != nil {
-		return OrderView{}, false, err
-	}
-	var cardType *models.CardType
-	if a.Kind == models.KindICCard {
-		if c, err := s.store.CurrentCard(ctx, a.ID); err == nil {
-			cardType = &c.Type
-		}
-	}
-	arrears, err := s.store.ArrearsOf(ctx, a.ID)
-	if err != nil {
-		return OrderView{}, false, err
-	}
-	var o models.Order
-	var lines []Line
+	var view OrderView
 	errDup := errors.New("duplicate serial")
-	err = s.store.Tx(ctx, func(tx *models.Store) error {
-		st, err := tx.LockAccountState(ctx, a.ID)
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		a, err := tx.LockAccountByNumber(ctx, p.UserNumber)
+		if errors.Is(err, models.ErrNotFound) {
+			// Perhaps a repeat of a payment whose account is gone from
+			// the register since; the serial decides.
+			return errDup
+		}
 		if err != nil {
 			return err
 		}
-		if st.Kind.Prepaid() {
-			if st.PendingCreditID != nil {
-				return ErrCreditPending
+		tiers, err := s.tiersVia(ctx, tx, a.TariffID)
+		if err != nil {
+			return err
+		}
+		var cardType *models.CardType
+		if a.Kind == models.KindICCard {
+			if c, err := tx.CurrentCard(ctx, a.ID); err == nil {
+				cardType = &c.Type
 			}
-			if st.InflightOrderNo != nil {
+		}
+		q, err := s.price(a, tiers, cardType, a.ArrearsFen, QuoteRequest{AccountID: a.ID, AmountFen: p.AmountFen})
+		if err != nil {
+			return err
+		}
+		if a.Kind.Prepaid() {
+			credit, inflight, err := tx.Blockers(ctx, a.ID)
+			switch {
+			case err != nil:
+				return err
+			case credit != nil:
+				return ErrCreditPending
+			case inflight != nil:
 				return ErrOrderInProgress
 			}
 		}
-		q, err := s.price(st.Account, tiers, cardType, arrears, QuoteRequest{AccountID: a.ID, AmountFen: p.AmountFen})
-		if err != nil {
-			return err
-		}
 		q.DeductionFen, q.PayableFen = 0, q.GrossFen
-		o, err = s.newOrder(OrderRequest{QuoteRequest: QuoteRequest{AccountID: a.ID}, Channel: models.ChannelPartner,
+		o, err := s.newOrder(OrderRequest{QuoteRequest: QuoteRequest{AccountID: a.ID}, Channel: models.ChannelPartner,
 			AppID: p.PartnerID, OpenID: p.PartnerID}, q)
 		if err != nil {
 			return err
 		}
-		lines = q.Lines
 		now := o.CreatedAt
 		o.UserID, o.Status, o.InflightAccountID, o.PaidAt = nil, models.OrderPaid, nil, &now
 		if err := tx.CreateOrder(ctx, &o); err != nil {
 			return err
 		}
+		// The payments table's unique (provider, txn) is the serial's
+		// "exactly once": a repeat, or a simultaneous twin, collides here.
 		err = tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: partnerProvider, ProviderTxnID: txn,
 			AmountFen: p.AmountFen, Payer: p.PartnerID, Source: "partner", PaidAt: now, CreatedAt: now})
 		if errors.Is(err, models.ErrDuplicate) {
-			return errDup // a simultaneous twin won: answer as it did
+			return errDup
 		}
 		if err != nil {
 			return err
 		}
-		return s.credit(ctx, tx, st.Account, o, now)
+		c, err := s.credit(ctx, tx, a, o, now)
+		view = OrderView{Order: o, Lines: q.Lines, Credit: &c}
+		return err
 	})
-	if errors.Is(err, errDup) {
-		v, err := s.partnerReplay(ctx, txn, p)
-		return v, err == nil, err
-	}
 	if err != nil {
+		// A serial used before is answered by what it did, whatever the
+		// account, its limits or its state are now.
+		if v, rerr := s.partnerReplay(ctx, txn, p); !errors.Is(rerr, ErrNotFound) {
+			return v, rerr == nil, rerr
+		}
+		if errors.Is(err, errDup) {
+			return OrderView{}, false, ErrNotFound
+		}
 		return OrderView{}, false, err
 	}
-	s.log.InfoContext(ctx, "partner payment", slog.String("partner", p.PartnerID), slog.String("order_no", o.OrderNo),
+	s.log.InfoContext(ctx, "partner payment", slog.String("partner", p.PartnerID), slog.String("order_no", view.Order.OrderNo),
 		slog.Int64("amount_fen", p.AmountFen))
-	views, err := s.views(ctx, []models.Order{o})
-	if err != nil {
-		return OrderView{}, false, err
-	}
-	views[0].Lines = lines
-	return views[0], false, nil
+	return view, false, nil
 }
 
 // partnerReplay answers a serial already used: the payment made, if the
@@ -306,10 +301,7 @@ func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerA
 	if err != nil {
 		return PartnerAccount{}, err
 	}
-	arrears, err := s.store.ArrearsOf(ctx, a.ID)
-	if err != nil {
-		return PartnerAccount{}, err
-	}
+	arrears := st.Account.ArrearsFen
 	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears, MaxAmountFen: s.cfg.PurchaseLimitFen,
 		CardChannel: a.Kind == models.KindICCard}
 	if a.Kind == models.KindOrdinary {

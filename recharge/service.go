@@ -130,13 +130,20 @@ func (s *Service) Quote(ctx context.Context, req QuoteRequest) (Quote, error) {
 }
 
 func (s *Service) tiers(ctx context.Context, tariffID int64) ([]Tier, error) {
+	return s.tiersVia(ctx, s.store, tariffID)
+}
+
+// tiersVia loads a tariff through store: inside a transaction, pass the
+// transaction's store (SQLite has one connection, which the transaction
+// holds).
+func (s *Service) tiersVia(ctx context.Context, store *models.Store, tariffID int64) ([]Tier, error) {
 	s.tariffMu.Lock()
 	c, ok := s.tariffs[tariffID]
 	s.tariffMu.Unlock()
 	if ok && time.Since(c.at) < tariffTTL {
 		return c.tiers, nil
 	}
-	t, err := s.store.Tariff(ctx, tariffID)
+	t, err := store.Tariff(ctx, tariffID)
 	if err != nil {
 		return nil, fmt.Errorf("recharge: tariff %d: %w", tariffID, err)
 	}

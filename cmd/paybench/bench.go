@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	conc := fs.Int("c", 16, "concurrent clients")
 	dup := fs.Int("dup", 2, "copies of each notification sent (duplicates must change nothing)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the measured phases to this file")
+	partnerPays := fs.Int("partner", 0, "then this many partner payments (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -178,7 +179,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if st.Errors > 0 {
 		return fmt.Errorf("notifications failed: %v", st.FirstErr)
 	}
-	return verify(ctx, a, orderNos, stdout)
+	if err := verify(ctx, a, orderNos, stdout); err != nil {
+		return err
+	}
+	if *partnerPays > 0 {
+		return partnerPhase(ctx, a, base, client, *partnerPays, *conc, stdout)
+	}
+	return nil
 }
 
 // verify checks the ledgers: every order paid once, credited once.
