@@ -3,7 +3,6 @@ package recharge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -192,35 +191,9 @@ func (s *Service) PartnerReverse(ctx context.Context, partnerID, serial string) 
 		if o.PaidAt.In(s.cfg.Location).Format(time.DateOnly) != now.In(s.cfg.Location).Format(time.DateOnly) {
 			return ErrReverseTooLate
 		}
-		c, err := tx.CreditOf(ctx, o.ID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case c.Status == models.CreditDelivered:
-			return ErrDelivered
-		case c.Status != models.CreditPending:
-			return ErrNotRefundable
-		case c.Attempts > 0:
-			return ErrDeliveryInDoubt
-		}
 		at := now.UTC()
-		if ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
-			"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": at}); err != nil || !ok {
-			return errors.Join(err, errors.New("recharge: credit moved under its lock"))
-		}
-		if c.Seq != nil && c.Kind == models.CreditIoT {
-			if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
-				return err
-			}
-		}
-		if err := tx.AdjustBalance(ctx, a.ID, -o.LeftoverFen, at); err != nil {
-			return fmt.Errorf("recharge: undo leftover: %w", err)
-		}
-		if o.Purpose == models.PurposeGas {
-			if err := tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3); err != nil {
-				return err
-			}
+		if err := s.cancelCredit(ctx, tx, a, o, at); err != nil {
+			return err
 		}
 		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPaid, map[string]any{"status": models.OrderReversed, "closed_at": at, "updated_at": at})
 		if err != nil || !ok {

@@ -53,38 +53,9 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (
 		if o.Status != models.OrderPaid || o.Channel == models.ChannelPartner {
 			return ErrNotRefundable
 		}
-		c, err := tx.CreditOf(ctx, o.ID)
-		if err != nil {
-			return err
-		}
-		switch {
-		case c.Status == models.CreditDelivered:
-			return ErrDelivered
-		case c.Status != models.CreditPending:
-			return ErrNotRefundable
-		case c.Attempts > 0:
-			return ErrDeliveryInDoubt
-		}
 		now := s.now().UTC()
-		// The sequence was never used on the meter: the next purchase
-		// takes it again.
-		ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
-			"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": now})
-		if err != nil || !ok {
-			return errors.Join(err, errors.New("recharge: credit moved under its lock"))
-		}
-		if c.Seq != nil && c.Kind == models.CreditIoT {
-			if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
-				return err
-			}
-		}
-		if err := tx.AdjustBalance(ctx, a.ID, o.DeductionFen-o.LeftoverFen, now); err != nil {
-			return fmt.Errorf("recharge: restore balance: %w", err)
-		}
-		if o.Purpose == models.PurposeGas {
-			if err := tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3); err != nil {
-				return err
-			}
+		if err := s.cancelCredit(ctx, tx, a, o, now); err != nil {
+			return err
 		}
 		r, err = s.startRefund(ctx, tx, o, models.OrderPaid, reason, by, now)
 		return err
@@ -94,6 +65,45 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (
 	}
 	s.log.InfoContext(ctx, "refund started", slog.String("order_no", orderNo), slog.String("by", by), slog.String("reason", reason))
 	return s.submitRefund(ctx, r), nil
+}
+
+// cancelCredit undoes a paid order's credit that never reached the meter,
+// in the caller's transaction under the account's lock: the credit is
+// cancelled (its sequence freed, since the meter never saw it), and what
+// the payment did to the account (balance used or left over, the year's
+// volume) is undone. A delivered credit, or one whose delivery was
+// attempted with an unknown outcome, is refused.
+// Errors: ErrDelivered, ErrDeliveryInDoubt, ErrNotRefundable.
+func (s *Service) cancelCredit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) error {
+	c, err := tx.CreditOf(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.Status == models.CreditDelivered:
+		return ErrDelivered
+	case c.Status != models.CreditPending:
+		return ErrNotRefundable
+	case c.Attempts > 0:
+		return ErrDeliveryInDoubt
+	}
+	ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
+		"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": now})
+	if err != nil || !ok {
+		return errors.Join(err, errors.New("recharge: credit moved under its lock"))
+	}
+	if c.Seq != nil && c.Kind == models.CreditIoT {
+		if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
+			return err
+		}
+	}
+	if err := tx.AdjustBalance(ctx, a.ID, o.DeductionFen-o.LeftoverFen, now); err != nil {
+		return fmt.Errorf("recharge: restore balance: %w", err)
+	}
+	if o.Purpose == models.PurposeGas && o.PaidAt != nil {
+		return tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3)
+	}
+	return nil
 }
 
 // submitRefund asks the provider for a recorded refund and records its
