@@ -70,7 +70,7 @@ func holdWrite(t *testing.T, byPartner bool, boxClock func(*apptest.Env) func() 
 	return h
 }
 
-func realClock(*apptest.Env) func() time.Time { return time.Now }
+func realClock(*apptest.Env) func() time.Time  { return time.Now }
 func envClock(e *apptest.Env) func() time.Time { return e.Clock.Now }
 
 // cancel asks for the money back the way the purchase came: a staff refund,
