@@ -90,6 +90,40 @@ type Alipay struct {
 	Gateway string
 }
 
+// SandboxMeterMasterKey is the NB-IoT meters' master key of the sandbox:
+// the one of the test vectors in docs/meter-protocol.md, public, so that
+// cmd/metersim and anyone's meter model work against a sandbox server.
+// Production refuses it.
+const SandboxMeterMasterKey = "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+
+// IoT configures the delivery of credits to NB-IoT meters.
+type IoT struct {
+	// MeterMasterKey is the meters' master key, 64 hex digits, read only
+	// from GASPAY_METER_MASTER_KEY_FILE; empty means the sandbox key.
+	MeterMasterKey Secret
+	// CTWing is the China Telecom AEP application; with no app key the
+	// meter platform runs as an in-process sandbox.
+	CTWing CTWing
+	// CommandTTL is how long the platform caches a recharge for a
+	// sleeping meter, and how long the meter may apply it (not_after).
+	CommandTTL time.Duration
+	// SilentAfter flags a meter that has not reported for this long.
+	SilentAfter time.Duration
+	// UnappliedAlertAfter alerts staff about a credit still not applied.
+	UnappliedAlertAfter time.Duration
+}
+
+// CTWing is an AEP application and the product its meters belong to.
+type CTWing struct {
+	AppKey    string
+	AppSecret Secret
+	// MasterKey is the product's MasterKey header.
+	MasterKey Secret
+	ProductID int64
+	// BaseURL replaces https://ag-api.ctwing.cn (tests).
+	BaseURL string
+}
+
 // Config is everything the server reads from its environment.
 type Config struct {
 	// Env is "development" (the default) or "production".
@@ -134,6 +168,9 @@ type Config struct {
 	BoxMasterKey Secret
 	// BoxSessionTTL is how long an idle box session lives.
 	BoxSessionTTL time.Duration
+
+	// IoT is the NB-IoT meters' platform and delivery rules.
+	IoT IoT
 
 	// OrderTTL is how long an order may be paid.
 	OrderTTL time.Duration
@@ -203,8 +240,21 @@ func Load(getenv Getenv) (Config, error) {
 			PublicKey:  l.secret("GASPAY_ALIPAY_PUBLIC_KEY").Reveal(),
 			Gateway:    l.str("GASPAY_ALIPAY_GATEWAY", ""),
 		},
-		BoxMasterKey:     l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
-		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
+		BoxMasterKey:  l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
+		BoxSessionTTL: l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
+		IoT: IoT{
+			MeterMasterKey: l.secretFile("GASPAY_METER_MASTER_KEY_FILE"),
+			CTWing: CTWing{
+				AppKey:    l.str("GASPAY_CTWING_APP_KEY", ""),
+				AppSecret: l.secret("GASPAY_CTWING_APP_SECRET"),
+				MasterKey: l.secret("GASPAY_CTWING_MASTER_KEY"),
+				ProductID: l.integer("GASPAY_CTWING_PRODUCT_ID", 0),
+				BaseURL:   strings.TrimRight(l.str("GASPAY_CTWING_BASE_URL", "https://ag-api.ctwing.cn"), "/"),
+			},
+			CommandTTL:          l.duration("GASPAY_IOT_COMMAND_TTL", 48*time.Hour),
+			SilentAfter:         l.duration("GASPAY_IOT_SILENT_AFTER", 25*time.Hour),
+			UnappliedAlertAfter: l.duration("GASPAY_IOT_UNAPPLIED_ALERT_AFTER", 72*time.Hour),
+		},
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
 		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
@@ -259,6 +309,22 @@ func (c Config) Validate() error {
 	}
 	if c.OrderTTL < time.Minute || c.OrderTTL > 2*time.Hour {
 		bad("GASPAY_ORDER_TTL: between 1m and 2h (WeChat Pay's bounds), got %s", c.OrderTTL)
+	}
+	if iot := c.IoT; true {
+		// CTWing caches a command at most 864000 s; a meter reporting daily
+		// needs more than a day.
+		if iot.CommandTTL < 26*time.Hour || iot.CommandTTL > 240*time.Hour {
+			bad("GASPAY_IOT_COMMAND_TTL: between 26h (a daily report must find it) and 240h (CTWing's limit), got %s", iot.CommandTTL)
+		}
+		if iot.SilentAfter < time.Hour || iot.UnappliedAlertAfter < time.Hour {
+			bad("GASPAY_IOT_SILENT_AFTER and GASPAY_IOT_UNAPPLIED_ALERT_AFTER: at least 1h")
+		}
+		if w := iot.CTWing; w.AppKey != "" && (!w.AppSecret.IsSet() || !w.MasterKey.IsSet() || w.ProductID <= 0) {
+			bad("GASPAY_CTWING_*: an application needs APP_SECRET, MASTER_KEY and PRODUCT_ID")
+		}
+		if c.Env == EnvProduction && strings.EqualFold(iot.MeterMasterKey.Reveal(), SandboxMeterMasterKey) {
+			bad("production refuses the sandbox meter master key in GASPAY_METER_MASTER_KEY_FILE")
+		}
 	}
 	if c.BoxSessionTTL < 30*time.Second {
 		bad("GASPAY_BOX_SESSION_TTL: at least 30s, got %s", c.BoxSessionTTL)
@@ -329,6 +395,12 @@ func (c Config) EmbeddedParts() []string {
 	}
 	if !c.BoxMasterKey.IsSet() {
 		parts = append(parts, "sandbox box master key (set GASPAY_BOX_MASTER_KEY_FILE)")
+	}
+	if !c.IoT.MeterMasterKey.IsSet() {
+		parts = append(parts, "sandbox meter master key (set GASPAY_METER_MASTER_KEY_FILE)")
+	}
+	if c.IoT.CTWing.AppKey == "" {
+		parts = append(parts, "sandbox meter platform (set GASPAY_CTWING_*)")
 	}
 	return parts
 }
