@@ -28,6 +28,9 @@ import (
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/iot"
+	"gaspay/iot/ctwing"
+	"gaspay/iot/ctwing/ctwingfake"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -61,6 +64,7 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	IoT       *iot.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -71,6 +75,8 @@ type App struct {
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
 	AlipayFake    *alipayfake.Server
+	// CTWingFake is the sandbox's meter platform, nil otherwise.
+	CTWingFake *ctwingfake.Server
 
 	closers []func() error
 }
@@ -108,6 +114,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireCards(opts); err != nil {
 		return nil, err
 	}
+	if err := a.wireIoT(opts); err != nil {
+		return nil, err
+	}
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
 		a.AdminToken = randomHex(16)
@@ -128,6 +137,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
+		IoT:            a.IoT,
+		SandboxCTWing:  a.sandboxCTWing(),
 		Partners:       partner.NewKeys(a.Store, a.Redis),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
@@ -372,6 +383,59 @@ func (a *App) wireCards(opts Options) error {
 	return nil
 }
 
+// iotDispatchEvery is how often paid IoT credits are sent to the platform:
+// a meter woken by its button must find the command there.
+const iotDispatchEvery = 2 * time.Second
+
+// Sandbox CTWing application: the in-process fake knows it.
+const (
+	sandboxCTWingAppKey    = "sandboxAppKey"
+	sandboxCTWingProductID = 10000577
+)
+
+// wireIoT builds the meter platform (CTWing, or the sandbox's in-process
+// fake, which pushes to our own /notify/ctwing) and the IoT delivery.
+func (a *App) wireIoT(opts Options) error {
+	c := a.Config.IoT
+	hexKey := c.MeterMasterKey.Reveal()
+	if hexKey == "" {
+		hexKey = config.SandboxMeterMasterKey
+	}
+	master, err := bleproxy.ParseMasterKey(hexKey)
+	if err != nil {
+		return fmt.Errorf("app: GASPAY_METER_MASTER_KEY_FILE: %w", err)
+	}
+	w := c.CTWing
+	ccfg := ctwing.Config{BaseURL: w.BaseURL, AppKey: w.AppKey, AppSecret: w.AppSecret.Reveal(), MasterKey: w.MasterKey.Reveal(),
+		ProductID: w.ProductID, Now: opts.Now}
+	if w.AppKey == "" {
+		secret, mk := randomHex(16), randomHex(16)
+		fake := ctwingfake.New(ctwingfake.Config{AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
+			ProductID: sandboxCTWingProductID, PushURL: a.Config.PublicURL + "/notify/ctwing", Now: opts.Now})
+		url, err := a.serveLoopback(fake)
+		if err != nil {
+			return fmt.Errorf("app: sandbox ctwing: %w", err)
+		}
+		a.CTWingFake = fake
+		ccfg = ctwing.Config{BaseURL: url, AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
+			ProductID: sandboxCTWingProductID, Now: opts.Now}
+	}
+	a.IoT = iot.New(a.Store, iot.CTWing{C: ctwing.New(ccfg)}, a.Recharge, iot.Config{Master: master, CommandTTL: c.CommandTTL,
+		SilentAfter: c.SilentAfter, UnappliedAlertAfter: c.UnappliedAlertAfter}, a.Log)
+	if opts.Now != nil {
+		a.IoT.SetClock(opts.Now)
+	}
+	return nil
+}
+
+// sandboxCTWing is the sandbox platform's device side, for cmd/metersim.
+func (a *App) sandboxCTWing() http.Handler {
+	if a.CTWingFake == nil {
+		return nil
+	}
+	return a.CTWingFake.DeviceHandler()
+}
+
 // sandboxAlipay lets the sandbox's buyers pay at its Alipay.
 func (a *App) sandboxAlipay() func(context.Context, string, string) (string, error) {
 	if a.AlipayFake == nil {
@@ -387,8 +451,9 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.IoT.Run(ctx, a.Redis, iotDispatchEvery, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	wg.Wait()
 }

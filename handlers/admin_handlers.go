@@ -2,11 +2,15 @@ package handlers
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"gaspay/iot"
+	"gaspay/recharge"
 )
 
 var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Staff credentials required."}
@@ -58,6 +62,20 @@ func (h *handler) adminRefund(c *gin.Context) {
 		return
 	}
 	r, err := h.Recharge.RefundOrder(c.Request.Context(), no, req.Reason, "staff")
+	if errors.Is(err, recharge.ErrDeliveryInDoubt) && h.IoT != nil {
+		// An IoT recharge already sent: cancelled at the platform, refunded
+		// by itself once the meter proves it can never land.
+		rr, ierr := h.IoT.RequestRefund(c.Request.Context(), no, req.Reason, "staff")
+		if ierr == nil {
+			c.JSON(http.StatusAccepted, gin.H{"status": "cancel_requested", "order_no": rr.OrderNo, "delivery_state": rr.State,
+				"valid_until": rr.ValidUntil, "message": "The recharge was sent to the meter: it is being cancelled, and the refund completes once a meter report proves it was not applied."})
+			return
+		}
+		if !errors.Is(ierr, iot.ErrNotIoT) {
+			writeError(c, ierr)
+			return
+		}
+	}
 	if err != nil {
 		writeError(c, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"gaspay/bleproxy"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/iot"
 	"gaspay/recharge"
 	"gaspay/wechat"
 )
@@ -107,6 +108,7 @@ var domainErrors = []struct {
 	{cards.ErrCardPending, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "This card still carries gas the meter has not taken: insert it into the meter first."}},
 	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "This serial was used for another payment."}},
 	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "Only a payment of today can be reversed."}},
+	{iot.ErrDeliveryOver, &apiError{Status: http.StatusConflict, Code: "delivery_over", Message: "这笔充值已到账或已取消。"}},
 	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
 }
 

@@ -11,6 +11,7 @@ import (
 	"gaspay/auth"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/iot"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -34,6 +35,8 @@ type Deps struct {
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
 	Partners  *partner.Keys
+	// IoT delivers IoT credits through the meter platform.
+	IoT *iot.Service
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
 	WeChat     *wechat.Client
@@ -48,6 +51,9 @@ type Deps struct {
 	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
 	// reports what our notification endpoint answered.
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
+	// SandboxCTWing, set only in the sandbox, is the fake meter platform's
+	// device side, for cmd/metersim.
+	SandboxCTWing http.Handler
 }
 
 type handler struct {
@@ -88,6 +94,7 @@ func New(d Deps) (*gin.Engine, error) {
 	api.DELETE("/bindings/:id", h.deleteBinding)
 	api.PUT("/bindings/:id/default", h.setDefaultBinding)
 	api.GET("/accounts/:id", h.getAccount)
+	api.GET("/accounts/:id/meter-reports", h.meterReports)
 	api.GET("/oa/jssdk-config", h.jssdkConfig)
 	api.POST("/quotes", h.createQuote)
 	api.POST("/orders", h.createOrder)
@@ -102,6 +109,7 @@ func New(d Deps) (*gin.Engine, error) {
 	r.POST("/notify/wechat/pay", h.wechatPayNotify)
 	r.POST("/notify/wechat/refund", h.wechatRefundNotify)
 	r.POST("/notify/alipay", h.alipayNotify)
+	r.POST("/notify/ctwing", h.ctwingPush)
 
 	// Collection partners: signed requests, signed answers.
 	p := r.Group("/partner/v1", h.partnerAuth)
@@ -117,6 +125,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/orders/:no/refund", h.adminRefund)
 	admin.GET("/alerts", h.adminAlerts)
 	admin.GET("/box/events", h.adminBoxEvents)
+	admin.GET("/iot/meters/:number/reports", h.adminMeterReports)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)
@@ -127,6 +136,9 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	if d.SandboxAlipay != nil {
 		r.POST("/sandbox/alipay/pay/:no", h.sandboxAlipayPay)
+	}
+	if d.SandboxCTWing != nil {
+		r.Any("/sandbox/ctwing/*path", gin.WrapH(http.StripPrefix("/sandbox/ctwing", d.SandboxCTWing)))
 	}
 	return r, nil
 }

@@ -1,0 +1,369 @@
+package iot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"gaspay/models"
+)
+
+// State is where an IoT delivery is.
+type State string
+
+// Delivery states: queued → sent (the platform accepted a copy) →
+// delivered (the device acknowledged one) → applied (an authenticated
+// report shows the sequence applied). expired: every copy's TTL passed
+// undelivered, so a new copy with the same sequence goes out; rejected: the
+// meter answered with another state; cancelled: the credit was refunded
+// (queued, or proven dead after sending).
+const (
+	Queued    State = "queued"
+	Sent      State = "sent"
+	Delivered State = "delivered"
+	Applied   State = "applied"
+	Expired   State = "expired"
+	Rejected  State = "rejected"
+	Cancelled State = "cancelled"
+)
+
+// Open reports whether the delivery is not over.
+func (s State) Open() bool { return s != Applied && s != Cancelled }
+
+var openStates = []State{Queued, Sent, Delivered, Expired, Rejected}
+
+// Delivery is an IoT credit's way to its meter.
+type Delivery struct {
+	ID                 int64
+	CreditID           int64
+	OrderNo            string
+	AccountID          int64
+	MeterNumber        string
+	Seq                int
+	Unit               string
+	Amount             int64
+	State              State
+	Reason             *string
+	Copies             int
+	ValidUntil         *time.Time
+	NextAt             time.Time
+	SentAt             *time.Time
+	DeliveredAt        *time.Time
+	AppliedAt          *time.Time
+	CancelRequestedAt  *time.Time
+	CancelBy           *string
+	CancelReason       *string
+	CancelConfirmedAt  *time.Time
+	UnappliedAlertedAt *time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// TableName is the delivery's table.
+func (Delivery) TableName() string { return "iot_deliveries" }
+
+// Copy states of our own, beside the platform's CommandState.
+const (
+	copySending CommandState = "sending" // sealed; the platform's answer not yet in
+	copyUnknown CommandState = "unknown" // the platform's answer was lost
+)
+
+type commandRow struct {
+	ID          int64
+	DeliveryID  int64
+	MeterNumber string
+	Counter     int64
+	CommandID   *string
+	NotAfter    time.Time
+	State       CommandState
+	CheckedAt   *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+func (commandRow) TableName() string { return "iot_commands" }
+
+// MeterState is a meter's platform identity and last authenticated state.
+type MeterState struct {
+	ID                int64
+	MeterNumber       string
+	DeviceID          string
+	ReportCounter     int64
+	CommandCounter    int64
+	LastAppliedSeq    *int64
+	Unit              *int
+	Balance           *int64
+	CumulativeCentiM3 *int64 `gorm:"column:cumulative_centi_m3"`
+	Valve             *int
+	BatteryMV         *int `gorm:"column:battery_mv"`
+	SignalDBm         *int `gorm:"column:signal_dbm"`
+	MeterTime         *time.Time
+	ReportedAt        *time.Time
+	Online            bool
+	SilentAlertedAt   *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// TableName is the meters' platform table.
+func (MeterState) TableName() string { return "iot_meters" }
+
+// ReportRow is one authenticated report: the meter's history.
+type ReportRow struct {
+	ID                int64
+	MeterNumber       string
+	Counter           int64
+	Reason            int
+	LastAppliedSeq    int64
+	Unit              int
+	Balance           int64
+	CumulativeCentiM3 int64 `gorm:"column:cumulative_centi_m3"`
+	Valve             int
+	BatteryMV         int `gorm:"column:battery_mv"`
+	SignalDBm         int `gorm:"column:signal_dbm"`
+	MeterTime         time.Time
+	AnsweredCounter   int64
+	Result            int
+	AnsweredSeq       int64
+	ReceivedAt        time.Time
+}
+
+// TableName is the reports' table.
+func (ReportRow) TableName() string { return "iot_reports" }
+
+// store is the IoT tables' storage, over the models.Store's handle (inside
+// its transaction when it is one).
+type store struct{ db *gorm.DB }
+
+func st(s *models.Store) store { return store{db: s.DB()} }
+
+func forUpdate(db *gorm.DB) *gorm.DB {
+	if models.DialectOf(db) == models.MySQL {
+		return db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return db
+}
+
+func one(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return models.ErrNotFound
+	}
+	return err
+}
+
+// meterByNumber finds a meter's platform row.
+func (s store) meterByNumber(ctx context.Context, number string) (MeterState, error) {
+	var m MeterState
+	return m, one(s.db.WithContext(ctx).Where("meter_number = ?", number).Take(&m).Error)
+}
+
+// ensureMeter creates the platform row of an IoT account's meter if it has
+// none; deviceID defaults to the meter number (the sandbox's convention).
+// Errors: models.ErrNotFound when no IoT account has this meter.
+func (s store) ensureMeter(ctx context.Context, number, deviceID string, now time.Time) (MeterState, error) {
+	m, err := s.meterByNumber(ctx, number)
+	if !errors.Is(err, models.ErrNotFound) {
+		return m, err
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM meters m JOIN accounts a ON a.id = m.account_id
+		WHERE m.meter_number = ? AND a.kind = ?`, number, models.KindIoT).Scan(&n).Error; err != nil {
+		return m, err
+	}
+	if n == 0 {
+		return m, models.ErrNotFound
+	}
+	if deviceID == "" {
+		deviceID = number
+	}
+	row := MeterState{MeterNumber: number, DeviceID: deviceID, CreatedAt: now, UpdatedAt: now}
+	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
+		return m, err
+	}
+	return s.meterByNumber(ctx, number)
+}
+
+// advanceReport is the replay guard: it takes the report only if its
+// counter beats the stored one, and stores the meter's state with it.
+func (s store) advanceReport(ctx context.Context, number string, counter int64, set map[string]any) (bool, error) {
+	set["report_counter"] = counter
+	res := s.db.WithContext(ctx).Model(&MeterState{}).Where("meter_number = ? AND report_counter < ?", number, counter).Updates(set)
+	return res.RowsAffected == 1, res.Error
+}
+
+func (s store) nextCommandCounter(ctx context.Context, number string) (int64, error) {
+	db := s.db.WithContext(ctx)
+	if err := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number).Error; err != nil {
+		return 0, err
+	}
+	var n int64
+	return n, db.Raw("SELECT command_counter FROM iot_meters WHERE meter_number = ?", number).Scan(&n).Error
+}
+
+// openDelivery finds the meter's delivery not yet over, if any (one
+// undelivered credit per meter: at most one).
+func (s store) openDelivery(ctx context.Context, number string) (Delivery, error) {
+	var d Delivery
+	return d, one(s.db.WithContext(ctx).Where("meter_number = ? AND state IN ?", number, openStates).Order("id").Take(&d).Error)
+}
+
+func (s store) delivery(ctx context.Context, id int64) (Delivery, error) {
+	var d Delivery
+	return d, one(s.db.WithContext(ctx).Take(&d, id).Error)
+}
+
+func (s store) lockDelivery(ctx context.Context, id int64) (Delivery, error) {
+	var d Delivery
+	return d, one(forUpdate(s.db.WithContext(ctx)).Take(&d, id).Error)
+}
+
+func (s store) deliveryOfOrder(ctx context.Context, orderNo string) (Delivery, error) {
+	var d Delivery
+	return d, one(s.db.WithContext(ctx).Where("order_no = ?", orderNo).Take(&d).Error)
+}
+
+// latestDelivery is an account's newest delivery.
+func (s store) latestDelivery(ctx context.Context, accountID int64) (Delivery, error) {
+	var d Delivery
+	return d, one(s.db.WithContext(ctx).Where("account_id = ?", accountID).Order("id DESC").Take(&d).Error)
+}
+
+// updateDelivery applies set while the delivery is in one of from.
+func (s store) updateDelivery(ctx context.Context, id int64, from []State, set map[string]any) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND state IN ?", id, from).Updates(set)
+	return res.RowsAffected == 1, res.Error
+}
+
+// enqueue creates the queued delivery of every pending IoT credit that has
+// none; the unique credit_id makes a second replica's insert a no-op.
+func (s store) enqueue(ctx context.Context, now time.Time, limit int) (int, error) {
+	var rows []struct {
+		CreditID    int64
+		AccountID   int64
+		Seq         int
+		Unit        string
+		Amount      int64
+		OrderNo     string
+		MeterNumber string
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT c.id AS credit_id, c.account_id, c.seq, c.unit, c.amount, o.order_no, m.meter_number
+		FROM credits c JOIN orders o ON o.id = c.order_id JOIN meters m ON m.account_id = c.account_id
+		LEFT JOIN iot_deliveries d ON d.credit_id = c.id
+		WHERE c.kind = ? AND c.status = ? AND c.seq IS NOT NULL AND d.id IS NULL ORDER BY c.id LIMIT ?`,
+		models.CreditIoT, models.CreditPending, limit).Scan(&rows).Error
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		d := Delivery{CreditID: r.CreditID, OrderNo: r.OrderNo, AccountID: r.AccountID, MeterNumber: r.MeterNumber, Seq: r.Seq,
+			Unit: r.Unit, Amount: r.Amount, State: Queued, NextAt: now, CreatedAt: now, UpdatedAt: now}
+		res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&d)
+		if res.Error != nil {
+			return n, res.Error
+		}
+		n += int(res.RowsAffected)
+	}
+	return n, nil
+}
+
+// due lists deliveries to send: queued or expired, due, no refund asked.
+func (s store) due(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+	var out []Delivery
+	err := s.db.WithContext(ctx).Where("state IN ? AND next_at <= ? AND cancel_requested_at IS NULL", []State{Queued, Expired}, now).
+		Order("next_at").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+func (s store) insertCommand(ctx context.Context, c *commandRow) error {
+	return s.db.WithContext(ctx).Create(c).Error
+}
+
+func (s store) setCommand(ctx context.Context, id int64, set map[string]any) error {
+	return s.db.WithContext(ctx).Model(&commandRow{}).Where("id = ?", id).Updates(set).Error
+}
+
+func (s store) commandsOf(ctx context.Context, deliveryID int64) ([]commandRow, error) {
+	var out []commandRow
+	return out, s.db.WithContext(ctx).Where("delivery_id = ?", deliveryID).Order("id").Find(&out).Error
+}
+
+func (s store) commandByPlatformID(ctx context.Context, commandID string) (commandRow, error) {
+	var c commandRow
+	return c, one(s.db.WithContext(ctx).Where("command_id = ?", commandID).Take(&c).Error)
+}
+
+// commandsToFollow lists copies the platform may still deliver, not asked
+// about since before.
+func (s store) commandsToFollow(ctx context.Context, before time.Time, limit int) ([]commandRow, error) {
+	var out []commandRow
+	err := s.db.WithContext(ctx).Where("state IN ? AND command_id IS NOT NULL AND (checked_at IS NULL OR checked_at <= ?)",
+		[]CommandState{CmdSaved, CmdSent}, before).Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+func (s store) insertReport(ctx context.Context, r *ReportRow) error {
+	return s.db.WithContext(ctx).Create(r).Error
+}
+
+// Reports lists a meter's reports, newest first.
+func (s store) reports(ctx context.Context, number string, limit int) ([]ReportRow, error) {
+	var out []ReportRow
+	return out, s.db.WithContext(ctx).Where("meter_number = ?", number).Order("id DESC").Limit(limit).Find(&out).Error
+}
+
+// silent lists the meters of IoT accounts whose last report (ours, or the
+// billing system's before gaspay heard from them) is older than before and
+// that were not flagged since.
+func (s store) silent(ctx context.Context, before time.Time, limit int) ([]MeterState, error) {
+	var rows []struct {
+		MeterNumber    string
+		ReportedAt     *time.Time
+		LastReportedAt *time.Time
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT m.meter_number, im.reported_at, m.last_reported_at
+		FROM meters m JOIN accounts a ON a.id = m.account_id LEFT JOIN iot_meters im ON im.meter_number = m.meter_number
+		WHERE a.kind = ? AND COALESCE(im.reported_at, m.last_reported_at) < ?
+		AND (im.silent_alerted_at IS NULL OR im.silent_alerted_at < COALESCE(im.reported_at, m.last_reported_at))
+		ORDER BY m.id LIMIT ?`, models.KindIoT, before, limit).Scan(&rows).Error
+	out := make([]MeterState, len(rows))
+	for i, r := range rows {
+		out[i] = MeterState{MeterNumber: r.MeterNumber, ReportedAt: r.ReportedAt}
+		if r.ReportedAt == nil {
+			out[i].ReportedAt = r.LastReportedAt
+		}
+	}
+	return out, err
+}
+
+func (s store) flagSilent(ctx context.Context, number string, at time.Time) error {
+	if _, err := s.ensureMeter(ctx, number, "", at); err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Model(&MeterState{}).Where("meter_number = ?", number).Update("silent_alerted_at", at).Error
+}
+
+// unapplied lists open deliveries older than before that no alert named.
+func (s store) unapplied(ctx context.Context, before time.Time, limit int) ([]Delivery, error) {
+	var out []Delivery
+	err := s.db.WithContext(ctx).Where("state IN ? AND created_at <= ? AND unapplied_alerted_at IS NULL", openStates, before).
+		Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// cancelling lists deliveries whose refund waits for the platform's
+// confirmation of the cancel.
+func (s store) cancelling(ctx context.Context, limit int) ([]Delivery, error) {
+	var out []Delivery
+	err := s.db.WithContext(ctx).Where("state IN ? AND cancel_requested_at IS NOT NULL AND cancel_confirmed_at IS NULL", openStates).
+		Order("id").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+func (s store) setOnline(ctx context.Context, deviceID string, online bool, at time.Time) error {
+	return s.db.WithContext(ctx).Model(&MeterState{}).Where("device_id = ?", deviceID).
+		Updates(map[string]any{"online": online, "updated_at": at}).Error
+}
