@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"gaspay/iot"
 	"gaspay/iot/ctwing"
 	"gaspay/iot/ctwing/ctwingfake"
+	"gaspay/messages"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -65,6 +67,7 @@ type App struct {
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
 	IoT       *iot.Service
+	Messages  *messages.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -117,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireIoT(opts); err != nil {
 		return nil, err
 	}
+	a.wireMessages(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
 		a.AdminToken = randomHex(16)
@@ -139,6 +143,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Cards:          a.Cards,
 		IoT:            a.IoT,
 		SandboxCTWing:  a.sandboxCTWing(),
+		Messages:       a.Messages,
+		SandboxWeChat:  a.sandboxMessages(),
 		Partners:       partner.NewKeys(a.Store, a.Redis),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
@@ -428,6 +434,65 @@ func (a *App) wireIoT(opts Options) error {
 	return nil
 }
 
+// messagesEvery is how often events become messages and messages are sent.
+const messagesEvery = 5 * time.Second
+
+// wireMessages builds the customers' messages. The sandbox's templates are
+// named after their events, so that its message list reads by itself.
+func (a *App) wireMessages(opts Options) {
+	mc := a.Config.Messages
+	mpT, oaT := map[messages.Event]string{}, map[messages.Event]string{}
+	for k, v := range mc.MPTemplates {
+		mpT[messages.Event(k)] = v
+	}
+	for k, v := range mc.OATemplates {
+		oaT[messages.Event(k)] = v
+	}
+	if a.Config.WeChatSandbox() && len(mpT) == 0 && len(oaT) == 0 {
+		for _, e := range messages.Events {
+			mpT[e], oaT[e] = "sandbox-mp-"+string(e), "sandbox-oa-"+string(e)
+		}
+	}
+	mp, oa := a.Auth.Apps()
+	a.Messages = messages.New(a.Store, a.WeChat, messages.Config{MP: mp, OA: oa, MPTemplates: mpT, OATemplates: oaT,
+		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: time.FixedZone("CST", 8*3600)}, a.Log)
+	if opts.Now != nil {
+		a.Messages.SetClock(opts.Now)
+	}
+}
+
+// sandboxMessages lists what the sandbox WeChat received, newest first.
+func (a *App) sandboxMessages() func() []handlers.SandboxMessage {
+	if a.WeChatFake == nil {
+		return nil
+	}
+	return func() []handlers.SandboxMessage {
+		sent := a.WeChatFake.SentMessages()
+		out := make([]handlers.SandboxMessage, 0, len(sent))
+		for i := len(sent) - 1; i >= 0; i-- {
+			var b struct {
+				ToUser     string                       `json:"touser"`
+				TemplateID string                       `json:"template_id"`
+				Data       map[string]map[string]string `json:"data"`
+			}
+			if json.Unmarshal(sent[i].Body, &b) != nil {
+				continue
+			}
+			data := map[string]string{}
+			for k, v := range b.Data {
+				data[k] = v["value"]
+			}
+			kind := "template"
+			if strings.Contains(sent[i].Path, "subscribe") {
+				kind = "subscribe"
+			}
+			out = append(out, handlers.SandboxMessage{OpenID: b.ToUser, TemplateID: b.TemplateID, Kind: kind,
+				Event: string(a.Messages.EventOf(b.TemplateID)), Data: data})
+		}
+		return out
+	}
+}
+
 // sandboxCTWing is the sandbox platform's device side, for cmd/metersim.
 func (a *App) sandboxCTWing() http.Handler {
 	if a.CTWingFake == nil {
@@ -451,7 +516,8 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.Messages.Run(ctx, a.Redis, messagesEvery) }()
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.IoT.Run(ctx, a.Redis, iotDispatchEvery, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()

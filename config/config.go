@@ -124,6 +124,19 @@ type CTWing struct {
 	BaseURL string
 }
 
+// Messages configures the messages to customers.
+type Messages struct {
+	// MPTemplates and OATemplates map events (payment_received,
+	// credit_delivered, delivery_action, low_balance, arrears_reminder) to
+	// the template ids of the mini-program's subscribe messages and the
+	// official account's template messages: "event=id,event=id". An event
+	// without a template is not sent.
+	MPTemplates map[string]string
+	OATemplates map[string]string
+	// LowBalanceFen is the default low-balance threshold of IoT meters.
+	LowBalanceFen int64
+}
+
 // Config is everything the server reads from its environment.
 type Config struct {
 	// Env is "development" (the default) or "production".
@@ -171,6 +184,9 @@ type Config struct {
 
 	// IoT is the NB-IoT meters' platform and delivery rules.
 	IoT IoT
+
+	// Messages are the customers' WeChat messages.
+	Messages Messages
 
 	// OrderTTL is how long an order may be paid.
 	OrderTTL time.Duration
@@ -254,6 +270,11 @@ func Load(getenv Getenv) (Config, error) {
 			CommandTTL:          l.duration("GASPAY_IOT_COMMAND_TTL", 48*time.Hour),
 			SilentAfter:         l.duration("GASPAY_IOT_SILENT_AFTER", 25*time.Hour),
 			UnappliedAlertAfter: l.duration("GASPAY_IOT_UNAPPLIED_ALERT_AFTER", 72*time.Hour),
+		},
+		Messages: Messages{
+			MPTemplates:   l.pairs("GASPAY_WECHAT_MP_TEMPLATES"),
+			OATemplates:   l.pairs("GASPAY_WECHAT_OA_TEMPLATES"),
+			LowBalanceFen: l.integer("GASPAY_LOW_BALANCE_FEN", 1000),
 		},
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
@@ -507,6 +528,20 @@ func (l *loader) list(key string, def []string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// pairs reads "k=v,k=v".
+func (l *loader) pairs(key string) map[string]string {
+	out := map[string]string{}
+	for _, p := range l.list(key, nil) {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			l.errs = append(l.errs, fmt.Errorf("%s: want event=template_id pairs, got %q", key, p))
+			continue
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/iot"
+	"gaspay/messages"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -37,6 +38,8 @@ type Deps struct {
 	Partners  *partner.Keys
 	// IoT delivers IoT credits through the meter platform.
 	IoT *iot.Service
+	// Messages tells customers what happened.
+	Messages *messages.Service
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
 	WeChat     *wechat.Client
@@ -54,6 +57,9 @@ type Deps struct {
 	// SandboxCTWing, set only in the sandbox, is the fake meter platform's
 	// device side, for cmd/metersim.
 	SandboxCTWing http.Handler
+	// SandboxWeChat, set only in the sandbox, lists the messages the
+	// sandbox WeChat received, newest first.
+	SandboxWeChat func() []SandboxMessage
 }
 
 type handler struct {
@@ -95,6 +101,8 @@ func New(d Deps) (*gin.Engine, error) {
 	api.PUT("/bindings/:id/default", h.setDefaultBinding)
 	api.GET("/accounts/:id", h.getAccount)
 	api.GET("/accounts/:id/meter-reports", h.meterReports)
+	api.PUT("/accounts/:id/low-balance", h.setLowBalance)
+	api.POST("/subscriptions", h.subscriptions)
 	api.GET("/oa/jssdk-config", h.jssdkConfig)
 	api.POST("/quotes", h.createQuote)
 	api.POST("/orders", h.createOrder)
@@ -136,6 +144,9 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	if d.SandboxAlipay != nil {
 		r.POST("/sandbox/alipay/pay/:no", h.sandboxAlipayPay)
+	}
+	if d.SandboxWeChat != nil {
+		r.GET("/sandbox/wechat/messages", h.sandboxMessages)
 	}
 	if d.SandboxCTWing != nil {
 		r.Any("/sandbox/ctwing/*path", gin.WrapH(http.StripPrefix("/sandbox/ctwing", d.SandboxCTWing)))

@@ -427,5 +427,54 @@ func allMigrations() []migration {
 			`CREATE INDEX ix_iot_commands_command ON iot_commands (command_id)`,
 			`CREATE INDEX ix_iot_commands_state ON iot_commands (state, checked_at)`,
 		}},
+		{46, "messages outbox", []string{
+			// Messages to customers: one per (event, user) by the unique
+			// key, sent by one replica at a time, retried with backoff,
+			// given up after a day; refusals and quota errors recorded.
+			`CREATE TABLE outbox_messages (
+				id {{id}},
+				event VARCHAR(32) NOT NULL,
+				event_key VARCHAR(96) NOT NULL,
+				user_id BIGINT NOT NULL,
+				app_kind VARCHAR(8) NOT NULL,
+				open_id VARCHAR(64) NOT NULL,
+				template_id VARCHAR(64) NOT NULL,
+				data_json TEXT NOT NULL,
+				link VARCHAR(255) NULL,
+				state VARCHAR(12) NOT NULL,
+				attempts INT NOT NULL,
+				next_at {{time}} NOT NULL,
+				last_error VARCHAR(255) NULL,
+				created_at {{time}} NOT NULL,
+				sent_at {{time}} NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_outbox_event_user UNIQUE (event_key, user_id)
+			){{table}}`,
+			`CREATE INDEX ix_outbox_due ON outbox_messages (state, next_at)`,
+			// Acceptances of mini-program subscribe messages: one send each.
+			`CREATE TABLE message_subscriptions (
+				id {{id}},
+				user_id BIGINT NOT NULL,
+				template_id VARCHAR(64) NOT NULL,
+				credits INT NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_message_subscriptions UNIQUE (user_id, template_id)
+			){{table}}`,
+			// An account's own low-balance threshold (default 10 yuan).
+			`CREATE TABLE message_settings (
+				id {{id}},
+				account_id BIGINT NOT NULL,
+				low_balance_fen BIGINT NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_message_settings_account UNIQUE (account_id)
+			){{table}}`,
+			// How far the producer has looked for events.
+			`CREATE TABLE outbox_cursors (
+				id {{id}},
+				name VARCHAR(32) NOT NULL,
+				at {{time}} NOT NULL,
+				CONSTRAINT ux_outbox_cursors UNIQUE (name)
+			){{table}}`,
+		}},
 	}
 }
