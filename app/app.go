@@ -389,10 +389,6 @@ func (a *App) wireCards(opts Options) error {
 	return nil
 }
 
-// iotDispatchEvery is how often paid IoT credits are sent to the platform:
-// a meter woken by its button must find the command there.
-const iotDispatchEvery = 2 * time.Second
-
 // Sandbox CTWing application: the in-process fake knows it.
 const (
 	sandboxCTWingAppKey    = "sandboxAppKey"
@@ -433,9 +429,6 @@ func (a *App) wireIoT(opts Options) error {
 	}
 	return nil
 }
-
-// messagesEvery is how often events become messages and messages are sent.
-const messagesEvery = 5 * time.Second
 
 // wireMessages builds the customers' messages. The sandbox's templates are
 // named after their events, so that its message list reads by itself.
@@ -517,9 +510,9 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); a.Messages.Run(ctx, a.Redis, messagesEvery) }()
+	go func() { defer wg.Done(); a.Messages.Run(ctx, a.Redis, a.Config.Messages.Interval) }()
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
-	go func() { defer wg.Done(); a.IoT.Run(ctx, a.Redis, iotDispatchEvery, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.IoT.Run(ctx, a.Redis, a.Config.IoT.DispatchInterval, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	wg.Wait()
 }

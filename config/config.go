@@ -111,6 +111,8 @@ type IoT struct {
 	SilentAfter time.Duration
 	// UnappliedAlertAfter alerts staff about a credit still not applied.
 	UnappliedAlertAfter time.Duration
+	// DispatchInterval is how often paid credits are sent to the platform.
+	DispatchInterval time.Duration
 }
 
 // CTWing is an AEP application and the product its meters belong to.
@@ -135,6 +137,8 @@ type Messages struct {
 	OATemplates map[string]string
 	// LowBalanceFen is the default low-balance threshold of IoT meters.
 	LowBalanceFen int64
+	// Interval is how often events become messages and messages go out.
+	Interval time.Duration
 }
 
 // Config is everything the server reads from its environment.
@@ -270,11 +274,13 @@ func Load(getenv Getenv) (Config, error) {
 			CommandTTL:          l.duration("GASPAY_IOT_COMMAND_TTL", 48*time.Hour),
 			SilentAfter:         l.duration("GASPAY_IOT_SILENT_AFTER", 25*time.Hour),
 			UnappliedAlertAfter: l.duration("GASPAY_IOT_UNAPPLIED_ALERT_AFTER", 72*time.Hour),
+			DispatchInterval:    l.duration("GASPAY_IOT_DISPATCH_INTERVAL", 2*time.Second),
 		},
 		Messages: Messages{
 			MPTemplates:   l.pairs("GASPAY_WECHAT_MP_TEMPLATES"),
 			OATemplates:   l.pairs("GASPAY_WECHAT_OA_TEMPLATES"),
 			LowBalanceFen: l.integer("GASPAY_LOW_BALANCE_FEN", 1000),
+			Interval:      l.duration("GASPAY_MESSAGES_INTERVAL", 5*time.Second),
 		},
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
@@ -336,6 +342,9 @@ func (c Config) Validate() error {
 		// needs more than a day.
 		if iot.CommandTTL < 26*time.Hour || iot.CommandTTL > 240*time.Hour {
 			bad("GASPAY_IOT_COMMAND_TTL: between 26h (a daily report must find it) and 240h (CTWing's limit), got %s", iot.CommandTTL)
+		}
+		if iot.DispatchInterval < 100*time.Millisecond || c.Messages.Interval < 100*time.Millisecond {
+			bad("GASPAY_IOT_DISPATCH_INTERVAL and GASPAY_MESSAGES_INTERVAL: at least 100ms")
 		}
 		if iot.SilentAfter < time.Hour || iot.UnappliedAlertAfter < time.Hour {
 			bad("GASPAY_IOT_SILENT_AFTER and GASPAY_IOT_UNAPPLIED_ALERT_AFTER: at least 1h")
