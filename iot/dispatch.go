@@ -27,11 +27,10 @@ func backoff(copies int) time.Duration {
 // of every delivery that is due (queued, or expired undelivered). It
 // reports how many copies the platform accepted.
 func (s *Service) DispatchPass(ctx context.Context) int {
-	now := s.now().UTC()
-	if _, err := st(s.store).enqueue(ctx, now, batch); err != nil {
+	if _, err := s.Enqueue(ctx); err != nil {
 		s.log.ErrorContext(ctx, "iot enqueue", slog.String("err", err.Error()))
 	}
-	due, err := st(s.store).due(ctx, now, batch)
+	due, err := s.Due(ctx, batch)
 	if err != nil {
 		s.log.ErrorContext(ctx, "iot due", slog.String("err", err.Error()))
 		return 0
@@ -45,7 +44,7 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 		go func() {
 			defer wg.Done()
 			for d := range work {
-				ok, err := s.send(ctx, d)
+				ok, err := s.Send(ctx, d)
 				if err != nil {
 					s.log.WarnContext(ctx, "iot send", slog.String("order_no", d.OrderNo), slog.String("err", err.Error()))
 				}
@@ -68,35 +67,43 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 	return sent
 }
 
-// send seals a copy of the delivery's recharge and hands it to the
-// platform. The attempt is counted on the credit before the copy leaves:
-// from then the credit is in doubt.
-func (s *Service) send(ctx context.Context, d Delivery) (bool, error) {
+// Enqueue creates the queued delivery of every paid IoT credit that has
+// none (at most one batch).
+func (s *Service) Enqueue(ctx context.Context) (int, error) {
+	return st(s.store).enqueue(ctx, s.now().UTC(), batch)
+}
+
+// Due lists deliveries to send now.
+func (s *Service) Due(ctx context.Context, limit int) ([]Delivery, error) {
+	return st(s.store).due(ctx, s.now().UTC(), limit)
+}
+
+// Send seals a copy of a due delivery's recharge and hands it to the
+// platform, and reports whether the platform accepted it. The attempt is
+// counted on the credit before the copy leaves: from then the credit is in
+// doubt. A delivery no longer due is left alone.
+func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
 	var cmd commandRow
-	var m MeterState
+	var deviceID string
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
 		if _, err := tx.LockAccount(ctx, d.AccountID); err != nil {
 			return err
 		}
 		ts := st(tx)
-		cur, err := ts.lockDelivery(ctx, d.ID)
+		cur, creditStatus, err := ts.lockDeliveryCredit(ctx, d.ID)
 		if err != nil {
 			return err
 		}
 		if (cur.State != Queued && cur.State != Expired) || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
 			return errSkip
 		}
-		c, err := tx.CreditByID(ctx, d.CreditID)
-		if err != nil {
-			return err
-		}
-		if c.Status != models.CreditPending {
+		if creditStatus != models.CreditPending {
 			// Refunded while queued (or delivered some other way): the
 			// delivery is over.
 			st := Cancelled
-			if c.Status == models.CreditDelivered {
+			if creditStatus == models.CreditDelivered {
 				st = Applied
 			}
 			_, err := ts.updateDelivery(ctx, d.ID, []State{cur.State}, map[string]any{"state": st, "updated_at": now})
@@ -105,16 +112,14 @@ func (s *Service) send(ctx context.Context, d Delivery) (bool, error) {
 			}
 			return errSkip
 		}
-		if ok, err := attempt(ctx, tx, c.ID, now); err != nil || !ok {
+		if ok, err := attempt(ctx, tx, d.CreditID, now); err != nil || !ok {
 			return errors.Join(err, errSkip)
 		}
-		if m, err = ts.ensureMeter(ctx, d.MeterNumber, "", now); err != nil {
-			return err
-		}
-		counter, err := ts.nextCommandCounter(ctx, d.MeterNumber)
+		counter, device, err := ts.takeCommandCounter(ctx, d.MeterNumber, now)
 		if err != nil {
 			return err
 		}
+		deviceID = device
 		cmd = commandRow{DeliveryID: d.ID, MeterNumber: d.MeterNumber, Counter: counter, NotAfter: notAfter, State: copySending,
 			CreatedAt: now, UpdatedAt: now}
 		if err := ts.insertCommand(ctx, &cmd); err != nil {
@@ -143,16 +148,19 @@ func (s *Service) send(ctx context.Context, d Delivery) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	id, err := s.platform.Send(ctx, m.DeviceID, payload, s.cfg.CommandTTL, fmt.Sprintf("d%d-c%d", d.ID, cmd.Counter))
+	id, err := s.platform.Send(ctx, deviceID, payload, s.cfg.CommandTTL, fmt.Sprintf("d%d-c%d", d.ID, cmd.Counter))
 	done := s.now().UTC()
 	switch {
 	case err == nil:
-		if err := st(s.store).setCommand(ctx, cmd.ID, map[string]any{"command_id": id, "state": CmdSaved, "checked_at": done, "updated_at": done}); err != nil {
-			return false, err
-		}
-		_, err := st(s.store).updateDelivery(ctx, d.ID, []State{Queued, Expired}, map[string]any{"state": Sent, "sent_at": done,
-			"next_at": done.Add(s.cfg.FollowEvery), "updated_at": done})
-		return true, err
+		// One commit for the copy's id and the delivery's move.
+		return true, s.store.Tx(ctx, func(tx *models.Store) error {
+			if err := st(tx).setCommand(ctx, cmd.ID, map[string]any{"command_id": id, "state": CmdSaved, "checked_at": done, "updated_at": done}); err != nil {
+				return err
+			}
+			_, err := st(tx).updateDelivery(ctx, d.ID, []State{Queued, Expired}, map[string]any{"state": Sent, "sent_at": done,
+				"next_at": done.Add(s.cfg.FollowEvery), "updated_at": done})
+			return err
+		})
 	case errors.Is(err, ErrPlatformRefused):
 		// Not cached: another copy after the backoff.
 		return false, errors.Join(err, st(s.store).setCommand(ctx, cmd.ID, map[string]any{"state": CmdFailed, "updated_at": done}))

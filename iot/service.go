@@ -169,7 +169,12 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 		return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	now := s.now().UTC()
-	m, err := st(s.store).ensureMeter(ctx, msg.Meter, deviceID, now)
+	m, openID, openAccount, err := st(s.store).meterForReport(ctx, msg.Meter)
+	if errors.Is(err, models.ErrNotFound) {
+		if _, err = st(s.store).ensureMeter(ctx, msg.Meter, deviceID, now); err == nil {
+			m, openID, openAccount, err = st(s.store).meterForReport(ctx, msg.Meter)
+		}
+	}
 	if errors.Is(err, models.ErrNotFound) {
 		return 0, ErrUnknownMeter
 	}
@@ -184,25 +189,20 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 		// is off. The report counts; staff may want to know.
 		s.log.WarnContext(ctx, "report from another device id", slog.String("meter", msg.Meter), slog.String("device_id", deviceID))
 	}
-	open, derr := st(s.store).openDelivery(ctx, msg.Meter)
-	if derr != nil && !errors.Is(derr, models.ErrNotFound) {
-		return 0, derr
-	}
 	meterTime := time.Unix(int64(r.MeterTime), 0).UTC()
 	var out Outcome
 	var refund *Delivery
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out, refund = Replayed, nil
-		if derr == nil {
-			if _, err := tx.LockAccount(ctx, open.AccountID); err != nil {
+		if openID != nil {
+			if _, err := tx.LockAccount(ctx, *openAccount); err != nil {
 				return err
 			}
 		}
 		ts := st(tx)
-		ok, err := ts.advanceReport(ctx, msg.Meter, int64(msg.Counter), map[string]any{
-			"last_applied_seq": int64(r.LastAppliedSeq), "unit": int(r.Unit), "balance": int64(r.Balance),
-			"cumulative_centi_m3": int64(r.CumulativeCm3), "valve": int(r.Valve), "battery_mv": int(r.BatteryMV),
-			"signal_dbm": int(r.SignalDBm), "meter_time": meterTime, "reported_at": now, "updated_at": now})
+		ok, err := ts.advanceReport(ctx, msg.Meter, reportState{Counter: int64(msg.Counter), LastAppliedSeq: int64(r.LastAppliedSeq),
+			Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3), Valve: int(r.Valve),
+			BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}, now)
 		if err != nil || !ok {
 			return err
 		}
@@ -213,15 +213,10 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 			AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}); err != nil {
 			return err
 		}
-		if r.Unit == meterproto.UnitFen {
-			if err := tx.RecordMeterReport(ctx, msg.Meter, int64(r.Balance), now); err != nil {
-				return err
-			}
-		}
-		if derr != nil {
+		if openID == nil {
 			return nil
 		}
-		d, err := ts.lockDelivery(ctx, open.ID)
+		d, err := ts.lockDelivery(ctx, *openID)
 		if err != nil || !d.State.Open() {
 			return err
 		}

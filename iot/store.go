@@ -186,21 +186,116 @@ func (s store) ensureMeter(ctx context.Context, number, deviceID string, now tim
 	return s.meterByNumber(ctx, number)
 }
 
-// advanceReport is the replay guard: it takes the report only if its
-// counter beats the stored one, and stores the meter's state with it.
-func (s store) advanceReport(ctx context.Context, number string, counter int64, set map[string]any) (bool, error) {
-	set["report_counter"] = counter
-	res := s.db.WithContext(ctx).Model(&MeterState{}).Where("meter_number = ? AND report_counter < ?", number, counter).Updates(set)
-	return res.RowsAffected == 1, res.Error
+// reportState is what a report sets on its meter.
+type reportState struct {
+	Counter           int64
+	LastAppliedSeq    int64
+	Unit              int
+	Balance           int64
+	CumulativeCentiM3 int64
+	Valve             int
+	BatteryMV         int
+	SignalDBm         int
+	MeterTime         time.Time
 }
 
-func (s store) nextCommandCounter(ctx context.Context, number string) (int64, error) {
-	db := s.db.WithContext(ctx)
-	if err := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number).Error; err != nil {
-		return 0, err
+// advanceReport is the replay guard: it takes the report only if its
+// counter beats the stored one, stores the meter's state with it and, for a
+// meter counting money, the balance the account view shows (unless a newer
+// one is there). One statement on MySQL; two on SQLite, whose transaction
+// holds the database.
+func (s store) advanceReport(ctx context.Context, number string, r reportState, now time.Time) (bool, error) {
+	fen := r.Unit == 1
+	if models.DialectOf(s.db) == models.MySQL {
+		res := s.db.WithContext(ctx).Exec(`UPDATE iot_meters im
+			LEFT JOIN meters m ON m.meter_number = im.meter_number AND ? AND (m.last_reported_at IS NULL OR m.last_reported_at < ?)
+			SET im.report_counter = ?, im.last_applied_seq = ?, im.unit = ?, im.balance = ?, im.cumulative_centi_m3 = ?,
+				im.valve = ?, im.battery_mv = ?, im.signal_dbm = ?, im.meter_time = ?, im.reported_at = ?, im.updated_at = ?,
+				m.last_balance_fen = ?, m.last_reported_at = ?, m.updated_at = ?
+			WHERE im.meter_number = ? AND im.report_counter < ?`,
+			fen, now, r.Counter, r.LastAppliedSeq, r.Unit, r.Balance, r.CumulativeCentiM3, r.Valve, r.BatteryMV, r.SignalDBm,
+			r.MeterTime, now, now, r.Balance, now, now, number, r.Counter)
+		return res.RowsAffected > 0, res.Error
 	}
-	var n int64
-	return n, db.Raw("SELECT command_counter FROM iot_meters WHERE meter_number = ?", number).Scan(&n).Error
+	res := s.db.WithContext(ctx).Model(&MeterState{}).Where("meter_number = ? AND report_counter < ?", number, r.Counter).Updates(map[string]any{
+		"report_counter": r.Counter, "last_applied_seq": r.LastAppliedSeq, "unit": r.Unit, "balance": r.Balance,
+		"cumulative_centi_m3": r.CumulativeCentiM3, "valve": r.Valve, "battery_mv": r.BatteryMV, "signal_dbm": r.SignalDBm,
+		"meter_time": r.MeterTime, "reported_at": now, "updated_at": now})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	if !fen {
+		return true, nil
+	}
+	return true, s.db.WithContext(ctx).Exec(`UPDATE meters SET last_balance_fen = ?, last_reported_at = ?, updated_at = ?
+		WHERE meter_number = ? AND (last_reported_at IS NULL OR last_reported_at < ?)`, r.Balance, now, now, number, now).Error
+}
+
+// meterForReport reads, in one round trip, a meter's platform row and its
+// open delivery (id and account), if any.
+func (s store) meterForReport(ctx context.Context, number string) (MeterState, *int64, *int64, error) {
+	var row struct {
+		MeterState
+		OpenID      *int64
+		OpenAccount *int64
+	}
+	res := s.db.WithContext(ctx).Raw(`SELECT im.*,
+		(SELECT d.id FROM iot_deliveries d WHERE d.meter_number = im.meter_number AND d.state IN ? ORDER BY d.id LIMIT 1) AS open_id,
+		(SELECT d.account_id FROM iot_deliveries d WHERE d.meter_number = im.meter_number AND d.state IN ? ORDER BY d.id LIMIT 1) AS open_account
+		FROM iot_meters im WHERE im.meter_number = ?`, openStates, openStates, number).Scan(&row)
+	if res.Error != nil {
+		return MeterState{}, nil, nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return MeterState{}, nil, nil, models.ErrNotFound
+	}
+	return row.MeterState, row.OpenID, row.OpenAccount, nil
+}
+
+// takeCommandCounter takes the meter's next recharge counter (never used
+// twice: it is the GCM nonce) and reads its device id.
+func (s store) takeCommandCounter(ctx context.Context, number string, now time.Time) (int64, string, error) {
+	db := s.db.WithContext(ctx)
+	res := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number)
+	if res.Error != nil {
+		return 0, "", res.Error
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.ensureMeter(ctx, number, "", now); err != nil {
+			return 0, "", err
+		}
+		if err := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number).Error; err != nil {
+			return 0, "", err
+		}
+	}
+	var row struct {
+		CommandCounter int64
+		DeviceID       string
+	}
+	err := db.Raw("SELECT command_counter, device_id FROM iot_meters WHERE meter_number = ?", number).Scan(&row).Error
+	return row.CommandCounter, row.DeviceID, err
+}
+
+// lockDeliveryCredit locks a delivery and its credit and reads the credit's
+// status, in one round trip.
+func (s store) lockDeliveryCredit(ctx context.Context, id int64) (Delivery, models.CreditStatus, error) {
+	var row struct {
+		Delivery
+		CreditStatus models.CreditStatus
+	}
+	lock := ""
+	if models.DialectOf(s.db) == models.MySQL {
+		lock = " FOR UPDATE"
+	}
+	res := s.db.WithContext(ctx).Raw(`SELECT d.*, c.status AS credit_status FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
+		WHERE d.id = ?`+lock, id).Scan(&row)
+	if res.Error != nil {
+		return Delivery{}, "", res.Error
+	}
+	if res.RowsAffected == 0 {
+		return Delivery{}, "", models.ErrNotFound
+	}
+	return row.Delivery, row.CreditStatus, nil
 }
 
 // openDelivery finds the meter's delivery not yet over, if any (one
@@ -266,6 +361,12 @@ func (s store) enqueue(ctx context.Context, now time.Time, limit int) (int, erro
 			return n, res.Error
 		}
 		n += int(res.RowsAffected)
+		// The meter's platform row exists before any copy is sealed: a
+		// sending transaction then only updates it (creating it there
+		// would take gap locks that deadlock concurrent sends).
+		if _, err := s.ensureMeter(ctx, r.MeterNumber, "", now); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }
