@@ -411,3 +411,31 @@ func TestIoTFaults(t *testing.T) {
 		}
 	})
 }
+
+// A collection partner's payment for an IoT account takes the same path:
+// dispatched, applied by the meter's report; once sent, it cannot be
+// reversed (the gas may be on its way).
+func TestIoTPartnerPayment(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	p := newPartner(t, env, srv, "lakala")
+	meter := newSimMeter(t, env, 5678)
+	pay := p.pay("IOT1", "031130001", 10000)
+	if pay.Status != 200 {
+		t.Fatalf("partner pay: %d %s", pay.Status, pay.Body)
+	}
+	no := pay.json(t)["order_no"].(string)
+	if n := srv.App.IoT.DispatchPass(context.Background()); n != 1 {
+		t.Fatalf("dispatched %d", n)
+	}
+	if r := p.post("/partner/v1/reverse", map[string]string{"serial": "IOT1"}); r.Status != http.StatusConflict {
+		t.Fatalf("reversal of a sent IoT credit: %d %s", r.Status, r.Body)
+	}
+	meter.press(pressOpts{})
+	var status string
+	env.DB.Raw("SELECT c.status FROM credits c JOIN orders o ON o.id = c.order_id WHERE o.order_no = ?", no).Scan(&status)
+	if status != "delivered" || meter.m.Balance != 15678 || meter.m.LastAppliedSeq != 1 {
+		t.Fatalf("credit %s, meter balance %d seq %d", status, meter.m.Balance, meter.m.LastAppliedSeq)
+	}
+}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -157,5 +158,84 @@ func TestMessageFailures(t *testing.T) {
 	env.DB.Raw("SELECT credits FROM message_subscriptions WHERE template_id = ?", "mp-payment_received").Scan(&credits)
 	if credits != 1 {
 		t.Fatalf("acceptances left %d", credits)
+	}
+}
+
+// An official-account user gets template messages, with no acceptance to
+// count: a low balance from a meter report, and the month's arrears.
+func TestMessagesToAnOfficialAccountUser(t *testing.T) {
+	env := apptest.New(t, templateVars())
+	env.SeedDemo()
+	srv := env.Start()
+	ctx := context.Background()
+	st := env.Store()
+	now := time.Now().UTC()
+	openID := wxfake.OpenID(apptest.OAAppID, "wang")
+	u, err := st.UpsertUser(ctx, "oa", apptest.OAAppID, openID, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, acc := range []string{"031130001", "031120001"} { // an IoT meter, an ordinary account with arrears
+		if _, _, err := st.Bind(ctx, u.ID, env.AccountID(acc), 5, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meter := newSimMeter(t, env, 500) // 5.00 yuan: under the default 10.00
+	b, _ := meter.m.Report(0, meter.clock())
+	meter.uplink(b)
+	msgs := srv.App.Messages
+	msgs.ProducePass(ctx)
+	if n := msgs.SendPass(ctx); n != 2 {
+		t.Fatalf("sent %d", n)
+	}
+	got := map[string]map[string]string{}
+	for _, s := range env.WX.SentMessages() {
+		var m struct {
+			ToUser     string                       `json:"touser"`
+			TemplateID string                       `json:"template_id"`
+			Data       map[string]map[string]string `json:"data"`
+		}
+		json.Unmarshal(s.Body, &m)
+		if s.Path != "/cgi-bin/message/template/send" || m.ToUser != openID {
+			t.Fatalf("sent %s to %s", s.Path, m.ToUser)
+		}
+		got[m.TemplateID] = map[string]string{"amount": m.Data["amount2"]["value"], "what": m.Data["character_string1"]["value"]}
+	}
+	if got["oa-low_balance"]["amount"] != "5.00元" || got["oa-low_balance"]["what"] != iotMeter || got["oa-arrears_reminder"]["amount"] != "209.60元" {
+		t.Fatalf("template messages %v", got)
+	}
+	// Another report the same day: no second warning.
+	b, _ = meter.m.Report(0, meter.clock())
+	meter.uplink(b)
+	msgs.ProducePass(ctx)
+	if n := msgs.SendPass(ctx); n != 0 {
+		t.Fatalf("sent %d more", n)
+	}
+	// The customer raises the threshold; a user refusing messages (43004)
+	// is recorded, not retried.
+	token := srv.Login("li")
+	bind(srv, token, "meter_number", iotMeter, "")
+	r := srv.Do(apptest.Request{Method: "PUT", Path: fmt.Sprintf("/api/accounts/%d/low-balance", env.AccountID("031130001")), Token: token,
+		Body: map[string]any{"threshold_fen": 100}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("threshold: %d %s", r.Status, r.Body)
+	}
+	env.Clock.Advance(24 * time.Hour)
+	meter.m.Balance = 50
+	b, _ = meter.m.Report(0, meter.clock())
+	meter.uplink(b)
+	env.WX.Fail("/cgi-bin/message/template/send", wxfake.Fault{ErrCode: 43004, ErrMsg: "require subscribe"})
+	msgs.ProducePass(ctx)
+	msgs.SendPass(ctx)
+	var states []string
+	env.DB.Raw("SELECT state FROM outbox_messages WHERE event = 'low_balance' AND user_id = ? ORDER BY id", u.ID).Scan(&states)
+	if len(states) != 2 || states[0] != messages.StateSent || states[1] != messages.StateRefused {
+		t.Fatalf("low-balance rows %v", states)
+	}
+	// The mini-program user who accepted nothing: recorded, not sent.
+	var mp string
+	env.DB.Raw("SELECT state FROM outbox_messages WHERE event = 'low_balance' AND user_id <> ?", u.ID).Scan(&mp)
+	if mp != messages.StateQuota {
+		t.Fatalf("mini-program user's low-balance row: %q", mp)
 	}
 }
