@@ -190,32 +190,37 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 		s.log.WarnContext(ctx, "report from another device id", slog.String("meter", msg.Meter), slog.String("device_id", deviceID))
 	}
 	meterTime := time.Unix(int64(r.MeterTime), 0).UTC()
+	row := ReportRow{MeterNumber: msg.Meter, Counter: int64(msg.Counter), Reason: int(r.Reason),
+		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3),
+		Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime,
+		AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}
+	state := reportState{Counter: int64(msg.Counter), LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance),
+		CumulativeCentiM3: int64(r.CumulativeCm3), Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}
+	if openID == nil {
+		// No credit on its way: the report only joins the history and
+		// moves the meter's state, in two guarded statements.
+		taken, err := st(s.store).takeReport(ctx, row, state, now)
+		if err != nil {
+			return 0, fmt.Errorf("iot: report %s/%d: %w", msg.Meter, msg.Counter, err)
+		}
+		if taken {
+			return Taken, nil
+		}
+		return Replayed, nil
+	}
 	var out Outcome
 	var refund *Delivery
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out, refund = Replayed, nil
-		if openID != nil {
-			if _, err := tx.LockAccount(ctx, *openAccount); err != nil {
-				return err
-			}
+		if _, err := tx.LockAccount(ctx, *openAccount); err != nil {
+			return err
 		}
 		ts := st(tx)
-		ok, err := ts.advanceReport(ctx, msg.Meter, reportState{Counter: int64(msg.Counter), LastAppliedSeq: int64(r.LastAppliedSeq),
-			Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3), Valve: int(r.Valve),
-			BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}, now)
-		if err != nil || !ok {
+		taken, err := ts.takeReport(ctx, row, state, now)
+		if err != nil || !taken {
 			return err
 		}
 		out = Taken
-		if err := ts.insertReport(ctx, &ReportRow{MeterNumber: msg.Meter, Counter: int64(msg.Counter), Reason: int(r.Reason),
-			LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3),
-			Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime,
-			AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}); err != nil {
-			return err
-		}
-		if openID == nil {
-			return nil
-		}
 		d, err := ts.lockDelivery(ctx, *openID)
 		if err != nil || !d.State.Open() {
 			return err

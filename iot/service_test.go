@@ -22,9 +22,11 @@ type nullPlatform struct{}
 func (nullPlatform) Send(context.Context, string, []byte, time.Duration, string) (string, error) {
 	return "", iot.ErrUnknownOutcome
 }
-func (nullPlatform) Query(context.Context, string, string) (iot.CommandState, error) { return "", iot.ErrUnknownOutcome }
-func (nullPlatform) Cancel(context.Context, string, string) error                   { return iot.ErrUnknownOutcome }
-func (nullPlatform) ParsePush([]byte) (iot.Push, error)                             { return iot.Push{}, iot.ErrMalformed }
+func (nullPlatform) Query(context.Context, string, string) (iot.CommandState, error) {
+	return "", iot.ErrUnknownOutcome
+}
+func (nullPlatform) Cancel(context.Context, string, string) error { return iot.ErrUnknownOutcome }
+func (nullPlatform) ParsePush([]byte) (iot.Push, error)           { return iot.Push{}, iot.ErrMalformed }
 
 type noRefunds struct{}
 

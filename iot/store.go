@@ -406,8 +406,29 @@ func (s store) commandsToFollow(ctx context.Context, before time.Time, limit int
 	return out, err
 }
 
-func (s store) insertReport(ctx context.Context, r *ReportRow) error {
-	return s.db.WithContext(ctx).Create(r).Error
+// takeReport is the replay guard: the report's history row is inserted
+// only if its counter beats the meter's stored one, and the unique
+// (meter_number, counter) lets one writer only insert it; then the meter's
+// state moves to it (a guarded update, idempotent, run again when the row
+// was already there so that a crash between the two heals on the retry).
+// It reports whether this call took the report.
+func (s store) takeReport(ctx context.Context, r ReportRow, state reportState, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Exec(`INSERT INTO iot_reports (meter_number, counter, reason, last_applied_seq, unit, balance,
+		cumulative_centi_m3, valve, battery_mv, signal_dbm, meter_time, answered_counter, result, answered_seq, received_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM iot_meters WHERE meter_number = ? AND report_counter < ?`,
+		r.MeterNumber, r.Counter, r.Reason, r.LastAppliedSeq, r.Unit, r.Balance, r.CumulativeCentiM3, r.Valve, r.BatteryMV, r.SignalDBm,
+		r.MeterTime, r.AnsweredCounter, r.Result, r.AnsweredSeq, r.ReceivedAt, r.MeterNumber, r.Counter)
+	dupErr := errors.Is(res.Error, gorm.ErrDuplicatedKey)
+	if res.Error != nil && !dupErr {
+		return false, res.Error
+	}
+	if !dupErr && res.RowsAffected == 0 {
+		return false, nil // not newer than what is stored
+	}
+	if _, err := s.advanceReport(ctx, r.MeterNumber, state, now); err != nil {
+		return false, err
+	}
+	return !dupErr, nil
 }
 
 // Reports lists a meter's reports, newest first.
