@@ -88,11 +88,8 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 	var cmd commandRow
 	var deviceID string
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		if _, err := tx.LockAccount(ctx, d.AccountID); err != nil {
-			return err
-		}
 		ts := st(tx)
-		cur, creditStatus, err := ts.lockDeliveryCredit(ctx, d.ID)
+		cur, creditStatus, device, err := ts.lockForSend(ctx, d.AccountID, d.ID)
 		if err != nil {
 			return err
 		}
@@ -115,7 +112,14 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 		if ok, err := attempt(ctx, tx, d.CreditID, now); err != nil || !ok {
 			return errors.Join(err, errSkip)
 		}
-		counter, device, err := ts.takeCommandCounter(ctx, d.MeterNumber, now)
+		if device == "" {
+			m, err := ts.ensureMeter(ctx, d.MeterNumber, "", now)
+			if err != nil {
+				return err
+			}
+			device = m.DeviceID
+		}
+		counter, err := ts.takeCommandCounter(ctx, d.MeterNumber)
 		if err != nil {
 			return err
 		}

@@ -239,10 +239,10 @@ func (s store) meterForReport(ctx context.Context, number string) (MeterState, *
 		OpenID      *int64
 		OpenAccount *int64
 	}
-	res := s.db.WithContext(ctx).Raw(`SELECT im.*,
-		(SELECT d.id FROM iot_deliveries d WHERE d.meter_number = im.meter_number AND d.state IN ? ORDER BY d.id LIMIT 1) AS open_id,
-		(SELECT d.account_id FROM iot_deliveries d WHERE d.meter_number = im.meter_number AND d.state IN ? ORDER BY d.id LIMIT 1) AS open_account
-		FROM iot_meters im WHERE im.meter_number = ?`, openStates, openStates, number).Scan(&row)
+	// One join, no correlated subquery: MariaDB pays per subquery.
+	res := s.db.WithContext(ctx).Raw(`SELECT im.*, d.id AS open_id, d.account_id AS open_account
+		FROM iot_meters im LEFT JOIN iot_deliveries d ON d.meter_number = im.meter_number AND d.state IN ?
+		WHERE im.meter_number = ? ORDER BY d.id LIMIT 1`, openStates, number).Scan(&row)
 	if res.Error != nil {
 		return MeterState{}, nil, nil, res.Error
 	}
@@ -253,49 +253,62 @@ func (s store) meterForReport(ctx context.Context, number string) (MeterState, *
 }
 
 // takeCommandCounter takes the meter's next recharge counter (never used
-// twice: it is the GCM nonce) and reads its device id.
-func (s store) takeCommandCounter(ctx context.Context, number string, now time.Time) (int64, string, error) {
+// twice: it is the GCM nonce). The meter's platform row must exist (enqueue
+// creates it). On MySQL the new value comes back with the update itself.
+func (s store) takeCommandCounter(ctx context.Context, number string) (int64, error) {
 	db := s.db.WithContext(ctx)
+	if models.DialectOf(s.db) == models.MySQL {
+		// The handle's own pool: the transaction's connection inside one.
+		res, err := db.Statement.ConnPool.ExecContext(ctx,
+			"UPDATE iot_meters SET command_counter = LAST_INSERT_ID(command_counter + 1) WHERE meter_number = ?", number)
+		if err != nil {
+			return 0, err
+		}
+		if k, _ := res.RowsAffected(); k != 1 {
+			return 0, models.ErrNotFound
+		}
+		return res.LastInsertId()
+	}
 	res := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number)
 	if res.Error != nil {
-		return 0, "", res.Error
+		return 0, res.Error
 	}
-	if res.RowsAffected == 0 {
-		if _, err := s.ensureMeter(ctx, number, "", now); err != nil {
-			return 0, "", err
-		}
-		if err := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number).Error; err != nil {
-			return 0, "", err
-		}
+	if res.RowsAffected != 1 {
+		return 0, models.ErrNotFound
 	}
-	var row struct {
-		CommandCounter int64
-		DeviceID       string
-	}
-	err := db.Raw("SELECT command_counter, device_id FROM iot_meters WHERE meter_number = ?", number).Scan(&row).Error
-	return row.CommandCounter, row.DeviceID, err
+	var n int64
+	return n, db.Raw("SELECT command_counter FROM iot_meters WHERE meter_number = ?", number).Scan(&n).Error
 }
 
-// lockDeliveryCredit locks a delivery and its credit and reads the credit's
-// status, in one round trip.
-func (s store) lockDeliveryCredit(ctx context.Context, id int64) (Delivery, models.CreditStatus, error) {
+// lockForSend locks, in one round trip and in the ledger's order, the
+// delivery's account, the delivery and its credit, and reads the credit's
+// status and the meter's device id (empty when the meter has no platform
+// row yet).
+func (s store) lockForSend(ctx context.Context, accountID, id int64) (Delivery, models.CreditStatus, string, error) {
 	var row struct {
 		Delivery
 		CreditStatus models.CreditStatus
+		DeviceID     *string
 	}
 	lock := ""
 	if models.DialectOf(s.db) == models.MySQL {
 		lock = " FOR UPDATE"
 	}
-	res := s.db.WithContext(ctx).Raw(`SELECT d.*, c.status AS credit_status FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
-		WHERE d.id = ?`+lock, id).Scan(&row)
+	res := s.db.WithContext(ctx).Raw(`SELECT d.*, c.status AS credit_status, im.device_id
+		FROM accounts a JOIN iot_deliveries d ON d.account_id = a.id JOIN credits c ON c.id = d.credit_id
+		LEFT JOIN iot_meters im ON im.meter_number = d.meter_number
+		WHERE a.id = ? AND d.id = ?`+lock, accountID, id).Scan(&row)
 	if res.Error != nil {
-		return Delivery{}, "", res.Error
+		return Delivery{}, "", "", res.Error
 	}
 	if res.RowsAffected == 0 {
-		return Delivery{}, "", models.ErrNotFound
+		return Delivery{}, "", "", models.ErrNotFound
 	}
-	return row.Delivery, row.CreditStatus, nil
+	dev := ""
+	if row.DeviceID != nil {
+		dev = *row.DeviceID
+	}
+	return row.Delivery, row.CreditStatus, dev, nil
 }
 
 // openDelivery finds the meter's delivery not yet over, if any (one
