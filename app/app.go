@@ -512,7 +512,10 @@ func (a *App) Run(ctx context.Context) {
 	wg.Add(4)
 	go func() { defer wg.Done(); a.Messages.Run(ctx, a.Redis, a.Config.Messages.Interval) }()
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
-	go func() { defer wg.Done(); a.IoT.Run(ctx, a.Redis, a.Config.IoT.DispatchInterval, a.Config.JanitorInterval) }()
+	go func() {
+		defer wg.Done()
+		a.IoT.Run(ctx, a.Redis, a.Config.IoT.DispatchInterval, a.Config.JanitorInterval)
+	}()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	wg.Wait()
 }
