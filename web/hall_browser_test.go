@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"gaspay/app"
 	"gaspay/internal/browsertest"
 )
 
@@ -330,4 +332,110 @@ func TestHallPagesTour(t *testing.T) {
 	if ex := h.b.Exceptions(); len(ex) > 0 {
 		t.Errorf("page exceptions: %v", ex)
 	}
+}
+
+// wechatBridge stands in for WeChat's in-app browser: WeixinJSBridge
+// records each call; the JS-SDK's check and the barcode scanner answer at
+// once, the pay sheet waits for the test (which pays, then answers ok). The
+// orders the page creates are recorded, to compare with what it asks WeChat
+// to pay.
+const wechatBridge = `
+window.__wx = { calls: [], orders: [], pay: null };
+const realFetch = window.fetch.bind(window);
+window.fetch = async (url, opts) => {
+  const resp = await realFetch(url, opts);
+  if (String(url) === "/api/orders" && opts && opts.method === "POST" && resp.ok) {
+    resp.clone().json().then((o) => window.__wx.orders.push(o));
+  }
+  return resp;
+};
+window.WeixinJSBridge = {
+  invoke(name, args, cb) {
+    window.__wx.calls.push({ name, args });
+    if (name === "preVerifyJSAPI") setTimeout(() => cb({ err_msg: "preVerifyJSAPI:ok" }), 0);
+    else if (name === "scanQRCode") setTimeout(() => cb({ err_msg: "scanQRCode:ok", resultStr: "CODE_128,20231100001" }), 0);
+    else if (name === "getBrandWCPayRequest") window.__wx.pay = cb;
+  },
+};`
+
+// TestHallInWeChat: in WeChat's browser the hall logs in through OAuth by
+// itself, scans the meter's barcode through the JS-SDK, and pays with
+// getBrandWCPayRequest using exactly the parameters the order answered.
+func TestHallInWeChat(t *testing.T) {
+	b := browsertest.New(t, browsertest.Options{WeChat: true})
+	h := &hall{t: t, srv: browsertest.Sandbox(t, nil), b: b}
+	b.OnNewDocument(wechatBridge)
+
+	// No session: straight to the official account's OAuth, and back.
+	h.open("/h5/bind")
+	h.b.WaitText("the bind page after OAuth", "#bind-form", "立即绑定")
+	h.b.Click("bind by meter number", "input[value=meter_number]")
+	h.b.Click("scan the barcode", "#scan")
+	got := ""
+	for range 100 {
+		if got = browsertest.Eval[string](h.b, "scanned number", `document.querySelector("#bind-number").value`); got != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got != "20231100001" {
+		t.Fatalf("the scanned meter number is %q", got)
+	}
+	type call struct {
+		Name string         `json:"name"`
+		Args map[string]any `json:"args"`
+	}
+	calls := browsertest.Eval[[]call](h.b, "bridge calls", `window.__wx.calls`)
+	if len(calls) < 2 || calls[0].Name != "preVerifyJSAPI" || calls[0].Args["appId"] != app.SandboxOAAppID ||
+		len(calls[0].Args["verifySignature"].(string)) != 40 || calls[1].Name != "scanQRCode" {
+		t.Fatalf("JS-SDK calls: %+v", calls)
+	}
+	h.b.Click("bind", "#bind-form button[type=submit]")
+	h.b.WaitText("bound", "#view", "表内余额")
+
+	h.open("/h5/pay")
+	h.b.WaitText("the pay page", "#title", "物联网表充值")
+	h.b.Fill("type an amount", "#amount", "30.5")
+	h.b.Click("query", "#query")
+	h.b.WaitText("the quote", "#quote", "30.50 元")
+	// No Alipay inside WeChat: it would not open.
+	if n := browsertest.Eval[int](h.b, "alipay button", `document.querySelectorAll("#pay-alipay").length`); n != 0 {
+		t.Error("an Alipay button inside WeChat")
+	}
+	h.b.Click("WeChat Pay", "#pay-wechat")
+	var pay call
+	for range 200 {
+		calls = browsertest.Eval[[]call](h.b, "bridge calls", `window.__wx.calls`)
+		if n := len(calls); n > 0 && calls[n-1].Name == "getBrandWCPayRequest" {
+			pay = calls[n-1]
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pay.Name == "" {
+		t.Fatal("the page never opened WeChat's pay sheet")
+	}
+	type order struct {
+		Order struct {
+			OrderNo    string `json:"order_no"`
+			PayableFen int64  `json:"payable_fen"`
+		} `json:"order"`
+		Payment map[string]any `json:"payment"`
+	}
+	orders := browsertest.Eval[[]order](h.b, "orders", `window.__wx.orders`)
+	if len(orders) != 1 || orders[0].Order.PayableFen != 3050 {
+		t.Fatalf("orders created: %+v", orders)
+	}
+	for _, k := range []string{"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"} {
+		if pay.Args[k] == nil || pay.Args[k] != orders[0].Payment[k] {
+			t.Errorf("getBrandWCPayRequest %s = %v, the order answered %v", k, pay.Args[k], orders[0].Payment[k])
+		}
+	}
+	// The customer pays in WeChat; WeChat Pay notifies the server.
+	if _, err := h.srv.App.WeChatPayFake.Pay(context.Background(), orders[0].Order.OrderNo, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.b.Do("WeChat answers ok", chromedp.Evaluate[chromedp.Void](`window.__wx.pay({ err_msg: "get_brand_wcpay_request:ok" })`))
+	h.b.WaitText("paid", "#pay-state", "充值成功")
+	h.b.WaitText("queued", "#delivery-state", "已排队")
 }

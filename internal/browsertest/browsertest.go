@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -299,6 +300,17 @@ func (b *Browser) Fill(step, css, text string) {
 func (b *Browser) Navigate(url string) {
 	b.t.Helper()
 	b.Do("open "+url, chromedp.Navigate(url))
+}
+
+// OnNewDocument runs script in every page the tab opens from now on,
+// before the page's own scripts: a test stands in for what the real
+// environment provides (WeChat's WeixinJSBridge, for one).
+func (b *Browser) OnNewDocument(script string) {
+	b.t.Helper()
+	b.Do("add a script to every page", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return err
+	}))
 }
 
 // Eval evaluates a JavaScript expression in the page and answers its value.

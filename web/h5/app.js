@@ -445,7 +445,7 @@ function showQuote(box, a, q, fen) {
       q.leftover_fen > 0 ? ["存入余额", yuan(q.leftover_fen) + " 元"] : null, ["到账", credited]]),
     h("p", { class: "hint" }, "报价有效至 " + bjTime(q.valid_until) + "，以支付时的计算为准。"),
     h("div", { class: "pay-buttons" }, buttons), payErr));
-  box.scrollIntoView({ behavior: "smooth", block: "start" });
+  box.scrollIntoView({ block: "start" });
 }
 
 async function pay(button, a, fen, channel, key, q, err) {
