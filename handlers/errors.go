@@ -87,6 +87,7 @@ var domainErrors = []struct {
 	{recharge.ErrDelivered, &apiError{Status: http.StatusConflict, Code: "credit_delivered", Message: "燃气已到表，此订单不能在此退款。"}},
 	// The recharge box. Order matters: the first match wins.
 	{bleproxy.ErrUnknownSession, errUnknownBoxSession},
+	{bleproxy.ErrSessionReplaced, &apiError{Status: http.StatusConflict, Code: "box_session_replaced", Message: "充值宝已开始新的连接，这次连接已失效，请重新连接充值宝。"}},
 	{bleproxy.ErrSessionBusy, &apiError{Status: http.StatusConflict, Code: "box_session_busy", Message: "上一条指令仍在处理中，请稍候。"}},
 	{bleproxy.ErrReplay, &apiError{Status: http.StatusConflict, Code: "frame_replayed", Message: "该指令已使用过；如反复出现，请重新连接充值宝。"}},
 	{bleproxy.ErrCounter, &apiError{Status: http.StatusConflict, Code: "frame_out_of_order", Message: "指令顺序错误，请重新连接充值宝。"}},
