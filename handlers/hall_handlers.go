@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func (h *handler) hallNotFound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(errNoRoute.Status)
 	if r.Method != http.MethodHead {
-		w.Write([]byte(`{"code":"` + errNoRoute.Code + `","message":"` + errNoRoute.Message + `"}`))
+		json.NewEncoder(w).Encode(errNoRoute)
 	}
 }
 

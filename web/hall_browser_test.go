@@ -125,6 +125,7 @@ func TestHallPaysOrdinaryArrears(t *testing.T) {
 	h.docShot("hall-pay.png")
 	h.b.Click("WeChat Pay", "#pay-wechat")
 	h.b.WaitText("the sandbox pay sheet", "#sheet-amount", "¥209.60")
+	h.docShot("hall-sheet.png")
 	h.b.Click("pay on the sheet", "#sheet-pay")
 
 	h.b.WaitText("the result: paid", "#pay-state", "缴费成功")
