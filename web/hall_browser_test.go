@@ -117,7 +117,7 @@ func TestHallPaysOrdinaryArrears(t *testing.T) {
 	}
 	h.b.Click("query", "#query")
 	quote := h.b.WaitText("the quote", "#quote", "应付款")
-	for _, want := range []string{"合计", "账户余额抵扣", "0.00 元", "209.60 元", "结清欠费 209.60 元"} {
+	for _, want := range []string{"燃气费 20", "86.40", "123.20", "合计", "账户余额抵扣", "0.00 元", "209.60 元", "结清欠费 209.60 元"} {
 		if !strings.Contains(quote, want) {
 			t.Errorf("quote lacks %q:\n%s", want, quote)
 		}
@@ -142,7 +142,7 @@ func TestHallPaysOrdinaryArrears(t *testing.T) {
 
 	h.b.Click("open the receipt", "a[href^='/h5/receipt']")
 	receipt := h.b.WaitText("the receipt", "#receipt", "缴费凭证")
-	for _, want := range []string{"洪通燃气", "031120001", "王*", "GP", "微信支付", "实付金额", "209.60 元", "已销账", "购气次数"} {
+	for _, want := range []string{"洪通燃气", "031120001", "王*", "GP", "微信支付", "实付金额", "209.60 元", "结清账单", "已销账", "购气次数"} {
 		if !strings.Contains(receipt, want) {
 			t.Errorf("receipt lacks %q:\n%s", want, receipt)
 		}
@@ -288,7 +288,7 @@ func TestHallPagesTour(t *testing.T) {
 	h.open("/h5/pay")
 	h.b.WaitText("no paying an IC card here", "#card-channel", "EQ0027")
 	h.bind("user_number", "031120001", "王洪")
-	h.b.WaitText("bound", "#bills", "2026")
+	h.b.WaitText("bound", "#bills", "86.40")
 	h.docShot("tour-ordinary.png")
 	h.bind("meter_number", "20231100002", "")
 	h.b.WaitText("bound", "#view", "12.03 元")

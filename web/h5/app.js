@@ -420,7 +420,7 @@ async function payPage() {
 // purchase, 合计, 账户余额抵扣 and 应付款, then the ways to pay.
 function showQuote(box, a, q, fen) {
   const rows = q.purpose === "bill"
-    ? [h("tr", {}, h("td", {}, "燃气费"), h("td", {}, "—"), h("td", {}, "—"), h("td", {}, yuan(q.gross_fen)))]
+    ? billRows(a.bills || [], q.gross_fen)
     : q.lines.map((l) => h("tr", {}, h("td", {}, "气费（第" + l.tier + "阶梯）"), h("td", {}, yuan(l.price_fen_per_m3)), h("td", {}, m3(lineVolume(l))), h("td", {}, yuan(l.amount_fen))));
   const credited = q.purpose === "bill"
     ? (q.arrears_fen > 0 ? "结清欠费 " + yuan(Math.min(q.gross_fen, q.arrears_fen)) + " 元" + (q.gross_fen > q.arrears_fen ? "，余下 " + yuan(q.gross_fen - q.arrears_fen) + " 元存入账户余额" : "") : "存入账户余额 " + yuan(q.gross_fen) + " 元")
@@ -446,6 +446,21 @@ function showQuote(box, a, q, fen) {
     h("p", { class: "hint" }, "报价有效至 " + bjTime(q.valid_until) + "，以支付时的计算为准。"),
     h("div", { class: "pay-buttons" }, buttons), payErr));
   box.scrollIntoView({ block: "start" });
+}
+
+// billRows shows what a bill payment settles, as the server settles it:
+// the oldest open bill first, the rest to the account's balance.
+function billRows(bills, gross) {
+  const rows = [];
+  let left = gross;
+  for (const b of bills) {
+    if (left <= 0) break;
+    const take = Math.min(b.owing_fen, left);
+    rows.push(h("tr", {}, h("td", {}, "燃气费 " + b.period), h("td", {}, "—"), h("td", {}, "—"), h("td", {}, yuan(take))));
+    left -= take;
+  }
+  if (left > 0) rows.push(h("tr", {}, h("td", {}, "预存（存入账户余额）"), h("td", {}, "—"), h("td", {}, "—"), h("td", {}, yuan(left))));
+  return rows;
 }
 
 async function pay(button, a, fen, channel, key, q, err) {
@@ -628,6 +643,8 @@ async function receiptPage() {
         h("tfoot", {}, h("tr", {}, h("th", { colspan: "3" }, "合计"), h("th", {}, yuan(r.gross_fen))))),
       dl([["账户余额抵扣", yuan(r.deduction_fen) + " 元"], ["实付金额", yuan(r.paid_fen) + " 元", "payable"],
         r.leftover_fen > 0 ? ["存入余额", yuan(r.leftover_fen) + " 元"] : null,
+        d && d.kind === "bill" && d.settled_fen ? ["结清账单", yuan(d.settled_fen) + " 元"] : null,
+        d && d.kind === "bill" && d.to_balance_fen ? ["存入余额", yuan(d.to_balance_fen) + " 元"] : null,
         ["购气次数", r.purchase_seq === null ? "—" : String(r.purchase_seq)], ["到账状态", delivered, "delivery"]]),
       h("p", { class: "hint center" }, "请妥善保存本凭证（可截图或打印），以备查询。")),
     h("div", { class: "pay-buttons no-print" },
