@@ -322,6 +322,25 @@ func TestIoTFaults(t *testing.T) {
 			t.Fatalf("silent meter alerts %d", alerts)
 		}
 	})
+	t.Run("unapplied for 72 hours: staff alerted once", func(t *testing.T) {
+		w := newIoTWorld(t)
+		no := w.buy()
+		w.dispatch()
+		w.env.Clock.Advance(71 * time.Hour)
+		w.srv.App.IoT.JanitorPass(ctx)
+		if n := w.env.Count("alerts", "kind = ? AND order_no = ?", "iot_credit_unapplied", no); n != 0 {
+			t.Fatalf("alerted after 71 h: %d", n)
+		}
+		w.env.Clock.Advance(2 * time.Hour)
+		w.srv.App.IoT.JanitorPass(ctx)
+		w.srv.App.IoT.JanitorPass(ctx)
+		if n := w.env.Count("alerts", "kind = ? AND order_no = ?", "iot_credit_unapplied", no); n != 1 {
+			t.Fatalf("alerts after 73 h: %d", n)
+		}
+		w.dispatch() // the copy expired at 48 h: resent, same sequence
+		w.meter.press(pressOpts{})
+		w.appliedOnce(no, 5678)
+	})
 	t.Run("tampered command", func(t *testing.T) {
 		w := newIoTWorld(t)
 		no := w.buy()
