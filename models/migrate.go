@@ -135,6 +135,17 @@ func SchemaVersion(ctx context.Context, db *gorm.DB) (int, error) {
 	return int(v.Int64), err
 }
 
+// Versions lists the versions of every migration this binary knows, in
+// order. They need not be contiguous: each issue has its own range.
+func Versions() []int {
+	all := allMigrations()
+	out := make([]int, len(all))
+	for i, m := range all {
+		out[i] = m.version
+	}
+	return out
+}
+
 // LatestVersion is the newest migration this binary knows.
 func LatestVersion() int {
 	all := allMigrations()
