@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"gaspay/iot/meterproto"
 	"gaspay/models"
 )
 
@@ -100,4 +101,33 @@ func (s *Service) DeliveryOf(ctx context.Context, orderNo string) (Delivery, err
 		return d, ErrNotIoT
 	}
 	return d, err
+}
+
+// ErrDeviceTaken: another meter has this device id at the platform.
+var ErrDeviceTaken = errors.New("iot: device id belongs to another meter")
+
+// RegisterDevice records the platform's device id of an IoT account's
+// meter (CTWing names devices by its own ids; until one is registered the
+// meter number stands for it, as in the sandbox).
+// Errors: ErrUnknownMeter, ErrDeviceTaken.
+func RegisterDevice(ctx context.Context, store *models.Store, meterNumber, deviceID string, now time.Time) error {
+	if !meterproto.ValidMeterNumber(meterNumber) || deviceID == "" || len(deviceID) > 64 {
+		return ErrUnknownMeter
+	}
+	ts := st(store)
+	if _, err := ts.ensureMeter(ctx, meterNumber, "", now); errors.Is(err, models.ErrNotFound) {
+		return ErrUnknownMeter
+	} else if err != nil {
+		return err
+	}
+	var other int64
+	if err := store.DB().WithContext(ctx).Raw("SELECT COUNT(*) FROM iot_meters WHERE device_id = ? AND meter_number <> ?",
+		deviceID, meterNumber).Scan(&other).Error; err != nil {
+		return err
+	}
+	if other > 0 {
+		return ErrDeviceTaken
+	}
+	return store.DB().WithContext(ctx).Model(&MeterState{}).Where("meter_number = ?", meterNumber).
+		Updates(map[string]any{"device_id": deviceID, "updated_at": now}).Error
 }
