@@ -47,8 +47,12 @@ func (s *scripted) next() error {
 	return err
 }
 
-func (s *scripted) SendTemplate(context.Context, wechat.App, wechat.TemplateMessage) error   { return s.next() }
-func (s *scripted) SendSubscribe(context.Context, wechat.App, wechat.SubscribeMessage) error { return s.next() }
+func (s *scripted) SendTemplate(context.Context, wechat.App, wechat.TemplateMessage) error {
+	return s.next()
+}
+func (s *scripted) SendSubscribe(context.Context, wechat.App, wechat.SubscribeMessage) error {
+	return s.next()
+}
 
 // The outcome of one message per WeChat answer, as a table.
 func TestSendOutcomes(t *testing.T) {
@@ -98,8 +102,13 @@ func TestSendOutcomes(t *testing.T) {
 			if err != nil || n != 1 {
 				t.Fatalf("enqueue %d %v", n, err)
 			}
-			if n, _ := s.enqueue(ctx, event{event: PaymentReceived, key: "paid:X1", accountID: acc.ID}, now); n != 0 {
-				t.Fatal("the same event queued twice")
+			if _, err := s.enqueue(ctx, event{event: PaymentReceived, key: "paid:X1", accountID: acc.ID}, now); err != nil {
+				t.Fatal(err)
+			}
+			var rows int64
+			db.Model(&Message{}).Where("event_key = ?", "paid:X1").Count(&rows)
+			if rows != 1 {
+				t.Fatalf("the same event queued %d times", rows)
 			}
 			s.SendPass(ctx)
 			var m Message
