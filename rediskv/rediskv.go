@@ -23,6 +23,7 @@ type Client struct {
 
 // New wraps an existing go-redis client.
 func New(c redis.UniversalClient, prefix string) *Client {
+	c.AddHook(availabilityHook{})
 	return &Client{UniversalClient: c, prefix: prefix}
 }
 
