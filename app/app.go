@@ -113,10 +113,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		a.AdminToken = randomHex(16)
 	}
 	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
-		BindingLimit:     cfg.BindingLimit,
-		FailLimit:        cfg.BindFailLimit,
-		FailWindow:       cfg.BindFailWindow,
-		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		BindingLimit:        cfg.BindingLimit,
+		FailLimit:           cfg.BindFailLimit,
+		FailWindow:          cfg.BindFailWindow,
+		PurchaseLimitFen:    cfg.PurchaseLimitFen,
+		MeterBindDailyLimit: cfg.MeterBindDailyLimit,
+		Location:            time.FixedZone("CST", 8*3600),
 	}, log)
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,

@@ -42,12 +42,36 @@ func (e *AttemptsError) Error() string {
 // Is makes errors.Is(err, ErrTooManyAttempts) true.
 func (e *AttemptsError) Is(target error) bool { return target == ErrTooManyAttempts }
 
+// RetryAfterDuration is when to try again.
+func (e *AttemptsError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
+// ErrMeterBindLimit: the user has bound as many accounts by meter number
+// alone as a day allows; see *MeterLimitError for when to retry.
+var ErrMeterBindLimit = errors.New("customer: daily meter-number binding limit reached")
+
+// MeterLimitError is ErrMeterBindLimit with the time until the next day.
+type MeterLimitError struct{ RetryAfter time.Duration }
+
+func (e *MeterLimitError) Error() string {
+	return fmt.Sprintf("customer: daily meter-number binding limit reached, retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrMeterBindLimit) true.
+func (e *MeterLimitError) Is(target error) bool { return target == ErrMeterBindLimit }
+
+// RetryAfterDuration is when to try again.
+func (e *MeterLimitError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
 // Config holds the service's limits.
 type Config struct {
 	BindingLimit     int
 	FailLimit        int
 	FailWindow       time.Duration
 	PurchaseLimitFen int64
+	// MeterBindDailyLimit is how many accounts a user may newly bind by
+	// meter number alone per day (in Location).
+	MeterBindDailyLimit int
+	Location            *time.Location
 }
 
 // Service binds users to accounts and shows accounts to their users.
@@ -57,11 +81,22 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+	// meterBinds counts the accounts each user newly bound by meter
+	// number alone, per day.
+	meterBinds *rediskv.Limit
 }
 
 // NewService makes a service.
 func NewService(store *models.Store, rdb *rediskv.Client, cfg Config, log *slog.Logger) *Service {
-	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.MeterBindDailyLimit == 0 {
+		cfg.MeterBindDailyLimit = 5
+	}
+	// A window longer than a day: the key names the day, and must outlive it.
+	meterBinds := rdb.NewLimit("meterbind", cfg.MeterBindDailyLimit, 25*time.Hour)
+	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now, meterBinds: meterBinds}
 }
 
 // How a customer identifies the account to bind.
@@ -89,8 +124,12 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 	}
 	// Count the attempt as a failure before looking anything up, so that
 	// concurrent guesses cannot slip past the limit; a success gives it back.
-	if err := s.takeAttempt(ctx, req.UserID, req.IP); err != nil {
+	userOver, ipOver, err := s.takeAttempt(ctx, req.UserID, req.IP)
+	if err != nil {
 		return b, false, err
+	}
+	if userOver != nil {
+		return b, false, userOver
 	}
 	a, ok, err := s.match(ctx, req)
 	if err != nil {
@@ -98,10 +137,44 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "binding refused", slog.Int64("user_id", req.UserID), slog.String("by", req.By))
+		if ipOver != nil {
+			return b, false, ipOver
+		}
 		return b, false, ErrNoMatch
 	}
+	bound, _, err := s.store.BindingKind(ctx, req.UserID, a.ID)
+	if err != nil {
+		return b, false, fmt.Errorf("customer: bind: %w", err)
+	}
+	// An IP over its limit (many users behind one NAT, one of them
+	// guessing) still lets a user through to an account they hold: that
+	// reveals nothing they cannot already see.
+	if ipOver != nil && !bound {
+		return b, false, ipOver
+	}
 	s.giveBackAttempt(ctx, req.UserID, req.IP)
-	b, created, err = s.store.Bind(ctx, req.UserID, a.ID, s.cfg.BindingLimit, s.now().UTC())
+	proved := req.HolderName != ""
+	// A meter number alone is printed on the meter: each new binding by it
+	// counts against the user's day, so that meters cannot be harvested.
+	counted := false
+	if !proved && !bound {
+		day := s.now().In(s.cfg.Location)
+		ok, _, err := s.meterBinds.Take(ctx, meterDaySubject(req.UserID, day))
+		if err != nil {
+			return b, false, fmt.Errorf("customer: bind: %w", err)
+		}
+		if !ok {
+			s.log.WarnContext(ctx, "meter-number binding limit", slog.Int64("user_id", req.UserID))
+			return b, false, &MeterLimitError{RetryAfter: untilTomorrow(day)}
+		}
+		counted = true
+	}
+	b, created, err = s.store.BindAs(ctx, req.UserID, a.ID, s.cfg.BindingLimit, !proved, s.now().UTC())
+	if counted && (err != nil || !created) {
+		if gerr := s.meterBinds.GiveBack(ctx, meterDaySubject(req.UserID, s.now().In(s.cfg.Location))); gerr != nil {
+			s.log.WarnContext(ctx, "meter binding give-back failed", slog.String("err", gerr.Error()))
+		}
+	}
 	if errors.Is(err, models.ErrLimit) {
 		return b, false, ErrBindingLimit
 	}
@@ -109,9 +182,20 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 		return b, false, fmt.Errorf("customer: bind: %w", err)
 	}
 	if created {
-		s.log.InfoContext(ctx, "account bound", slog.Int64("user_id", req.UserID), slog.Int64("account_id", a.ID))
+		s.log.InfoContext(ctx, "account bound", slog.Int64("user_id", req.UserID), slog.Int64("account_id", a.ID),
+			slog.Bool("meter_only", b.MeterOnly))
 	}
 	return b, created, nil
+}
+
+func meterDaySubject(userID int64, day time.Time) string {
+	return strconv.FormatInt(userID, 10) + ":" + day.Format("20060102")
+}
+
+// untilTomorrow is the time from t to the next midnight of t's location.
+func untilTomorrow(t time.Time) time.Duration {
+	y, m, d := t.Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, t.Location()).Sub(t)
 }
 
 func (r BindRequest) validate() error {
@@ -189,27 +273,30 @@ func (s *Service) attemptKeys(userID int64, ip string) []string {
 	}
 }
 
-func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) error {
+// takeAttempt counts a binding attempt against the user and the IP. It
+// answers the refusal of each that is over its limit, with the time until
+// its window ends.
+func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) (userOver, ipOver *AttemptsError, err error) {
 	res, err := takeAttemptScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip), s.cfg.FailWindow.Milliseconds()).Slice()
 	if err != nil {
-		return fmt.Errorf("customer: rate limit: %w", err)
+		return nil, nil, fmt.Errorf("customer: rate limit: %w", err)
 	}
-	var wait time.Duration
-	for _, r := range res {
+	if len(res) != 2 {
+		return nil, nil, errors.New("customer: rate limit: bad script answer")
+	}
+	over := make([]*AttemptsError, 2)
+	for i, r := range res {
 		pair, _ := r.([]any)
 		if len(pair) != 2 {
-			return errors.New("customer: rate limit: bad script answer")
+			return nil, nil, errors.New("customer: rate limit: bad script answer")
 		}
 		n, _ := pair[0].(int64)
 		ttl, _ := pair[1].(int64)
 		if n > int64(s.cfg.FailLimit) {
-			wait = max(wait, time.Duration(ttl)*time.Millisecond)
+			over[i] = &AttemptsError{RetryAfter: time.Duration(ttl) * time.Millisecond}
 		}
 	}
-	if wait > 0 {
-		return &AttemptsError{RetryAfter: wait}
-	}
-	return nil
+	return over[0], over[1], nil
 }
 
 func (s *Service) giveBackAttempt(ctx context.Context, userID int64, ip string) {
@@ -227,7 +314,10 @@ type BindingView struct {
 	Kind          models.AccountKind
 	HolderMasked  string
 	AddressMasked string
-	BoundAt       time.Time
+	// MeterOnly: bound by meter number alone; the user number, holder
+	// and address are not shown.
+	MeterOnly bool
+	BoundAt   time.Time
 }
 
 // Bindings lists the user's bindings, the default first.
@@ -240,6 +330,9 @@ func (s *Service) Bindings(ctx context.Context, userID int64) ([]BindingView, er
 	for i, r := range rows {
 		out[i] = BindingView{ID: r.ID, AccountID: r.AccountID, IsDefault: r.IsDefault, UserNumber: r.UserNumber,
 			Kind: r.Kind, HolderMasked: MaskName(r.HolderName), AddressMasked: MaskAddress(r.Address), BoundAt: r.CreatedAt}
+		if r.MeterOnly {
+			out[i].MeterOnly, out[i].UserNumber, out[i].HolderMasked, out[i].AddressMasked = true, "", "", ""
+		}
 	}
 	return out, nil
 }
@@ -284,6 +377,11 @@ type AccountView struct {
 	// Card is set for IC-card accounts with a current card.
 	Card             *CardView
 	PurchaseLimitFen int64
+	// MeterOnly: bound by meter number alone. The view then holds the
+	// balance, the meter and the delivery state only.
+	MeterOnly bool
+	// CreditPending: a paid purchase has not reached the meter yet.
+	CreditPending bool
 }
 
 // MeterView is an account's meter.
@@ -332,6 +430,19 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 		if d.CardType != nil {
 			v.Card.Type = *d.CardType
 		}
+	}
+	_, err = s.store.PendingCreditOf(ctx, d.ID)
+	switch {
+	case err == nil:
+		v.CreditPending = true
+	case !errors.Is(err, models.ErrNotFound):
+		return AccountView{}, fmt.Errorf("customer: account %d: %w", accountID, err)
+	}
+	if d.MeterOnly {
+		// Only what the meter number itself could tell: the balance, the
+		// meter, whether gas is on its way.
+		v.MeterOnly = true
+		v.UserNumber, v.HolderMasked, v.AddressMasked, v.ArrearsFen, v.Card = "", "", "", nil, nil
 	}
 	return v, nil
 }

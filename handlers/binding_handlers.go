@@ -48,12 +48,13 @@ type bindingResponse struct {
 	Kind       string    `json:"kind"`
 	Holder     string    `json:"holder"`
 	Address    string    `json:"address"`
+	Access     string    `json:"access"`
 	BoundAt    time.Time `json:"bound_at"`
 }
 
 func toBindingResponse(b customer.BindingView) bindingResponse {
 	return bindingResponse{ID: b.ID, AccountID: b.AccountID, IsDefault: b.IsDefault, UserNumber: b.UserNumber,
-		Kind: string(b.Kind), Holder: b.HolderMasked, Address: b.AddressMasked, BoundAt: b.BoundAt}
+		Kind: string(b.Kind), Holder: b.HolderMasked, Address: b.AddressMasked, Access: access(b.MeterOnly), BoundAt: b.BoundAt}
 }
 
 // listBindings lists the caller's bound accounts, the default first.

@@ -63,6 +63,7 @@ var domainErrors = []struct {
 	{auth.ErrNotConfigured, errNotConfigured},
 	{customer.ErrNoMatch, &apiError{Status: http.StatusNotFound, Code: "no_match", Message: "No account matches this number and holder name. Check both against your gas bill."}},
 	{customer.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "Too many failed attempts; please wait and try again."}},
+	{customer.ErrMeterBindLimit, &apiError{Status: http.StatusTooManyRequests, Code: "meter_bind_limit", Message: "今天用表号绑定的账户已达上限，请明天再试，或用户号和户主姓名绑定。"}},
 	{customer.ErrBindingLimit, &apiError{Status: http.StatusConflict, Code: "binding_limit", Message: "You have bound the most accounts allowed; unbind one first."}},
 	{customer.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "Not found among your accounts."}},
 	{customer.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
@@ -122,9 +123,9 @@ func toAPIError(err error) *apiError {
 // writeError answers err; a 5xx is logged with its cause.
 func writeError(c *gin.Context, err error) {
 	ae := toAPIError(err)
-	var ra *customer.AttemptsError
+	var ra interface{ RetryAfterDuration() time.Duration }
 	if errors.As(err, &ra) {
-		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfter+time.Second-1)/time.Second)))
+		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfterDuration()+time.Second-1)/time.Second)))
 	}
 	if ae.Status >= 500 {
 		logFrom(c).ErrorContext(c.Request.Context(), "request failed",

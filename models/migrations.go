@@ -293,5 +293,12 @@ func allMigrations() []migration {
 			`UPDATE accounts SET arrears_fen = COALESCE((SELECT SUM(b.amount_due_fen - b.amount_paid_fen) FROM bills b
 				WHERE b.account_id = accounts.id AND b.amount_paid_fen < b.amount_due_fen), 0)`,
 		}},
+		{25, "meter-only bindings", []string{
+			// A binding made with the meter number alone (the digits printed
+			// on an IoT meter) proves nothing about its holder: it sees the
+			// balance, the delivery state and the user's own payments, not
+			// the holder's name, address or history.
+			`ALTER TABLE bindings ADD COLUMN meter_only BOOLEAN NOT NULL DEFAULT FALSE`,
+		}},
 	}
 }
