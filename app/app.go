@@ -137,6 +137,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
 		Ready:          a.Ready,
+		OrderLimit:     a.Redis.NewLimit("orders", cfg.OrderRateLimit, cfg.OrderRateWindow),
+		BoxOpenLimit:   a.Redis.NewLimit("boxopen", cfg.BoxOpenLimit, cfg.BoxOpenWindow),
+		BoxUsers:       a.Redis.NewMembers("boxusers", 90*24*time.Hour),
 	})
 	if err != nil {
 		return nil, err

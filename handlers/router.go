@@ -39,6 +39,14 @@ type Deps struct {
 	WeChat     *wechat.Client
 	// OA is the official account, for JS-SDK signatures.
 	OA wechat.App
+	// OrderLimit limits the orders each user creates; BoxOpenLimit the box
+	// sessions each user, and each box, opens. Nil: no limit.
+	OrderLimit   Limiter
+	BoxOpenLimit Limiter
+	// BoxUsers are the users each box opened a session for: the box's
+	// limit binds only the others, so that strangers sending HELLOs with
+	// a box's id cannot lock its owner out.
+	BoxUsers BoxUsers
 	// Ready reports whether the database and Redis answer.
 	Ready func(context.Context) error
 	// SandboxPay, set only in the sandbox, makes the fake WeChat Pay pay
@@ -117,6 +125,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/orders/:no/refund", h.adminRefund)
 	admin.GET("/alerts", h.adminAlerts)
 	admin.GET("/box/events", h.adminBoxEvents)
+	admin.GET("/refusals", h.adminRefusals)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

@@ -300,5 +300,20 @@ func allMigrations() []migration {
 			// the holder's name, address or history.
 			`ALTER TABLE bindings ADD COLUMN meter_only BOOLEAN NOT NULL DEFAULT FALSE`,
 		}},
+		{26, "refusal counts", []string{
+			// Requests refused by a rate limit, counted per day, kind and
+			// subject (a user, a box): a flood adds to one row instead of
+			// a row per request.
+			`CREATE TABLE refusal_counts (
+				id {{id}},
+				day CHAR(10) NOT NULL,
+				kind VARCHAR(32) NOT NULL,
+				subject VARCHAR(64) NOT NULL,
+				times BIGINT NOT NULL,
+				first_at {{time}} NOT NULL,
+				last_at {{time}} NOT NULL,
+				CONSTRAINT ux_refusal_counts UNIQUE (day, kind, subject)
+			){{table}}`,
+		}},
 	}
 }

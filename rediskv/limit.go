@@ -66,3 +66,39 @@ func (l *Limit) GiveBack(ctx context.Context, subject string) error {
 }
 
 func (l *Limit) key(subject string) string { return l.c.Key("limit", l.name, subject) }
+
+// Members is a named family of sets (one per key), each kept for ttl after
+// its last addition: "the users who opened a session with this box".
+type Members struct {
+	c    *Client
+	name string
+	ttl  time.Duration
+}
+
+// NewMembers makes a family of sets.
+func (c *Client) NewMembers(name string, ttl time.Duration) *Members {
+	return &Members{c: c, name: name, ttl: ttl}
+}
+
+// Has reports whether member is in key's set.
+func (m *Members) Has(ctx context.Context, key, member string) (bool, error) {
+	ok, err := m.c.SIsMember(ctx, m.c.Key(m.name, key), member).Result()
+	if err != nil {
+		return false, fmt.Errorf("rediskv: members %s: %w", m.name, err)
+	}
+	return ok, nil
+}
+
+// Add puts member in key's set and keeps the set for ttl more.
+func (m *Members) Add(ctx context.Context, key, member string) error {
+	k := m.c.Key(m.name, key)
+	_, err := m.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, k, member)
+		p.PExpire(ctx, k, m.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rediskv: members %s: %w", m.name, err)
+	}
+	return nil
+}
