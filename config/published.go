@@ -45,7 +45,10 @@ func (c Config) LogAttrs() []any {
 	out := make([]any, 0, len(c.Settings))
 	for _, s := range c.Settings {
 		v := s.Value
-		if s.Default {
+		switch {
+		case s.Default && v == "":
+			v = "(unset)"
+		case s.Default:
 			v += " (default)"
 		}
 		out = append(out, slog.String(s.Name, v))

@@ -13,7 +13,9 @@ import (
 	"gaspay/bleproxy"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/rediskv"
 	"gaspay/wechat"
 )
 
@@ -44,6 +46,7 @@ var (
 	errNotJSON           = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the body as application/json."}
 	errInvalidUTF8       = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
 	errUpstream          = &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "WeChat did not answer in time; please try again."}
+	errUnavailable       = &apiError{Status: http.StatusServiceUnavailable, Code: "service_unavailable", Message: "服务暂时不可用，请稍后再试。"}
 	errNotReady          = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "The server cannot reach its storage."}
 	errInternal          = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side; please try again later."}
 	errUnknownBoxSession = &apiError{Status: http.StatusNotFound, Code: "box_session_not_found", Message: "This box session has ended; connect to the box again."}
@@ -123,6 +126,16 @@ func toAPIError(err error) *apiError {
 // writeError answers err; a 5xx is logged with its cause.
 func writeError(c *gin.Context, err error) {
 	ae := toAPIError(err)
+	if dep := dependencyDown(err); dep != "" {
+		// Not our bug and not the client's: a dependency is down. Say
+		// when to come back; log it as what it is, for the alerting that
+		// watches dependencies.
+		c.Header("Retry-After", strconv.Itoa(int(unavailableRetry/time.Second)))
+		logFrom(c).ErrorContext(c.Request.Context(), "dependency unavailable",
+			slog.String("dependency", dep), slog.String("err", err.Error()))
+		c.AbortWithStatusJSON(errUnavailable.Status, errUnavailable)
+		return
+	}
 	var ra interface{ RetryAfterDuration() time.Duration }
 	if errors.As(err, &ra) {
 		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfterDuration()+time.Second-1)/time.Second)))
@@ -132,6 +145,22 @@ func writeError(c *gin.Context, err error) {
 			slog.String("code", ae.Code), slog.String("err", err.Error()))
 	}
 	c.AbortWithStatusJSON(ae.Status, ae)
+}
+
+// unavailableRetry is the Retry-After of a 503: long enough for a Redis
+// failover or restart, short enough that a customer's retry finds it back.
+const unavailableRetry = 5 * time.Second
+
+// dependencyDown names the dependency err says is out of reach ("redis",
+// "database"), or "".
+func dependencyDown(err error) string {
+	if errors.Is(err, rediskv.ErrUnavailable) {
+		return "redis"
+	}
+	if models.Unavailable(err) {
+		return "database"
+	}
+	return ""
 }
 
 func mapDomain(err error) *apiError {

@@ -33,6 +33,7 @@ import (
 	"gaspay/handlers"
 	"gaspay/logging"
 	"gaspay/models"
+	"gaspay/rediskv"
 )
 
 func main() {
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := logging.New(stderr, cfg.LogLevel)
+	// go-redis logs reconnects through a package variable of its own:
+	// send those lines through slog, so that stderr stays JSON.
+	rediskv.RouteLogs(log)
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -87,6 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	log.InfoContext(ctx, "configuration", cfg.LogAttrs()...)
+	if len(cfg.TrustedProxies) == 0 {
+		log.WarnContext(ctx, "no GASPAY_TRUSTED_PROXIES: clients are counted by the address that connects; "+
+			"behind a load balancer every customer shares its address and its binding limit")
+	}
 	a, err := app.New(ctx, cfg, log, app.Options{})
 	if err != nil {
 		return err

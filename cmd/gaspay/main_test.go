@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -115,6 +116,22 @@ func TestServeAndShutDown(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "gaspay listening on") || !strings.Contains(out.String(), "sandbox WeChat") {
 		t.Fatalf("start-up did not say what it runs on:\n%s", out.String())
+	}
+	// The effective configuration, as JSON, with every variable; and the
+	// warning that no proxy is trusted.
+	var cfgLine map[string]any
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, `"msg":"configuration"`) {
+			if err := json.Unmarshal([]byte(line), &cfgLine); err != nil {
+				t.Fatalf("configuration line is not JSON: %s", line)
+			}
+		}
+	}
+	if cfgLine["GASPAY_ADDR"] != addr || cfgLine["GASPAY_ORDER_TTL"] != "15m0s (default)" || cfgLine["GASPAY_ADMIN_TOKEN"] != "(unset)" {
+		t.Fatalf("configuration line = %v", cfgLine)
+	}
+	if !strings.Contains(out.String(), "no GASPAY_TRUSTED_PROXIES") {
+		t.Fatalf("no warning about trusted proxies:\n%s", out.String())
 	}
 }
 
