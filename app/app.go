@@ -61,6 +61,7 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Partners  *partner.Keys
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -120,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		MeterBindDailyLimit: cfg.MeterBindDailyLimit,
 		Location:            time.FixedZone("CST", 8*3600),
 	}, log)
+	a.Partners = partner.NewKeys(a.Store, a.Redis)
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
 		Production:     cfg.Production(),
@@ -130,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
-		Partners:       partner.NewKeys(a.Store, a.Redis),
+		Partners:       a.Partners,
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
 		SandboxAlipay:  a.sandboxAlipay(),
@@ -389,10 +391,30 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
+	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()
+}
+
+// forgetNonces deletes expired partner nonces every interval. Replicas
+// doing it at once only delete the same rows.
+func (a *App) forgetNonces(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.Partners.DeleteExpiredNonces(ctx); err != nil {
+			a.Log.WarnContext(ctx, "partner nonces not deleted", slog.String("err", err.Error()))
+		} else if n > 0 {
+			a.Log.DebugContext(ctx, "partner nonces deleted", slog.Int64("count", n))
+		}
+	}
 }
 
 // Ready reports whether the database and Redis answer.

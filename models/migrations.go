@@ -315,5 +315,19 @@ func allMigrations() []migration {
 				CONSTRAINT ux_refusal_counts UNIQUE (day, kind, subject)
 			){{table}}`,
 		}},
+		{27, "partner nonces", []string{
+			// Every nonce a partner's signed request used, kept past the
+			// signature's window: a replay inside the window collides with
+			// the unique key, even after Redis lost its data. The janitor
+			// deletes expired ones.
+			`CREATE TABLE partner_nonces (
+				id {{id}},
+				partner_id VARCHAR(32) NOT NULL,
+				nonce VARCHAR(64) NOT NULL,
+				expires_at {{time}} NOT NULL,
+				CONSTRAINT ux_partner_nonces UNIQUE (partner_id, nonce)
+			){{table}}`,
+			`CREATE INDEX ix_partner_nonces_expires ON partner_nonces (expires_at)`,
+		}},
 	}
 }
