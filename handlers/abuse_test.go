@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"gaspay/internal/apptest"
 	"gaspay/wechat/wxfake"
@@ -149,4 +150,17 @@ func userID(t *testing.T, env *apptest.Env, name string) int64 {
 		t.Fatalf("user %s: %d %v", name, id, err)
 	}
 	return id
+}
+
+// The shortest order life the configuration accepts is one WeChat Pay
+// accepts too (time_expire at least a minute ahead when it arrives).
+func TestShortestOrderTTLAcceptedByWeChatPay(t *testing.T) {
+	env := apptest.New(t, map[string]string{"GASPAY_ORDER_TTL": "2m"})
+	env.SeedDemo()
+	srv := env.Start()
+	b := newBuyer(t, env, srv, "alice", "031130001", "李娜")
+	no := orderNo(t, b.order(map[string]any{"amount_fen": 100, "channel": "wechat_mp"}))
+	if fo, ok := env.Pay.Order(no); !ok || fo.ExpiresAt.Sub(fo.CreatedAt) < time.Minute+50*time.Second {
+		t.Fatalf("WeChat Pay order = %+v", fo)
+	}
 }

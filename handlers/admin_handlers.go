@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -99,7 +100,7 @@ func (h *handler) sandboxWeChatPay(c *gin.Context) {
 	}
 	status, err := h.SandboxPay(c.Request.Context(), no)
 	if err != nil {
-		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
+		sandboxRefused(c, no, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_status": status})
@@ -115,8 +116,18 @@ func (h *handler) sandboxAlipayPay(c *gin.Context) {
 	}
 	answer, err := h.SandboxAlipay(c.Request.Context(), no, "")
 	if err != nil {
-		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
+		sandboxRefused(c, no, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_answer": answer})
+}
+
+var errSandboxRefused = &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused",
+	Message: "沙箱无法支付这笔订单：订单不存在、已支付、已关闭或已过期。"}
+
+// sandboxRefused answers a payment the sandbox's provider refused. The
+// fake's own error names its internals; it goes to the log only.
+func sandboxRefused(c *gin.Context, orderNo string, err error) {
+	logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", orderNo), slog.String("err", err.Error()))
+	writeError(c, errSandboxRefused)
 }
