@@ -50,13 +50,13 @@ func TestOrderCreationRateLimited(t *testing.T) {
 	srv := env.Start()
 	b := newBuyer(t, env, srv, "busy", "031120002", "阿依古丽·买买提")
 	for i := 0; i < 3; i++ {
-		r := b.orderWithKey("rate-"+strconv.Itoa(i), map[string]any{"amount_fen": 100 + i})
+		r := b.orderWithKey("ratelimit-"+strconv.Itoa(i), map[string]any{"amount_fen": 100 + i})
 		if r.Status != http.StatusCreated {
 			t.Fatalf("order %d: %d %s", i, r.Status, r.Body)
 		}
 	}
 	// A repeat answered from its idempotency key is not a new order.
-	if r := b.orderWithKey("rate-2", map[string]any{"amount_fen": 102}); r.Status != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" {
+	if r := b.orderWithKey("ratelimit-2", map[string]any{"amount_fen": 102}); r.Status != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("repeat: %d %s", r.Status, r.Body)
 	}
 	for i := 0; i < 4; i++ {
