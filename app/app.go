@@ -28,6 +28,7 @@ import (
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -62,6 +63,7 @@ type App struct {
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
 	Partners  *partner.Keys
+	Metrics   *metrics.Metrics
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -122,6 +124,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Location:            time.FixedZone("CST", 8*3600),
 	}, log)
 	a.Partners = partner.NewKeys(a.Store, a.Redis)
+	a.Metrics = metrics.New(a.Store, log)
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
 		Production:     cfg.Production(),
@@ -139,6 +142,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
 		Ready:          a.Ready,
+		Metrics:        a.Metrics,
 		OrderLimit:     a.Redis.NewLimit("orders", cfg.OrderRateLimit, cfg.OrderRateWindow),
 		BoxOpenLimit:   a.Redis.NewLimit("boxopen", cfg.BoxOpenLimit, cfg.BoxOpenWindow),
 		BoxUsers:       a.Redis.NewMembers("boxusers", 90*24*time.Hour),

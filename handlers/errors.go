@@ -126,6 +126,7 @@ func toAPIError(err error) *apiError {
 // writeError answers err; a 5xx is logged with its cause.
 func writeError(c *gin.Context, err error) {
 	ae := toAPIError(err)
+	c.Set(ctxErrorCode, ae.Code)
 	if dep := dependencyDown(err); dep != "" {
 		// Not our bug and not the client's: a dependency is down. Say
 		// when to come back; log it as what it is, for the alerting that
@@ -133,6 +134,7 @@ func writeError(c *gin.Context, err error) {
 		c.Header("Retry-After", strconv.Itoa(int(unavailableRetry/time.Second)))
 		logFrom(c).ErrorContext(c.Request.Context(), "dependency unavailable",
 			slog.String("dependency", dep), slog.String("err", err.Error()))
+		c.Set(ctxErrorCode, errUnavailable.Code)
 		c.AbortWithStatusJSON(errUnavailable.Status, errUnavailable)
 		return
 	}

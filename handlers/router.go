@@ -11,6 +11,7 @@ import (
 	"gaspay/auth"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -47,6 +48,9 @@ type Deps struct {
 	// limit binds only the others, so that strangers sending HELLOs with
 	// a box's id cannot lock its owner out.
 	BoxUsers BoxUsers
+	// Metrics, when set, counts requests and verdicts and serves
+	// /metrics to staff.
+	Metrics *metrics.Metrics
 	// Ready reports whether the database and Redis answer.
 	Ready func(context.Context) error
 	// SandboxPay, set only in the sandbox, makes the fake WeChat Pay pay
@@ -76,12 +80,16 @@ func New(d Deps) (*gin.Engine, error) {
 	r.ContextWithFallback = true
 	h := &handler{Deps: d, pages: web.H5()}
 
-	r.Use(h.requestID, h.accessLog, h.recover)
+	r.Use(h.requestID, h.observe, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errNoMethod) })
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	// Operations: Prometheus (staff token; GASPAY_METRICS_ADDR also serves
+	// it on a listener of its own) and the API's description.
+	r.GET("/metrics", h.staff, h.metrics)
+	r.GET("/openapi.json", h.openAPI)
 
 	// Logins.
 	r.POST("/api/mp/login", h.mpLogin)

@@ -125,6 +125,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	go func() { defer close(bgDone); a.Run(bg) }()
 	defer func() { stopBG(); <-bgDone }()
 
+	// Prometheus on a listener of its own (the monitoring network), when
+	// configured; it is also a staff route on the main listener.
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics.Handler())
+		msrv := handlers.Server(cfg.MetricsAddr, mux)
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		log.InfoContext(ctx, "metrics listening", slog.String("addr", mln.Addr().String()))
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -85,7 +86,13 @@ func TestServeAndShutDown(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	getenv := environment(t, map[string]string{"GASPAY_ADDR": addr, "GASPAY_REDIS_PREFIX": "gaspaytest:" + t.Name() + ":"})
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := mln.Addr().String()
+	mln.Close()
+	getenv := environment(t, map[string]string{"GASPAY_ADDR": addr, "GASPAY_METRICS_ADDR": maddr, "GASPAY_REDIS_PREFIX": "gaspaytest:" + t.Name() + ":"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
@@ -104,6 +111,16 @@ func TestServeAndShutDown(t *testing.T) {
 	if !ready {
 		cancel()
 		t.Fatalf("server never ready: %v\n%s", <-done, out.String())
+	}
+	// Prometheus on its own listener, without the staff token.
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(scrape), "gaspay_ledger_scrape_ok 1") {
+		t.Fatalf("metrics listener: %d %.300s", resp.StatusCode, scrape)
 	}
 	cancel()
 	select {
