@@ -246,24 +246,18 @@ func (s *Service) match(ctx context.Context, req BindRequest) (models.Account, b
 	return a, true, nil
 }
 
-// takeAttempt counts a binding attempt against the user and the IP; if
-// either is over the limit, it is refused with the time until the window
-// ends.
+// takeAttemptScript counts a binding attempt against KEYS[1] and answers
+// the count and the window's remaining milliseconds. One key per call: the
+// user's and the IP's counters live in different hash slots of a cluster.
 var takeAttemptScript = redis.NewScript(`
-local out = {}
-for i, k in ipairs(KEYS) do
-	local n = redis.call("INCR", k)
-	if n == 1 then redis.call("PEXPIRE", k, ARGV[1]) end
-	out[i] = {n, redis.call("PTTL", k)}
-end
-return out`)
+local n = redis.call("INCR", KEYS[1])
+if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+return {n, redis.call("PTTL", KEYS[1])}`)
 
-// giveBackAttempt returns an attempt that succeeded, if its window is
-// still open (a DECR on a missing key would create one without expiry).
+// giveBackScript returns an attempt that succeeded, if its window is still
+// open (a DECR on a missing key would create one without expiry).
 var giveBackScript = redis.NewScript(`
-for _, k in ipairs(KEYS) do
-	if tonumber(redis.call("GET", k) or "0") > 0 then redis.call("DECR", k) end
-end
+if tonumber(redis.call("GET", KEYS[1]) or "0") > 0 then redis.call("DECR", KEYS[1]) end
 return 0`)
 
 func (s *Service) attemptKeys(userID int64, ip string) []string {
@@ -277,31 +271,32 @@ func (s *Service) attemptKeys(userID int64, ip string) []string {
 // answers the refusal of each that is over its limit, with the time until
 // its window ends.
 func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) (userOver, ipOver *AttemptsError, err error) {
-	res, err := takeAttemptScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip), s.cfg.FailWindow.Milliseconds()).Slice()
-	if err != nil {
-		return nil, nil, fmt.Errorf("customer: rate limit: %w", err)
-	}
-	if len(res) != 2 {
-		return nil, nil, errors.New("customer: rate limit: bad script answer")
-	}
+	// The user's counter first: a user over the limit is refused without
+	// costing the IP an attempt.
 	over := make([]*AttemptsError, 2)
-	for i, r := range res {
-		pair, _ := r.([]any)
-		if len(pair) != 2 {
+	for i, k := range s.attemptKeys(userID, ip) {
+		res, err := takeAttemptScript.Run(ctx, s.rdb, []string{k}, s.cfg.FailWindow.Milliseconds()).Int64Slice()
+		if err != nil {
+			return nil, nil, fmt.Errorf("customer: rate limit: %w", err)
+		}
+		if len(res) != 2 {
 			return nil, nil, errors.New("customer: rate limit: bad script answer")
 		}
-		n, _ := pair[0].(int64)
-		ttl, _ := pair[1].(int64)
-		if n > int64(s.cfg.FailLimit) {
-			over[i] = &AttemptsError{RetryAfter: time.Duration(ttl) * time.Millisecond}
+		if res[0] > int64(s.cfg.FailLimit) {
+			over[i] = &AttemptsError{RetryAfter: time.Duration(res[1]) * time.Millisecond}
+			if i == 0 {
+				return over[0], nil, nil
+			}
 		}
 	}
 	return over[0], over[1], nil
 }
 
 func (s *Service) giveBackAttempt(ctx context.Context, userID int64, ip string) {
-	if err := giveBackScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip)).Err(); err != nil {
-		s.log.WarnContext(ctx, "rate limit give-back failed", slog.String("err", err.Error()))
+	for _, k := range s.attemptKeys(userID, ip) {
+		if err := giveBackScript.Run(ctx, s.rdb, []string{k}).Err(); err != nil {
+			s.log.WarnContext(ctx, "rate limit give-back failed", slog.String("err", err.Error()))
+		}
 	}
 }
 
