@@ -40,6 +40,17 @@ var (
 	ErrMalformed      = errors.New("partner: malformed authentication headers")
 )
 
+// IsAuthFailure reports whether err is a refusal of the request's
+// authentication (as opposed to storage failing while checking it).
+func IsAuthFailure(err error) bool {
+	for _, e := range []error{ErrUnknownPartner, ErrStale, ErrBadSignature, ErrNonceReused, ErrMalformed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Window is how far a request's timestamp may be from ours.
 const Window = 5 * time.Minute
 

@@ -19,6 +19,11 @@ func (w *world) drive(ctx context.Context) (*report, error) {
 	done := make(chan struct{})
 	faultsDone := make(chan struct{})
 	go func() { defer close(faultsDone); w.faults(ctx, done) }()
+	// The purchases go on until the faults are spent too: every fault
+	// lands under load.
+	var faulting atomic.Bool
+	faulting.Store(true)
+	go func() { <-faultsDone; faulting.Store(false) }()
 
 	fmt.Fprintf(w.out, "driving %d purchases with %d workers on %d replicas; %d kills, %d Redis and %d MariaDB restarts\n",
 		w.o.purchases, w.o.workers, w.o.replicas, w.o.kills, w.o.redisRestarts, w.o.mysqlRestarts)
@@ -28,7 +33,7 @@ func (w *world) drive(ctx context.Context) (*report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.worker(ctx, k, &next, &iotNext, rep); err != nil {
+			if err := w.worker(ctx, k, &next, &iotNext, &faulting, rep); err != nil {
 				rep.fail(fmt.Errorf("worker %d: %w", k, err))
 			}
 		}()
@@ -36,8 +41,8 @@ func (w *world) drive(ctx context.Context) (*report, error) {
 	wg.Wait()
 	close(done)
 	<-faultsDone
-	fmt.Fprintf(w.out, "purchases done in %s; faults: %d kills, %d Redis restarts, %d MariaDB restarts\n",
-		time.Since(start).Round(time.Second), w.kills.Load(), w.redisRestarts.Load(), w.mysqlRestarts.Load())
+	fmt.Fprintf(w.out, "%d purchases done in %s; faults: %d kills, %d Redis restarts, %d MariaDB restarts\n",
+		next.Load()-int64(w.o.workers), time.Since(start).Round(time.Second), w.kills.Load(), w.redisRestarts.Load(), w.mysqlRestarts.Load())
 	w.settle(ctx)
 	return rep, nil
 }
@@ -46,7 +51,7 @@ func (w *world) drive(ctx context.Context) (*report, error) {
 // official-account customer and an Alipay buyer on ordinary accounts of
 // their own, the partner, and a mini-program customer buying for fresh IoT
 // meters (refunded by staff now and then).
-func (w *world) worker(ctx context.Context, k int, next, iotNext *atomic.Int64, rep *report) error {
+func (w *world) worker(ctx context.Context, k int, next, iotNext *atomic.Int64, faulting *atomic.Bool, rep *report) error {
 	if 4*k+3 >= ordinaryAccounts {
 		return fmt.Errorf("at most %d workers", ordinaryAccounts/4)
 	}
@@ -82,7 +87,7 @@ func (w *world) worker(ctx context.Context, k int, next, iotNext *atomic.Int64, 
 	}
 	for {
 		n := next.Add(1)
-		if n > int64(w.o.purchases) || ctx.Err() != nil {
+		if (n > int64(w.o.purchases) && !faulting.Load()) || ctx.Err() != nil {
 			return nil
 		}
 		fen := int64(100 + randN(4900))
@@ -194,8 +199,7 @@ func (w *world) faults(ctx context.Context, done <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-done:
-			// The purchases are over: spend what is left quickly.
-			wait = 300 * time.Millisecond
+			return
 		case <-time.After(wait):
 		}
 		r := randN(kills + redis + mysql)

@@ -282,6 +282,10 @@ type client struct {
 	http   *http.Client
 	token  string
 	cookie bool
+	// relogin logs in again: sessions live in Redis, and a Redis that
+	// lost its data ended them, as a customer would find.
+	relogin  func(context.Context) error
+	relogins atomic.Int64
 }
 
 type answer struct {
@@ -331,6 +335,13 @@ func (c *client) do(ctx context.Context, method, path string, body any, header m
 		}
 		a := answer{status: resp.StatusCode, raw: b}
 		json.Unmarshal(b, &a.body)
+		if a.status == http.StatusUnauthorized && a.code() == "session_expired" && c.relogin != nil && path != "/api/mp/login" {
+			if err := c.relogin(ctx); err != nil {
+				return answer{}, err
+			}
+			last = errors.New("session expired")
+			continue
+		}
 		return a, nil
 	}
 	return answer{}, fmt.Errorf("gave up: %w", last)
@@ -401,16 +412,23 @@ func (w *world) partnerPay(ctx context.Context, serial, userNumber string, fen i
 func (w *world) newCustomer(ctx context.Context, name string, oa bool, userNumber, holder string) (*client, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &client{w: w, http: &http.Client{Jar: jar, Timeout: 15 * time.Second}}
-	if oa {
-		if err := w.oaLogin(ctx, c, name); err != nil {
-			return nil, err
+	c.relogin = func(ctx context.Context) error {
+		c.relogins.Add(1)
+		if oa {
+			jar, _ := cookiejar.New(nil)
+			c.http.Jar = jar
+			return w.oaLogin(ctx, c, name)
 		}
-	} else {
+		c.token = ""
 		a, err := c.do(ctx, "POST", "/api/mp/login", map[string]string{"code": "test:" + name}, nil)
 		if err != nil || a.status != http.StatusOK {
-			return nil, fmt.Errorf("login %s: %v %s", name, err, a.raw)
+			return fmt.Errorf("login %s: %v %s", name, err, a.raw)
 		}
 		c.token, _ = a.body["token"].(string)
+		return nil
+	}
+	if err := c.relogin(ctx); err != nil {
+		return nil, err
 	}
 	a, err := c.do(ctx, "POST", "/api/bindings", map[string]string{"by": "user_number", "number": userNumber, "holder_name": holder}, nil)
 	if err != nil || (a.status != http.StatusCreated && a.status != http.StatusOK) {
