@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"gaspay/bleproxy"
 )
 
 // invariant is one rule of the ledger, as a query counting the rows that
@@ -89,7 +91,15 @@ func (w *world) check(ctx context.Context, rep *report, out io.Writer) (int, err
 			failed++
 		}
 	}
-	n, err := w.providerDisagreements(ctx)
+	n, err := w.cardDisagreements(ctx)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(out, "  %-60s %d\n", "IC card whose purchases differ from its delivered credits", n)
+	if n != 0 {
+		failed++
+	}
+	n, err = w.providerDisagreements(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -152,6 +162,39 @@ func (w *world) providerDisagreements(ctx context.Context) (int, error) {
 		}
 		paidHere := o.payments == 1
 		if t.Paid != paidHere || (paidHere && o.paidFen != t.Fen) {
+			bad++
+		}
+	}
+	return bad, nil
+}
+
+// cardDisagreements compares each box's card with the ledger: the card's
+// purchase sequence must be the highest delivered card credit's, and the
+// number of delivered card credits must be that sequence (one credit per
+// purchase written, none written twice).
+func (w *world) cardDisagreements(ctx context.Context) (int, error) {
+	master, err := bleproxy.ParseMasterKey(sandboxMasterKey)
+	if err != nil {
+		return 0, err
+	}
+	bad := 0
+	for _, b := range w.boxes {
+		card := b.box.Card()
+		if card == nil || b.account == 0 {
+			continue
+		}
+		img, _, err := bleproxy.OpenCardImage(master, card.Image)
+		if err != nil {
+			bad++
+			continue
+		}
+		var maxSeq, delivered int
+		if err := w.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM credits
+			WHERE account_id = ? AND kind = 'card' AND status = 'delivered'`, b.account).Scan(&maxSeq, &delivered); err != nil {
+			return 0, err
+		}
+		if int(img.Seq) != maxSeq || delivered != int(img.Seq) {
+			fmt.Fprintf(w.out, "  card of account %d: sequence %d on the card, %d delivered credits up to %d\n", b.account, img.Seq, delivered, maxSeq)
 			bad++
 		}
 	}

@@ -3,7 +3,8 @@
 // (fake WeChat, WeChat Pay, Alipay) in a process of their own, and N
 // gaspay replicas behind a round-robin proxy in the driver. It drives
 // purchases on every channel (WeChat mini-program and official account,
-// Alipay WAP and mini-program, collection partners) and staff refunds,
+// Alipay WAP and mini-program, collection partners, IC cards through
+// recharge boxes, IoT meters) and staff refunds,
 // while killing replicas with SIGKILL and restarting Redis and MariaDB.
 // Afterwards it checks the ledger's invariants in SQL and prints each with
 // its count; any non-zero count fails the run.
@@ -48,6 +49,7 @@ type options struct {
 	replicas       int
 	purchases      int
 	workers        int
+	boxWorkers     int
 	kills          int
 	redisRestarts  int
 	mysqlRestarts  int
@@ -65,6 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.replicas, "replicas", 3, "gaspay replicas")
 	fs.IntVar(&o.purchases, "purchases", 2000, "purchases to attempt")
 	fs.IntVar(&o.workers, "workers", 12, "concurrent customers and partners")
+	fs.IntVar(&o.boxWorkers, "boxes", 4, "concurrent recharge boxes, each with an IC card and its meter")
 	fs.IntVar(&o.kills, "kills", 30, "replica SIGKILLs")
 	fs.IntVar(&o.redisRestarts, "redis-restarts", 5, "Redis restarts (its data lost)")
 	fs.IntVar(&o.mysqlRestarts, "mysql-restarts", 3, "MariaDB SIGKILLs and restarts")
@@ -77,10 +80,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *short {
 		o.replicas, o.purchases, o.workers, o.kills, o.redisRestarts, o.mysqlRestarts = 2, 400, 8, 6, 1, 1
-		o.faultEvery, o.settle = 700*time.Millisecond, 40*time.Second
+		o.faultEvery, o.settle, o.boxWorkers = 700*time.Millisecond, 40*time.Second, 2
 	}
 	if o.replicas < 1 || o.purchases < 1 || o.workers < 1 {
 		return errors.New("-replicas, -purchases and -workers must be positive")
+	}
+	if o.boxWorkers > cardAccounts {
+		return fmt.Errorf("at most %d boxes", cardAccounts)
 	}
 	start := time.Now()
 	w, err := newWorld(ctx, o, stdout)

@@ -54,6 +54,9 @@ type world struct {
 	proxy     *http.Server
 
 	kills, redisRestarts, mysqlRestarts atomic.Int64
+
+	boxMu sync.Mutex
+	boxes []*boxWorker
 }
 
 func newWorld(ctx context.Context, o options, out io.Writer) (*world, error) {
@@ -200,6 +203,9 @@ func (w *world) accountsFile() (string, error) {
 	}
 	for i := 0; i < iotAccounts; i++ {
 		fmt.Fprintf(&b, "%s,吴测试,混沌路%d号,1390000%04d,iot,%s,,,0\n", iotNumber(i), i, i, iotMeter(i))
+	}
+	for i := 0; i < cardAccounts; i++ {
+		fmt.Fprintf(&b, "%s,郑测试,混沌路%d号,1370000%04d,iccard,,%s,volume,0\n", cardNumber(i), i, i, cardSerial(i))
 	}
 	f := filepath.Join(w.o.dir, "accounts.csv")
 	return f, os.WriteFile(f, b.Bytes(), 0o644)
