@@ -175,6 +175,11 @@ func (b *boxWorker) purchase(ctx context.Context, rep *report) {
 			code = v.Refusal.Code
 		}
 		rep.add("box", "not_allowed_"+code)
+		if code == "credit_not_loaded" {
+			// As the message says: the customer inserts the card into the
+			// meter (a write was delivered while its answer was lost).
+			b.load(rep)
+		}
 		return
 	}
 	a, err := b.c.do(ctx, "POST", "/api/orders", map[string]any{"account_id": b.account, "volume_cm3": 100 + randN(2000), "channel": "wechat_mp"},
