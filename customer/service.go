@@ -312,7 +312,10 @@ type BindingView struct {
 	// MeterOnly: bound by meter number alone; the user number, holder
 	// and address are not shown.
 	MeterOnly bool
-	BoundAt   time.Time
+	// MeterNumber is the account's meter, if it has one (what a
+	// meter-only binding is known by).
+	MeterNumber string
+	BoundAt     time.Time
 }
 
 // Bindings lists the user's bindings, the default first.
@@ -325,6 +328,9 @@ func (s *Service) Bindings(ctx context.Context, userID int64) ([]BindingView, er
 	for i, r := range rows {
 		out[i] = BindingView{ID: r.ID, AccountID: r.AccountID, IsDefault: r.IsDefault, UserNumber: r.UserNumber,
 			Kind: r.Kind, HolderMasked: MaskName(r.HolderName), AddressMasked: MaskAddress(r.Address), BoundAt: r.CreatedAt}
+		if r.MeterNumber != nil {
+			out[i].MeterNumber = *r.MeterNumber
+		}
 		if r.MeterOnly {
 			out[i].MeterOnly, out[i].UserNumber, out[i].HolderMasked, out[i].AddressMasked = true, "", "", ""
 		}
@@ -377,6 +383,27 @@ type AccountView struct {
 	MeterOnly bool
 	// CreditPending: a paid purchase has not reached the meter yet.
 	CreditPending bool
+	// Bills are an ordinary account's open bills, oldest first.
+	Bills []BillView
+	// PendingCredit is a paid credit on its way to the meter (IoT meters,
+	// IC cards), if any.
+	PendingCredit *PendingCreditView
+}
+
+// BillView is one open bill of an ordinary account.
+type BillView struct {
+	Period        string // YYYY-MM
+	AmountDueFen  int64
+	AmountPaidFen int64
+}
+
+// PendingCreditView is a paid credit not yet on the meter.
+type PendingCreditView struct {
+	OrderNo string
+	Kind    models.CreditKind
+	Unit    models.Unit
+	Amount  int64
+	PaidAt  *time.Time
 }
 
 // MeterView is an account's meter.
@@ -426,18 +453,33 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 			v.Card.Type = *d.CardType
 		}
 	}
-	_, err = s.store.PendingCreditOf(ctx, d.ID)
-	switch {
-	case err == nil:
-		v.CreditPending = true
-	case !errors.Is(err, models.ErrNotFound):
-		return AccountView{}, fmt.Errorf("customer: account %d: %w", accountID, err)
+	if d.Kind == models.KindOrdinary {
+		bills, err := s.store.OpenBills(ctx, d.ID)
+		if err != nil {
+			return AccountView{}, fmt.Errorf("customer: account %d bills: %w", accountID, err)
+		}
+		v.Bills = make([]BillView, len(bills))
+		for i, b := range bills {
+			v.Bills[i] = BillView{Period: b.Period, AmountDueFen: b.AmountDueFen, AmountPaidFen: b.AmountPaidFen}
+		}
+	} else {
+		c, err := s.store.PendingCredit(ctx, d.ID)
+		switch {
+		case err == nil:
+			v.PendingCredit = &PendingCreditView{OrderNo: c.OrderNo, Kind: c.Kind, Unit: c.Unit, Amount: c.Amount, PaidAt: c.PaidAt}
+		case !errors.Is(err, models.ErrNotFound):
+			return AccountView{}, fmt.Errorf("customer: account %d credit: %w", accountID, err)
+		}
 	}
+	v.CreditPending = v.PendingCredit != nil
 	if d.MeterOnly {
 		// Only what the meter number itself could tell: the balance, the
-		// meter, whether gas is on its way.
+		// meter, whether gas is on its way (not whose order, nor how much).
 		v.MeterOnly = true
-		v.UserNumber, v.HolderMasked, v.AddressMasked, v.ArrearsFen, v.Card = "", "", "", nil, nil
+		v.UserNumber, v.HolderMasked, v.AddressMasked, v.ArrearsFen, v.Card, v.Bills = "", "", "", nil, nil, nil
+		if v.PendingCredit != nil {
+			v.PendingCredit = &PendingCreditView{Kind: v.PendingCredit.Kind, Unit: v.PendingCredit.Unit}
+		}
 	}
 	return v, nil
 }

@@ -10,6 +10,11 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// errSandboxPayRefused: the sandbox's provider would not take the payment
+// (the order is unknown there, paid, closed or expired); the page shows it.
+var errSandboxPayRefused = &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused",
+	Message: "沙箱支付未完成：该订单不存在、已支付、已关闭或已过期。"}
+
 var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Staff credentials required."}
 
 // staff admits staff by the configured bearer token, compared in constant
@@ -100,7 +105,8 @@ func (h *handler) sandboxWeChatPay(c *gin.Context) {
 	}
 	status, err := h.SandboxPay(c.Request.Context(), no)
 	if err != nil {
-		sandboxRefused(c, no, err)
+		logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", no), slog.String("err", err.Error()))
+		writeError(c, errSandboxPayRefused)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_status": status})
@@ -116,18 +122,9 @@ func (h *handler) sandboxAlipayPay(c *gin.Context) {
 	}
 	answer, err := h.SandboxAlipay(c.Request.Context(), no, "")
 	if err != nil {
-		sandboxRefused(c, no, err)
+		logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", no), slog.String("err", err.Error()))
+		writeError(c, errSandboxPayRefused)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_answer": answer})
-}
-
-var errSandboxRefused = &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused",
-	Message: "沙箱无法支付这笔订单：订单不存在、已支付、已关闭或已过期。"}
-
-// sandboxRefused answers a payment the sandbox's provider refused. The
-// fake's own error names its internals; it goes to the log only.
-func sandboxRefused(c *gin.Context, orderNo string, err error) {
-	logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", orderNo), slog.String("err", err.Error()))
-	writeError(c, errSandboxRefused)
 }

@@ -159,14 +159,17 @@ type BindingSummary struct {
 	Kind       AccountKind
 	HolderName string
 	Address    string
+	// MeterNumber is the account's meter, if it has one.
+	MeterNumber *string
 }
 
 // Bindings lists a user's bindings, the default first.
 func (s *Store) Bindings(ctx context.Context, userID int64) ([]BindingSummary, error) {
 	var out []BindingSummary
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT b.id, b.account_id, b.is_default, b.meter_only, b.created_at, a.user_number, a.kind, a.holder_name, a.address
-		FROM bindings b JOIN accounts a ON a.id = b.account_id
+		SELECT b.id, b.account_id, b.is_default, b.meter_only, b.created_at, a.user_number, a.kind, a.holder_name, a.address,
+			m.meter_number
+		FROM bindings b JOIN accounts a ON a.id = b.account_id LEFT JOIN meters m ON m.account_id = a.id
 		WHERE b.user_id = ?
 		ORDER BY b.is_default DESC, b.id`, userID).Scan(&out).Error
 	return out, err

@@ -150,6 +150,10 @@ func TestServeAndShutDown(t *testing.T) {
 	if !strings.Contains(out.String(), "no GASPAY_TRUSTED_PROXIES") {
 		t.Fatalf("no warning about trusted proxies:\n%s", out.String())
 	}
+	// A newcomer is told where the service hall is.
+	if !strings.Contains(out.String(), "service hall (服务大厅): http://") || !strings.Contains(out.String(), "/h5/\n") {
+		t.Fatalf("start-up did not print the service hall's URL:\n%s", out.String())
+	}
 }
 
 func TestPartnerCommands(t *testing.T) {
