@@ -235,28 +235,30 @@ func Load(getenv Getenv) (Config, error) {
 			PublicKey:  l.secret("GASPAY_ALIPAY_PUBLIC_KEY").Reveal(),
 			Gateway:    l.str("GASPAY_ALIPAY_GATEWAY", ""),
 		},
-		BoxMasterKey:        l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
-		BoxSessionTTL:       l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
-		OrderTTL:            l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
-		JanitorInterval:     l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
-		SessionTTL:          l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
-		BindingLimit:        int(l.integer("GASPAY_BINDING_LIMIT", 5)),
-		BindFailLimit:       int(l.integer("GASPAY_BIND_FAIL_LIMIT", 5)),
-		BindFailWindow:      l.duration("GASPAY_BIND_FAIL_WINDOW", 10*time.Minute),
-		PurchaseLimitFen:    l.integer("GASPAY_PURCHASE_LIMIT_FEN", 150000),
-		OANextPaths:         l.list("GASPAY_OA_NEXT_PATHS", []string{"/h5/"}),
-		UtilityName:         l.str("GASPAY_UTILITY_NAME", "洪通燃气"),
-		TrustedProxies:      l.list("GASPAY_TRUSTED_PROXIES", nil),
-		AdminToken:          l.secret("GASPAY_ADMIN_TOKEN"),
-		MeterBindDailyLimit: int(l.integer("GASPAY_METER_BIND_DAILY_LIMIT", 5)),
-		OrderRateLimit:      int(l.integer("GASPAY_ORDER_RATE_LIMIT", 10)),
-		OrderRateWindow:     l.duration("GASPAY_ORDER_RATE_WINDOW", 10*time.Minute),
-		BoxOpenLimit:        int(l.integer("GASPAY_BOX_OPEN_LIMIT", 30)),
-		BoxOpenWindow:       l.duration("GASPAY_BOX_OPEN_WINDOW", 10*time.Minute),
-		MetricsAddr:         l.str("GASPAY_METRICS_ADDR", ""),
-		LogLevel:            l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),
-		ShutdownTimeout:     l.duration("GASPAY_SHUTDOWN_TIMEOUT", 15*time.Second),
+		BoxMasterKey:     l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
+		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
+		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
+		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
+		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
+		BindingLimit:     int(l.integer("GASPAY_BINDING_LIMIT", 5)),
+		BindFailLimit:    int(l.integer("GASPAY_BIND_FAIL_LIMIT", 5)),
+		BindFailWindow:   l.duration("GASPAY_BIND_FAIL_WINDOW", 10*time.Minute),
+		PurchaseLimitFen: l.integer("GASPAY_PURCHASE_LIMIT_FEN", 150000),
+		OANextPaths:      l.list("GASPAY_OA_NEXT_PATHS", []string{"/h5/"}),
+		UtilityName:      l.str("GASPAY_UTILITY_NAME", "洪通燃气"),
+		TrustedProxies:   l.list("GASPAY_TRUSTED_PROXIES", nil),
+		AdminToken:       l.secret("GASPAY_ADMIN_TOKEN"),
+		LogLevel:         l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),
+		ShutdownTimeout:  l.duration("GASPAY_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
+	// Limits and operations (issue 14), read apart so that the block
+	// above stays as it was.
+	c.MeterBindDailyLimit = int(l.integer("GASPAY_METER_BIND_DAILY_LIMIT", 5))
+	c.OrderRateLimit = int(l.integer("GASPAY_ORDER_RATE_LIMIT", 10))
+	c.OrderRateWindow = l.duration("GASPAY_ORDER_RATE_WINDOW", 10*time.Minute)
+	c.BoxOpenLimit = int(l.integer("GASPAY_BOX_OPEN_LIMIT", 30))
+	c.BoxOpenWindow = l.duration("GASPAY_BOX_OPEN_WINDOW", 10*time.Minute)
+	c.MetricsAddr = l.str("GASPAY_METRICS_ADDR", "")
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + portOf(c.Addr)
 	}
