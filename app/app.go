@@ -119,12 +119,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		a.AdminToken = randomHex(16)
 	}
 	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
-		BindingLimit:        cfg.BindingLimit,
-		FailLimit:           cfg.BindFailLimit,
-		FailWindow:          cfg.BindFailWindow,
-		PurchaseLimitFen:    cfg.PurchaseLimitFen,
-		MeterBindDailyLimit: cfg.MeterBindDailyLimit,
-		Location:            time.FixedZone("CST", 8*3600),
+		BindingLimit:     cfg.BindingLimit,
+		FailLimit:        cfg.BindFailLimit,
+		FailWindow:       cfg.BindFailWindow,
+		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		MeterBinds:       cfg.MeterBindDailyLimit,
+		Location:         time.FixedZone("CST", 8*3600),
 	}, log)
 	a.Partners = partner.NewKeys(a.Store, a.Redis)
 	a.Metrics = metrics.New(a.Store, log)

@@ -68,10 +68,10 @@ type Config struct {
 	FailLimit        int
 	FailWindow       time.Duration
 	PurchaseLimitFen int64
-	// MeterBindDailyLimit is how many accounts a user may newly bind by
-	// meter number alone per day (in Location).
-	MeterBindDailyLimit int
-	Location            *time.Location
+	// MeterBinds is how many accounts a user may newly bind by meter
+	// number alone per day (in Location).
+	MeterBinds int
+	Location   *time.Location
 }
 
 // Service binds users to accounts and shows accounts to their users.
@@ -91,11 +91,11 @@ func NewService(store *models.Store, rdb *rediskv.Client, cfg Config, log *slog.
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	if cfg.MeterBindDailyLimit == 0 {
-		cfg.MeterBindDailyLimit = 5
+	if cfg.MeterBinds == 0 {
+		cfg.MeterBinds = 5
 	}
 	// A window longer than a day: the key names the day, and must outlive it.
-	meterBinds := rdb.NewLimit("meterbind", cfg.MeterBindDailyLimit, 25*time.Hour)
+	meterBinds := rdb.NewLimit("meterbind", cfg.MeterBinds, 25*time.Hour)
 	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now, meterBinds: meterBinds}
 }
 
