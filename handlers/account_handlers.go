@@ -27,6 +27,11 @@ type accountResponse struct {
 	// IoT is an IoT account's meter as of its last report and its newest
 	// credit on the way.
 	IoT *iotResponse `json:"iot,omitempty"`
+	// Access is "full", or "meter_only" for an account bound by meter
+	// number alone: no user number, holder or address, and only the
+	// caller's own payments.
+	Access        string `json:"access"`
+	CreditPending bool   `json:"credit_pending"`
 	// Bills are an ordinary account's open bills, oldest first.
 	Bills []billResponse `json:"bills,omitempty"`
 	// PendingCredit is a paid credit on its way to the meter.
@@ -65,7 +70,7 @@ func toAccountResponse(v customer.AccountView) accountResponse {
 	out := accountResponse{
 		ID: v.ID, BindingID: v.BindingID, IsDefault: v.IsDefault, UserNumber: v.UserNumber, Kind: string(v.Kind),
 		Status: string(v.Status), Holder: v.HolderMasked, Address: v.AddressMasked, BalanceFen: v.BalanceFen,
-		ArrearsFen: v.ArrearsFen, PurchaseLimitFen: v.PurchaseLimitFen,
+		ArrearsFen: v.ArrearsFen, PurchaseLimitFen: v.PurchaseLimitFen, Access: access(v.MeterOnly), CreditPending: v.CreditPending,
 	}
 	if m := v.Meter; m != nil {
 		out.Meter = &meterResponse{Number: m.Number, LastBalanceFen: m.LastBalanceFen, LastReportedAt: m.LastReportedAt}
@@ -106,6 +111,18 @@ func (h *handler) getAccount(c *gin.Context) {
 			writeError(c, err)
 			return
 		}
+		if d := out.IoT.Delivery; v.MeterOnly && d != nil {
+			// A meter-only binding learns whether gas is on its way and
+			// what to do, not whose order nor how much.
+			d.OrderNo, d.Seq, d.Amount = "", 0, 0
+		}
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+func access(meterOnly bool) string {
+	if meterOnly {
+		return "meter_only"
+	}
+	return "full"
 }

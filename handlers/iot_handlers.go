@@ -61,9 +61,9 @@ type iotMeterResponse struct {
 }
 
 type iotDeliveryResponse struct {
-	OrderNo     string     `json:"order_no"`
-	Seq         int        `json:"seq"`
-	Amount      int64      `json:"amount"`
+	OrderNo     string     `json:"order_no,omitempty"`
+	Seq         int        `json:"seq,omitempty"`
+	Amount      int64      `json:"amount,omitempty"`
 	Unit        string     `json:"unit"`
 	State       string     `json:"state"`
 	Text        string     `json:"text"`

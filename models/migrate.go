@@ -135,13 +135,12 @@ func SchemaVersion(ctx context.Context, db *gorm.DB) (int, error) {
 	return int(v.Int64), err
 }
 
-// Versions lists the versions of every migration this binary knows, in
-// order. They need not be contiguous: each issue has its own range.
+// Versions are the schema's versions in order; there may be gaps (each
+// issue works in its own range).
 func Versions() []int {
-	all := allMigrations()
-	out := make([]int, len(all))
-	for i, m := range all {
-		out[i] = m.version
+	var out []int
+	for _, m := range allMigrations() {
+		out = append(out, m.version)
 	}
 	return out
 }

@@ -131,7 +131,9 @@ func (v view) iot() map[string]any { m, _ := v["iot"].(map[string]any); return m
 
 func (v view) delivery(orderNo string) map[string]any {
 	d, _ := v.iot()["delivery"].(map[string]any)
-	if d == nil || d["order_no"] != orderNo {
+	// A binding by meter number sees no order number: the newest delivery
+	// is then the one just paid.
+	if d == nil || (d["order_no"] != nil && d["order_no"] != orderNo) {
 		return nil
 	}
 	return d
