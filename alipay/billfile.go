@@ -26,6 +26,7 @@ var ErrBillFormat = errors.New("alipay: bill malformed")
 // (交易) or a refund (退款, amounts negative).
 type BillRow struct {
 	Line       int    // line number in the details file
+	Account    string // 账号 of the file's header
 	TradeNo    string // 支付宝交易号
 	OutTradeNo string // 商户订单号
 	BizType    string // 业务类型: 交易 or 退款
@@ -256,7 +257,7 @@ func ParseBillDetails(r io.Reader, fn func(BillRow) error) (BillSummary, error) 
 		}
 		get := func(col string) string { return strings.TrimSpace(rec[idx[col]]) }
 		line, _ := cv.FieldPos(0)
-		row := BillRow{Line: line, TradeNo: get("支付宝交易号"), OutTradeNo: get("商户订单号"), BizType: get("业务类型"),
+		row := BillRow{Line: line, Account: sum.Account, TradeNo: get("支付宝交易号"), OutTradeNo: get("商户订单号"), BizType: get("业务类型"),
 			Subject: get("商品名称"), RefundNo: get("退款批次号/请求号")}
 		if row.CreatedAt, err = time.ParseInLocation(timeLayout, get("创建时间"), time.FixedZone("CST", 8*3600)); err != nil {
 			return sum, bad("创建时间 %q", get("创建时间"))

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +32,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/rediskv"
 	"gaspay/wechat"
 	"gaspay/wechat/wxfake"
@@ -61,6 +63,7 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Reconcile *reconcile.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -71,6 +74,9 @@ type App struct {
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
 	AlipayFake    *alipayfake.Server
+
+	// billSources are the providers' bills, for reconciliation.
+	billSources []reconcile.Source
 
 	closers []func() error
 }
@@ -108,6 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireCards(); err != nil {
 		return nil, err
 	}
+	a.wireReconcile(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
 		a.AdminToken = randomHex(16)
@@ -128,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
+		Reconcile:      a.Reconcile,
 		Partners:       partner.NewKeys(a.Store, a.Redis),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
@@ -249,6 +257,8 @@ func (a *App) wireRecharge(opts Options) error {
 		// sooner than WeChat's 15s/15s/30s/3m… so that the sandbox shows it.
 		fcfg.NotifyRetries = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
 		fcfg.AutoCompleteRefunds, fcfg.RefundDelay = true, 2*time.Second
+		// Today's bill at once, so that reconciliation can be tried.
+		fcfg.BillsSameDay = true
 		fake, err := wxpayfake.New(fcfg)
 		if err != nil {
 			return err
@@ -280,6 +290,7 @@ func (a *App) wireRecharge(opts Options) error {
 		return err
 	}
 	wechatPay := recharge.NewWeChatPay(client, wcfg.MchID, cfg.PublicURL)
+	a.billSources = append(a.billSources, reconcile.WeChatBills{Client: client, MchID: wcfg.MchID})
 	ali, err := a.alipay(opts)
 	if err != nil {
 		return err
@@ -331,6 +342,7 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.billSources = append(a.billSources, reconcile.AlipayBills{Client: client, Account: cmp.Or(a.Config.AlipayBillAccount, acfg.AppID)})
 	return recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL), nil
 }
 
@@ -384,10 +396,24 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.Reconcile.RunDaily(ctx, time.Minute) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	wg.Wait()
+}
+
+// wireReconcile builds reconciliation over the providers' bills.
+func (a *App) wireReconcile(opts Options) {
+	a.Reconcile = reconcile.NewService(a.Store, a.Recharge, a.billSources, a.Redis, reconcile.Config{
+		Location:         a.Recharge.Location(),
+		ReadyAfter:       a.Config.ReconcileAfter,
+		Retry:            a.Config.ReconcileRetry,
+		DeliveryAlertAge: a.Config.DeliveryAlertAge,
+	}, a.Log)
+	if opts.Now != nil {
+		a.Reconcile.SetClock(opts.Now)
+	}
 }
 
 // Ready reports whether the database and Redis answer.

@@ -14,6 +14,7 @@ import (
 	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/wechat"
 )
 
@@ -107,6 +108,14 @@ var domainErrors = []struct {
 	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "This serial was used for another payment."}},
 	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "Only a payment of today can be reversed."}},
 	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
+	{reconcile.ErrUnknownProvider, &apiError{Status: http.StatusBadRequest, Code: "invalid_provider", Message: "provider must be wechat or alipay."}},
+	{reconcile.ErrBadDate, &apiError{Status: http.StatusBadRequest, Code: "invalid_date", Message: "date must be a day that has begun, YYYY-MM-DD (Beijing time)."}},
+	{reconcile.ErrBusy, &apiError{Status: http.StatusConflict, Code: "reconciliation_running", Message: "This day is being reconciled right now; look at its run in a minute."}},
+	{reconcile.ErrBillNotReady, &apiError{Status: http.StatusConflict, Code: "bill_not_ready", Message: "The provider has no bill for this day yet (ready after 10:00 the next day); the janitor tries again."}},
+	{reconcile.ErrBillRefused, &apiError{Status: http.StatusBadGateway, Code: "bill_refused", Message: "The provider's bill failed its check and was not used; try again later."}},
+	{reconcile.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "provider_unavailable", Message: "The provider did not answer; try again later."}},
+	{reconcile.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such reconciliation run or difference."}},
+	{reconcile.ErrNotOpen, &apiError{Status: http.StatusConflict, Code: "not_open", Message: "Only an open difference can be resolved."}},
 }
 
 // toAPIError is the answer err gets: errors meant for the client as they

@@ -14,6 +14,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -33,6 +34,7 @@ type Deps struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Reconcile *reconcile.Service
 	Partners  *partner.Keys
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
@@ -117,6 +119,12 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/orders/:no/refund", h.adminRefund)
 	admin.GET("/alerts", h.adminAlerts)
 	admin.GET("/box/events", h.adminBoxEvents)
+	admin.POST("/reconciliation/runs", h.adminRunReconciliation)
+	admin.GET("/reconciliation/runs", h.adminReconciliationRuns)
+	admin.GET("/reconciliation/runs/:provider/:date", h.adminReconciliationDay)
+	admin.GET("/reconciliation/differences", h.adminDifferences)
+	admin.POST("/reconciliation/differences/:id/resolve", h.adminResolveDifference)
+	admin.GET("/reconciliation/aging", h.adminDeliveryAging)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)
