@@ -185,12 +185,13 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 		{s.appID + "_" + stamp + "_业务明细(汇总).csv", summary.Bytes()},
 	} {
 		// Alipay's files and their names are GBK, the names without the
-		// zip's UTF-8 flag.
-		name, err := simplifiedchinese.GBK.NewEncoder().String(f.name)
+		// zip's UTF-8 flag. GB18030 is GBK for every character GBK has,
+		// and also encodes those it lacks (m³ in a subject).
+		name, err := simplifiedchinese.GB18030.NewEncoder().String(f.name)
 		if err != nil {
 			return nil, err
 		}
-		data, err := simplifiedchinese.GBK.NewEncoder().Bytes(f.data)
+		data, err := simplifiedchinese.GB18030.NewEncoder().Bytes(f.data)
 		if err != nil {
 			return nil, err
 		}

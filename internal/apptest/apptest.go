@@ -82,6 +82,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
 // payKeys are generated once per test binary: RSA keys take a while, and
 // no test depends on their values.
 var payKeys = sync.OnceValues(wxpayfake.NewKeys)
