@@ -418,7 +418,8 @@ func (s *Service) repair(ctx context.Context, src Source, d models.ReconDifferen
 		return leaveOpen("query failed: " + err.Error())
 	}
 	if t.State != recharge.TxnPaid {
-		return leaveOpen(fmt.Sprintf("the provider does not say paid (state %d)", t.State))
+		return leaveOpen("the provider does not say paid: " + map[recharge.TxnState]string{recharge.TxnNotFound: "no such order",
+			recharge.TxnNotPaid: "not paid", recharge.TxnClosed: "closed"}[t.State])
 	}
 	out, err := s.pay.MarkPaid(ctx, recharge.PaidEvent{Provider: p.Name(), OrderNo: d.OrderNo, TxnID: t.TxnID, AppID: t.AppID,
 		MchID: t.MchID, AmountFen: t.AmountFen, Payer: t.Payer, PaidAt: t.PaidAt, Source: repairSource})

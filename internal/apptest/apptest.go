@@ -180,6 +180,10 @@ func pemPublic(t testing.TB, k *rsa.PublicKey) string {
 // Store is a store on the Env's database.
 func (e *Env) Store() *models.Store { return models.NewStore(e.DB) }
 
+// Getenv reads the settings instances are built from, for a command run
+// against the same world.
+func (e *Env) Getenv(key string) string { return e.env[key] }
+
 // Config is the configuration instances are built from.
 func (e *Env) Config() config.Config {
 	e.T.Helper()
