@@ -101,8 +101,13 @@ const repairSource = "reconcile"
 // lockTTL bounds a run: a replica that dies mid-run frees the day then.
 const lockTTL = 15 * time.Minute
 
-// pageSize is how many lines are stored, or differences read, at a time.
-const pageSize = 500
+// pageSize is how many differences are read at a time; insertBatch how
+// many bill lines are stored in one statement. (Grouping statements in
+// transactions measured no faster on MariaDB.)
+const (
+	pageSize    = 500
+	insertBatch = 2000
+)
 
 // Run reconciles one provider's bill of one day (YYYY-MM-DD, Beijing
 // time), storing the run and its differences, repairing what it can. It
@@ -173,6 +178,7 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 		return err
 	}
 	defer bill.Close()
+	s.log.DebugContext(ctx, "bill downloaded")
 	if err := s.store.ClearBillLines(ctx, run.ID); err != nil {
 		return err
 	}
@@ -184,7 +190,7 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 		}
 	}()
 	run.BillPayments, run.BillPaymentFen, run.BillRefunds, run.BillRefundFen, run.BillFeeMilliFen = 0, 0, 0, 0, 0
-	batch := make([]models.ReconBillLine, 0, pageSize)
+	batch := make([]models.ReconBillLine, 0, insertBatch)
 	flush := func() error {
 		err := s.store.InsertBillLines(ctx, batch)
 		batch = batch[:0]
@@ -214,20 +220,24 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 		return err
 	}
 
+	s.log.DebugContext(ctx, "bill stored", slog.Int("lines", run.BillPayments+run.BillRefunds))
 	m := matcher{s: s, src: src, run: run, date: day.Format(time.DateOnly)}
 	from, to := day.UTC(), day.AddDate(0, 0, 1).UTC()
 	if err := m.payments(ctx); err != nil {
 		return err
 	}
+	s.log.DebugContext(ctx, "bill payments matched")
 	if err := m.ourPayments(ctx, from, to); err != nil {
 		return err
 	}
+	s.log.DebugContext(ctx, "our payments matched")
 	if err := m.refunds(ctx); err != nil {
 		return err
 	}
 	if err := m.ourRefunds(ctx, from, to); err != nil {
 		return err
 	}
+	s.log.DebugContext(ctx, "refunds matched")
 	now := s.now().UTC()
 	if _, err := s.store.SetAsideDifferences(ctx, src.Provider(), m.date, run.ID,
 		"no longer differs at the run of "+now.In(s.cfg.Location).Format(time.DateTime), now); err != nil {
