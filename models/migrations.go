@@ -347,8 +347,10 @@ func allMigrations() []migration {
 			// The bill being reconciled, line by line: matched in the
 			// database, so that memory stays flat however long the bill.
 			// Emptied when the run ends.
+			// Keyed by (run, line): lines arrive in file order, so InnoDB
+			// appends them to its clustered index and deletes a run's lines
+			// as one range.
 			`CREATE TABLE recon_bill_lines (
-				id {{id}},
 				run_id BIGINT NOT NULL,
 				line_no INT NOT NULL,
 				kind VARCHAR(8) NOT NULL,
@@ -359,7 +361,8 @@ func allMigrations() []migration {
 				fee_milli_fen BIGINT NOT NULL,
 				app_id VARCHAR(32) NOT NULL,
 				mch_id VARCHAR(32) NOT NULL,
-				billed_at {{time}} NOT NULL
+				billed_at {{time}} NOT NULL,
+				PRIMARY KEY (run_id, line_no)
 			){{table}}`,
 			// One index: refunds are found by their order too (one refund
 			// per order), and each index costs the insert of every line.

@@ -144,9 +144,8 @@ const (
 
 // ReconBillLine is one line of a bill under reconciliation.
 type ReconBillLine struct {
-	ID          int64
-	RunID       int64
-	LineNo      int
+	RunID       int64 `gorm:"primaryKey"`
+	LineNo      int   `gorm:"primaryKey"`
 	Kind        string // BillLinePayment or BillLineRefund
 	OrderNo     string
 	TxnID       string
@@ -235,7 +234,6 @@ func (s *Store) InsertBillLines(ctx context.Context, lines []ReconBillLine) erro
 // BillPaymentCheck is a payment line of a bill with gaspay's side of it,
 // found only when the two disagree.
 type BillPaymentCheck struct {
-	ID           int64
 	LineNo       int
 	OrderNo      string
 	TxnID        string
@@ -252,18 +250,18 @@ type BillPaymentCheck struct {
 // BillPaymentsDiffering pages through a run's payment lines that disagree
 // with gaspay: no payment here, another amount, another merchant than
 // mchID, or another app than the order's (when the bill names one). Pass
-// the last ID seen as after.
-func (s *Store) BillPaymentsDiffering(ctx context.Context, runID int64, mchID string, after int64, limit int) ([]BillPaymentCheck, error) {
+// the last line number seen as after.
+func (s *Store) BillPaymentsDiffering(ctx context.Context, runID int64, mchID string, after, limit int) ([]BillPaymentCheck, error) {
 	var out []BillPaymentCheck
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT l.id, l.line_no, l.order_no, l.txn_id, l.amount_fen, l.app_id, l.mch_id, l.billed_at,
+		SELECT l.line_no, l.order_no, l.txn_id, l.amount_fen, l.app_id, l.mch_id, l.billed_at,
 			o.id IS NOT NULL AS order_found, o.app_id AS our_app_id, p.id AS payment_id, p.amount_fen AS our_amount_fen
 		FROM recon_bill_lines l
 		LEFT JOIN orders o ON o.order_no = l.order_no
 		LEFT JOIN payments p ON p.order_id = o.id
-		WHERE l.run_id = ? AND l.kind = ? AND l.id > ?
+		WHERE l.run_id = ? AND l.kind = ? AND l.line_no > ?
 			AND (p.id IS NULL OR p.amount_fen <> l.amount_fen OR l.mch_id <> ? OR (l.app_id <> '' AND l.app_id <> o.app_id))
-		ORDER BY l.id LIMIT ?`, runID, BillLinePayment, after, mchID, limit).Scan(&out).Error
+		ORDER BY l.line_no LIMIT ?`, runID, BillLinePayment, after, mchID, limit).Scan(&out).Error
 	return out, err
 }
 
@@ -292,7 +290,6 @@ func (s *Store) PaymentsNotBilled(ctx context.Context, runID int64, provider str
 // BillRefundCheck is a refund line of a bill with gaspay's refund, found
 // only when they disagree.
 type BillRefundCheck struct {
-	ID           int64
 	LineNo       int
 	OrderNo      string
 	RefundNo     string
@@ -305,15 +302,15 @@ type BillRefundCheck struct {
 
 // BillRefundsDiffering pages through a run's refund lines that gaspay has
 // no refund for, has as failed, or has with another amount.
-func (s *Store) BillRefundsDiffering(ctx context.Context, runID, after int64, limit int) ([]BillRefundCheck, error) {
+func (s *Store) BillRefundsDiffering(ctx context.Context, runID int64, after, limit int) ([]BillRefundCheck, error) {
 	var out []BillRefundCheck
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT l.id, l.line_no, l.order_no, l.refund_no, l.amount_fen, l.billed_at,
+		SELECT l.line_no, l.order_no, l.refund_no, l.amount_fen, l.billed_at,
 			r.id AS refund_id, r.amount_fen AS our_amount_fen, r.status AS our_status
 		FROM recon_bill_lines l LEFT JOIN refunds r ON r.refund_no = l.refund_no
-		WHERE l.run_id = ? AND l.kind = ? AND l.id > ?
+		WHERE l.run_id = ? AND l.kind = ? AND l.line_no > ?
 			AND (r.id IS NULL OR r.status = ? OR r.amount_fen <> l.amount_fen)
-		ORDER BY l.id LIMIT ?`, runID, BillLineRefund, after, RefundFailed, limit).Scan(&out).Error
+		ORDER BY l.line_no LIMIT ?`, runID, BillLineRefund, after, RefundFailed, limit).Scan(&out).Error
 	return out, err
 }
 

@@ -283,14 +283,14 @@ func (m *matcher) record(ctx context.Context, kind models.DiffKind, ref, orderNo
 }
 
 func (m *matcher) payments(ctx context.Context) error {
-	var after int64
+	after := 0
 	for {
 		page, err := m.s.store.BillPaymentsDiffering(ctx, m.run.ID, m.src.Merchant(), after, pageSize)
 		if err != nil {
 			return err
 		}
 		for _, l := range page {
-			after = l.ID
+			after = l.LineNo
 			m.differing++
 			bill := fmt.Sprintf("%s paid %s at %s (line %d)", l.TxnID, Yuan(l.AmountFen), l.BilledAt.In(m.s.cfg.Location).Format(time.DateTime), l.LineNo)
 			if l.PaymentID == nil {
@@ -359,14 +359,14 @@ func (m *matcher) ourPayments(ctx context.Context, from, to time.Time) error {
 }
 
 func (m *matcher) refunds(ctx context.Context) error {
-	var after int64
+	after := 0
 	for {
 		page, err := m.s.store.BillRefundsDiffering(ctx, m.run.ID, after, pageSize)
 		if err != nil {
 			return err
 		}
 		for _, l := range page {
-			after = l.ID
+			after = l.LineNo
 			m.differing++
 			bill := fmt.Sprintf("refunded %s at %s (line %d)", Yuan(l.AmountFen), l.BilledAt.In(m.s.cfg.Location).Format(time.DateTime), l.LineNo)
 			switch {
