@@ -28,20 +28,26 @@ type billTotals struct {
 }
 
 type runResponse struct {
-	Provider        string               `json:"provider"`
-	Date            string               `json:"date"`
-	Status          string               `json:"status"`
-	Attempts        int                  `json:"attempts"`
-	Matched         int                  `json:"matched"`
-	DifferenceCount int                  `json:"difference_count"`
-	Open            int                  `json:"open"`
-	Bill            billTotals           `json:"bill"`
-	Ours            billTotals           `json:"ours"`
-	LastError       *string              `json:"last_error,omitempty"`
-	StartedAt       time.Time            `json:"started_at"`
-	FinishedAt      *time.Time           `json:"finished_at,omitempty"`
-	NextAttemptAt   *time.Time           `json:"next_attempt_at,omitempty"`
-	Differences     []differenceResponse `json:"differences,omitempty"`
+	Provider        string     `json:"provider"`
+	Date            string     `json:"date"`
+	Status          string     `json:"status"`
+	Attempts        int        `json:"attempts"`
+	Matched         int        `json:"matched"`
+	DifferenceCount int        `json:"difference_count"`
+	Open            int        `json:"open"`
+	Bill            billTotals `json:"bill"`
+	Ours            billTotals `json:"ours"`
+	LastError       *string    `json:"last_error,omitempty"`
+	StartedAt       time.Time  `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	NextAttemptAt   *time.Time `json:"next_attempt_at,omitempty"`
+}
+
+// resultResponse is a run with its day's differences, an empty list when
+// there are none.
+type resultResponse struct {
+	runResponse
+	Differences []differenceResponse `json:"differences"`
 }
 
 type differenceResponse struct {
@@ -97,10 +103,8 @@ func toDifferenceResponses(list []models.ReconDifference) []differenceResponse {
 	return out
 }
 
-func toResultResponse(res reconcile.Result) runResponse {
-	out := toRunResponse(res.Run)
-	out.Differences = toDifferenceResponses(res.Differences)
-	return out
+func toResultResponse(res reconcile.Result) resultResponse {
+	return resultResponse{runResponse: toRunResponse(res.Run), Differences: toDifferenceResponses(res.Differences)}
 }
 
 // adminRunReconciliation reconciles one provider's bill of one day now

@@ -144,8 +144,8 @@ const (
 
 // ReconBillLine is one line of a bill under reconciliation.
 type ReconBillLine struct {
-	RunID       int64 `gorm:"primaryKey"`
-	LineNo      int   `gorm:"primaryKey"`
+	RunID       int64  `gorm:"primaryKey"`
+	LineNo      int    `gorm:"primaryKey"`
 	Kind        string // BillLinePayment or BillLineRefund
 	OrderNo     string
 	TxnID       string

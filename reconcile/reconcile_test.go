@@ -515,7 +515,7 @@ func TestAdminRoutesAndAging(t *testing.T) {
 	if body["matched"].(float64) != 2 || body["status"] != "done" || body["bill"].(map[string]any)["fee_yuan"] != "0.34000" {
 		t.Errorf("run answer %s", r.Body)
 	}
-	if _, ok := body["differences"]; ok {
+	if d, ok := body["differences"].([]any); !ok || len(d) != 0 {
 		t.Errorf("differences where there are none: %s", r.Body)
 	}
 	for _, bad := range []struct {
