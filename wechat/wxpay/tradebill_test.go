@@ -121,3 +121,28 @@ func FuzzParseTradeBill(f *testing.F) {
 		}
 	})
 }
+
+// The sandbox's fake serves today's bill at once; WeChat (and the fake by
+// default) only after the day.
+func TestSameDayBillInTheSandbox(t *testing.T) {
+	ctx := t.Context()
+	for _, sameDay := range []bool{false, true} {
+		e := newEnv(t, func(c *wxpayfake.Config) { c.BillsSameDay = sameDay })
+		e.paidOrder(t, 4321)
+		bill, err := e.client.DownloadTradeBill(ctx, time.Now(), t.TempDir())
+		if !sameDay {
+			if !errors.Is(err, wxpay.ErrNoBill) {
+				t.Fatalf("today's bill without BillsSameDay: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := bill.Rows(func(wxpay.BillRow) error { return nil })
+		bill.Close()
+		if err != nil || sum.Rows != 1 || sum.SettledFen != 4321 {
+			t.Fatalf("today's bill: %+v %v", sum, err)
+		}
+	}
+}
