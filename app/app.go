@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireRecharge(opts); err != nil {
 		return nil, err
 	}
-	if err := a.wireCards(); err != nil {
+	if err := a.wireCards(opts); err != nil {
 		return nil, err
 	}
 	a.wireReconcile(opts)
@@ -364,7 +364,7 @@ func (a *App) sandboxPay() func(context.Context, string) (int, error) {
 const SandboxBoxMasterKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 // wireCards builds the box relay and the card desk.
-func (a *App) wireCards() error {
+func (a *App) wireCards(opts Options) error {
 	hexKey := a.Config.BoxMasterKey.Reveal()
 	if hexKey == "" {
 		hexKey = SandboxBoxMasterKey
@@ -376,6 +376,9 @@ func (a *App) wireCards() error {
 	}
 	rec := cards.NewRecorder(a.Store, a.Log)
 	a.Cards = cards.NewDesk(master, a.Store, rediskv.KV{C: a.Redis}, rec, a.Config.BoxSessionTTL, a.Log)
+	if opts.Now != nil {
+		a.Cards.SetClock(opts.Now)
+	}
 	// A record still in memory is written when the app closes.
 	a.closers = append(a.closers, func() error { rec.Flush(context.Background()); return nil })
 	return nil

@@ -87,6 +87,7 @@ var domainErrors = []struct {
 	{recharge.ErrDelivered, &apiError{Status: http.StatusConflict, Code: "credit_delivered", Message: "The gas reached the meter; this order cannot be refunded here."}},
 	// The recharge box. Order matters: the first match wins.
 	{bleproxy.ErrUnknownSession, errUnknownBoxSession},
+	{bleproxy.ErrSessionReplaced, &apiError{Status: http.StatusConflict, Code: "box_session_replaced", Message: "充值宝已开始新的连接，这次连接已失效，请重新连接充值宝。"}},
 	{bleproxy.ErrSessionBusy, &apiError{Status: http.StatusConflict, Code: "box_session_busy", Message: "The previous frame of this session is still being handled; send one frame at a time."}},
 	{bleproxy.ErrReplay, &apiError{Status: http.StatusConflict, Code: "frame_replayed", Message: "This frame was already used; reconnect to the box if it keeps happening."}},
 	{bleproxy.ErrCounter, &apiError{Status: http.StatusConflict, Code: "frame_out_of_order", Message: "This frame is out of order; reconnect to the box."}},
