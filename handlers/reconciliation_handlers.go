@@ -156,7 +156,7 @@ func (h *handler) adminDifferences(c *gin.Context) {
 	} else if q != "" {
 		var ok bool
 		if state, ok = models.ParseDiffState(q); !ok {
-			writeError(c, badRequest("invalid_state", "state must be open, repaired, resolved or all."))
+			writeError(c, badRequest("invalid_state", "state 须为 open、repaired、resolved 或 all。"))
 			return
 		}
 	}
@@ -176,7 +176,7 @@ type resolveRequest struct {
 func (h *handler) adminResolveDifference(c *gin.Context) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(c, badRequest("invalid_id", "id must be a difference's number."))
+		writeError(c, badRequest("invalid_id", "id 须为差异编号。"))
 		return
 	}
 	var req resolveRequest
@@ -185,7 +185,7 @@ func (h *handler) adminResolveDifference(c *gin.Context) {
 		return
 	}
 	if n := utf8.RuneCountInString(req.Note); n == 0 || n > 200 {
-		writeError(c, badRequest("invalid_note", "note must say what was done, in at most 200 characters."))
+		writeError(c, badRequest("invalid_note", "note 须写明处理情况，最多200字。"))
 		return
 	}
 	d, err := h.Reconcile.Resolve(c.Request.Context(), id, req.Note, "staff")
