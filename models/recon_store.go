@@ -231,37 +231,49 @@ func (s *Store) InsertBillLines(ctx context.Context, lines []ReconBillLine) erro
 	return s.db.WithContext(ctx).Exec(b.String(), args...).Error
 }
 
-// BillPaymentCheck is a payment line of a bill with gaspay's side of it,
-// found only when the two disagree.
-type BillPaymentCheck struct {
-	LineNo       int
-	OrderNo      string
-	TxnID        string
-	AmountFen    int64
-	AppID        string
-	MchID        string
-	BilledAt     time.Time
-	OrderFound   bool
-	OurAppID     *string
-	PaymentID    *int64
-	OurAmountFen *int64
+// OrderPayment is an order, found by number, with its payment if any.
+type OrderPayment struct {
+	OrderNo   string
+	AppID     string
+	Provider  *string
+	AmountFen *int64
+	PaidAt    *time.Time
 }
 
-// BillPaymentsDiffering pages through a run's payment lines that disagree
-// with gaspay: no payment here, another amount, another merchant than
-// mchID, or another app than the order's (when the bill names one). Pass
-// the last line number seen as after.
-func (s *Store) BillPaymentsDiffering(ctx context.Context, runID int64, mchID string, after, limit int) ([]BillPaymentCheck, error) {
-	var out []BillPaymentCheck
+// PaymentsOfOrders finds orders by number with their payments, in one
+// query: the orders a batch of bill lines names.
+func (s *Store) PaymentsOfOrders(ctx context.Context, orderNos []string) ([]OrderPayment, error) {
+	var out []OrderPayment
+	if len(orderNos) == 0 {
+		return out, nil
+	}
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT l.line_no, l.order_no, l.txn_id, l.amount_fen, l.app_id, l.mch_id, l.billed_at,
-			o.id IS NOT NULL AS order_found, o.app_id AS our_app_id, p.id AS payment_id, p.amount_fen AS our_amount_fen
-		FROM recon_bill_lines l
-		LEFT JOIN orders o ON o.order_no = l.order_no
-		LEFT JOIN payments p ON p.order_id = o.id
-		WHERE l.run_id = ? AND l.kind = ? AND l.line_no > ?
-			AND (p.id IS NULL OR p.amount_fen <> l.amount_fen OR l.mch_id <> ? OR (l.app_id <> '' AND l.app_id <> o.app_id))
-		ORDER BY l.line_no LIMIT ?`, runID, BillLinePayment, after, mchID, limit).Scan(&out).Error
+		SELECT o.order_no, o.app_id, p.provider, p.amount_fen, p.paid_at
+		FROM orders o LEFT JOIN payments p ON p.order_id = o.id
+		WHERE o.order_no IN ?`, orderNos).Scan(&out).Error
+	return out, err
+}
+
+// RefundByNumber is a refund, found by number, with its payment's
+// provider.
+type RefundByNumber struct {
+	RefundNo  string
+	AmountFen int64
+	Status    RefundStatus
+	CreatedAt time.Time
+	Provider  *string
+}
+
+// RefundsByNumbers finds refunds by number, in one query.
+func (s *Store) RefundsByNumbers(ctx context.Context, refundNos []string) ([]RefundByNumber, error) {
+	var out []RefundByNumber
+	if len(refundNos) == 0 {
+		return out, nil
+	}
+	err := s.db.WithContext(ctx).Raw(`
+		SELECT r.refund_no, r.amount_fen, r.status, r.created_at, p.provider
+		FROM refunds r LEFT JOIN payments p ON p.order_id = r.order_id
+		WHERE r.refund_no IN ?`, refundNos).Scan(&out).Error
 	return out, err
 }
 
@@ -284,33 +296,6 @@ func (s *Store) PaymentsNotBilled(ctx context.Context, runID int64, provider str
 		WHERE p.provider = ? AND p.paid_at >= ? AND p.paid_at < ? AND p.id > ?
 			AND NOT EXISTS (SELECT 1 FROM recon_bill_lines l WHERE l.run_id = ? AND l.kind = ? AND l.order_no = o.order_no)
 		ORDER BY p.id LIMIT ?`, provider, from, to, after, runID, BillLinePayment, limit).Scan(&out).Error
-	return out, err
-}
-
-// BillRefundCheck is a refund line of a bill with gaspay's refund, found
-// only when they disagree.
-type BillRefundCheck struct {
-	LineNo       int
-	OrderNo      string
-	RefundNo     string
-	AmountFen    int64
-	BilledAt     time.Time
-	RefundID     *int64
-	OurAmountFen *int64
-	OurStatus    *RefundStatus
-}
-
-// BillRefundsDiffering pages through a run's refund lines that gaspay has
-// no refund for, has as failed, or has with another amount.
-func (s *Store) BillRefundsDiffering(ctx context.Context, runID int64, after, limit int) ([]BillRefundCheck, error) {
-	var out []BillRefundCheck
-	err := s.db.WithContext(ctx).Raw(`
-		SELECT l.line_no, l.order_no, l.refund_no, l.amount_fen, l.billed_at,
-			r.id AS refund_id, r.amount_fen AS our_amount_fen, r.status AS our_status
-		FROM recon_bill_lines l LEFT JOIN refunds r ON r.refund_no = l.refund_no
-		WHERE l.run_id = ? AND l.kind = ? AND l.line_no > ?
-			AND (r.id IS NULL OR r.status = ? OR r.amount_fen <> l.amount_fen)
-		ORDER BY l.line_no LIMIT ?`, runID, BillLineRefund, after, RefundFailed, limit).Scan(&out).Error
 	return out, err
 }
 

@@ -2,13 +2,17 @@
 // Pay's and Alipay's daily bills, both ways, and reports paid credits not yet
 // delivered.
 //
-// A run reads one provider's bill of one day (Beijing time) as a stream into
-// the database (recon_bill_lines), so that memory stays flat however long
-// the bill, and matches it there against the payments whose provider
-// success time falls on that day and the refunds started that day. Every
-// disagreement is a difference with its kind, both sides' values and a
-// state: open, repaired (gaspay fixed it itself) or resolved (staff, with a
-// note). A payment in the bill that gaspay lacks is repaired by asking the
+// A run reads one provider's bill of one day (Beijing time) as a stream,
+// 2,000 lines at a time, each batch checked against gaspay with one query
+// for its payments and one for its refunds, so that memory stays flat
+// however long the bill. The lines that are gaspay's own payments and
+// refunds of the day (by the provider's success time, and the day a refund
+// started) are counted and summed: when they agree with gaspay's totals of
+// the day, nothing of gaspay's is missing from the bill; otherwise a second
+// pass stores the bill's lines (recon_bill_lines) and finds the missing
+// ones in the database. Every disagreement is a difference with its kind,
+// both sides' values and a state: open, repaired (gaspay fixed it itself)
+// or resolved (staff, with a note). A payment in the bill that gaspay lacks is repaired by asking the
 // provider about the order and, if it says paid, taking recharge's one paid
 // path (MarkPaid) exactly as a notification would, recorded with source
 // "reconcile"; anything else raises an alert. Re-running a day finds the

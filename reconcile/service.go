@@ -179,20 +179,16 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 	}
 	defer bill.Close()
 	s.log.DebugContext(ctx, "bill downloaded")
-	if err := s.store.ClearBillLines(ctx, run.ID); err != nil {
-		return err
-	}
-	// The lines are emptied whatever happens: the bill stays with the
-	// provider, and a re-run downloads it again.
-	defer func() {
-		if err := s.store.ClearBillLines(context.WithoutCancel(ctx), run.ID); err != nil {
-			s.log.WarnContext(ctx, "bill lines not cleared", slog.Int64("run", run.ID), slog.String("err", err.Error()))
-		}
-	}()
+	from, to := day.UTC(), day.AddDate(0, 0, 1).UTC()
+	m := matcher{s: s, src: src, run: run, date: day.Format(time.DateOnly), from: from, to: to}
+
+	// First pass: every line of the bill against gaspay, a batch at a
+	// time, counting the lines that are gaspay's payments and refunds of
+	// the day.
 	run.BillPayments, run.BillPaymentFen, run.BillRefunds, run.BillRefundFen, run.BillFeeMilliFen = 0, 0, 0, 0, 0
-	batch := make([]models.ReconBillLine, 0, insertBatch)
+	batch := make([]Line, 0, insertBatch)
 	flush := func() error {
-		err := s.store.InsertBillLines(ctx, batch)
+		err := m.check(ctx, batch)
 		batch = batch[:0]
 		return err
 	}
@@ -205,9 +201,7 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 			run.BillPaymentFen += l.AmountFen
 		}
 		run.BillFeeMilliFen += l.FeeMilliFen
-		batch = append(batch, models.ReconBillLine{RunID: run.ID, LineNo: l.No, Kind: string(l.Kind), OrderNo: l.OrderNo,
-			TxnID: l.TxnID, RefundNo: l.RefundNo, AmountFen: l.AmountFen, FeeMilliFen: l.FeeMilliFen,
-			AppID: l.AppID, MchID: l.MchID, BilledAt: l.At.UTC()})
+		batch = append(batch, l)
 		if len(batch) == cap(batch) {
 			return flush()
 		}
@@ -219,32 +213,26 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 	if err != nil {
 		return err
 	}
+	s.log.DebugContext(ctx, "bill checked", slog.Int("lines", run.BillPayments+run.BillRefunds))
+	ours, err := s.store.ProviderDayTotals(ctx, src.Provider(), from, to)
+	if err != nil {
+		return err
+	}
 
-	s.log.DebugContext(ctx, "bill stored", slog.Int("lines", run.BillPayments+run.BillRefunds))
-	m := matcher{s: s, src: src, run: run, date: day.Format(time.DateOnly)}
-	from, to := day.UTC(), day.AddDate(0, 0, 1).UTC()
-	if err := m.payments(ctx); err != nil {
-		return err
+	// Second pass, only when the bill lists fewer of gaspay's payments or
+	// refunds of the day than gaspay has: which are missing there is found
+	// in the database, with the bill's lines stored there.
+	if m.ourPaymentsBilled != ours.Payments || m.ourPaymentFenBilled != ours.PaymentFen ||
+		m.ourRefundsBilled != ours.Refunds || m.ourRefundFenBilled != ours.RefundFen {
+		if err := m.findNotBilled(ctx, bill); err != nil {
+			return err
+		}
+		s.log.DebugContext(ctx, "gaspay's side matched")
 	}
-	s.log.DebugContext(ctx, "bill payments matched")
-	if err := m.ourPayments(ctx, from, to); err != nil {
-		return err
-	}
-	s.log.DebugContext(ctx, "our payments matched")
-	if err := m.refunds(ctx); err != nil {
-		return err
-	}
-	if err := m.ourRefunds(ctx, from, to); err != nil {
-		return err
-	}
-	s.log.DebugContext(ctx, "refunds matched")
+
 	now := s.now().UTC()
 	if _, err := s.store.SetAsideDifferences(ctx, src.Provider(), m.date, run.ID,
 		"no longer differs at the run of "+now.In(s.cfg.Location).Format(time.DateTime), now); err != nil {
-		return err
-	}
-	ours, err := s.store.ProviderDayTotals(ctx, src.Provider(), from, to)
-	if err != nil {
 		return err
 	}
 	diffs, err := s.store.DifferencesOfDay(ctx, src.Provider(), m.date)
@@ -267,13 +255,59 @@ func (s *Service) reconcile(ctx context.Context, src Source, day time.Time, run 
 	return s.store.SaveReconRun(ctx, run)
 }
 
+// findNotBilled stores the bill's lines and finds gaspay's payments and
+// refunds of the day that the bill lacks. The lines are emptied whatever
+// happens: the bill stays with the provider.
+func (m *matcher) findNotBilled(ctx context.Context, bill Bill) error {
+	s, run := m.s, m.run
+	if err := s.store.ClearBillLines(ctx, run.ID); err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.store.ClearBillLines(context.WithoutCancel(ctx), run.ID); err != nil {
+			s.log.WarnContext(ctx, "bill lines not cleared", slog.Int64("run", run.ID), slog.String("err", err.Error()))
+		}
+	}()
+	batch := make([]models.ReconBillLine, 0, insertBatch)
+	flush := func() error {
+		err := s.store.InsertBillLines(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	err := bill.Lines(func(l Line) error {
+		batch = append(batch, models.ReconBillLine{RunID: run.ID, LineNo: l.No, Kind: string(l.Kind), OrderNo: l.OrderNo,
+			TxnID: l.TxnID, RefundNo: l.RefundNo, AmountFen: l.AmountFen, FeeMilliFen: l.FeeMilliFen,
+			AppID: l.AppID, MchID: l.MchID, BilledAt: l.At.UTC()})
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.ourPayments(ctx, m.from, m.to); err != nil {
+		return err
+	}
+	return m.ourRefunds(ctx, m.from, m.to)
+}
+
 // matcher walks the disagreements of one run.
 type matcher struct {
 	s         *Service
 	src       Source
 	run       *models.ReconRun
 	date      string
+	from, to  time.Time
 	differing int // bill lines that disagree
+	// Bill lines that are gaspay's payments (refunds) of the day, and
+	// gaspay's amounts of them: when both agree with gaspay's totals of the
+	// day, none is missing from the bill.
+	ourPaymentsBilled, ourRefundsBilled     int
+	ourPaymentFenBilled, ourRefundFenBilled int64
 }
 
 func (m *matcher) record(ctx context.Context, kind models.DiffKind, ref, orderNo, bill, ours string) (models.ReconDifference, error) {
@@ -282,53 +316,109 @@ func (m *matcher) record(ctx context.Context, kind models.DiffKind, ref, orderNo
 		Kind: kind, Ref: ref, OrderNo: orderNo, BillValue: bill, OurValue: ours, State: models.DiffOpen, FoundAt: now, UpdatedAt: now})
 }
 
-func (m *matcher) payments(ctx context.Context) error {
-	after := 0
-	for {
-		page, err := m.s.store.BillPaymentsDiffering(ctx, m.run.ID, m.src.Merchant(), after, pageSize)
+func (m *matcher) ofTheDay(provider *string, at *time.Time) bool {
+	return provider != nil && *provider == m.src.Provider() && at != nil && !at.Before(m.from) && at.Before(m.to)
+}
+
+// check compares a batch of bill lines with gaspay, one query for the
+// payments and one for the refunds, and records what differs.
+func (m *matcher) check(ctx context.Context, lines []Line) error {
+	var orderNos, refundNos []string
+	for _, l := range lines {
+		if l.Kind == LineRefund {
+			refundNos = append(refundNos, l.RefundNo)
+		} else {
+			orderNos = append(orderNos, l.OrderNo)
+		}
+	}
+	payments, err := m.s.store.PaymentsOfOrders(ctx, orderNos)
+	if err != nil {
+		return err
+	}
+	byOrder := make(map[string]models.OrderPayment, len(payments))
+	for _, p := range payments {
+		byOrder[p.OrderNo] = p
+	}
+	refunds, err := m.s.store.RefundsByNumbers(ctx, refundNos)
+	if err != nil {
+		return err
+	}
+	byRefund := make(map[string]models.RefundByNumber, len(refunds))
+	for _, r := range refunds {
+		byRefund[r.RefundNo] = r
+	}
+	for _, l := range lines {
+		if l.Kind == LineRefund {
+			err = m.checkRefund(ctx, l, byRefund)
+		} else {
+			err = m.checkPayment(ctx, l, byOrder)
+		}
 		if err != nil {
 			return err
 		}
-		for _, l := range page {
-			after = l.LineNo
-			m.differing++
-			bill := fmt.Sprintf("%s paid %s at %s (line %d)", l.TxnID, Yuan(l.AmountFen), l.BilledAt.In(m.s.cfg.Location).Format(time.DateTime), l.LineNo)
-			if l.PaymentID == nil {
-				ours := "no such order"
-				if l.OrderFound {
-					ours = "order without payment"
-				}
-				d, err := m.record(ctx, models.DiffMissingHere, l.OrderNo, l.OrderNo, bill, ours)
-				if err != nil {
-					return err
-				}
-				if d.State == models.DiffOpen {
-					if err := m.s.repair(ctx, m.src, d); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			if l.OurAmountFen != nil && *l.OurAmountFen != l.AmountFen {
-				if _, err := m.record(ctx, models.DiffAmount, l.OrderNo, l.OrderNo, bill, "paid "+Yuan(*l.OurAmountFen)); err != nil {
-					return err
-				}
-			}
-			ourApp := ""
-			if l.OurAppID != nil {
-				ourApp = *l.OurAppID
-			}
-			if l.MchID != m.src.Merchant() || (l.AppID != "" && l.AppID != ourApp) {
-				if _, err := m.record(ctx, models.DiffMerchant, l.OrderNo, l.OrderNo,
-					"merchant "+l.MchID+appPart(l.AppID), "merchant "+m.src.Merchant()+appPart(ourApp)); err != nil {
-					return err
-				}
-			}
+	}
+	return nil
+}
+
+func (m *matcher) checkPayment(ctx context.Context, l Line, byOrder map[string]models.OrderPayment) error {
+	bill := fmt.Sprintf("%s paid %s at %s (line %d)", l.TxnID, Yuan(l.AmountFen), l.At.In(m.s.cfg.Location).Format(time.DateTime), l.No)
+	our, found := byOrder[l.OrderNo]
+	if !found || our.AmountFen == nil {
+		m.differing++
+		ours := "no such order"
+		if found {
+			ours = "order without payment"
 		}
-		if len(page) < pageSize {
-			return nil
+		d, err := m.record(ctx, models.DiffMissingHere, l.OrderNo, l.OrderNo, bill, ours)
+		if err != nil || d.State != models.DiffOpen {
+			return err
+		}
+		return m.s.repair(ctx, m.src, d)
+	}
+	if m.ofTheDay(our.Provider, our.PaidAt) {
+		m.ourPaymentsBilled++
+		m.ourPaymentFenBilled += *our.AmountFen
+	}
+	differs := false
+	if *our.AmountFen != l.AmountFen {
+		differs = true
+		if _, err := m.record(ctx, models.DiffAmount, l.OrderNo, l.OrderNo, bill, "paid "+Yuan(*our.AmountFen)); err != nil {
+			return err
 		}
 	}
+	if l.MchID != m.src.Merchant() || (l.AppID != "" && l.AppID != our.AppID) {
+		differs = true
+		if _, err := m.record(ctx, models.DiffMerchant, l.OrderNo, l.OrderNo,
+			"merchant "+l.MchID+appPart(l.AppID), "merchant "+m.src.Merchant()+appPart(our.AppID)); err != nil {
+			return err
+		}
+	}
+	if differs {
+		m.differing++
+	}
+	return nil
+}
+
+func (m *matcher) checkRefund(ctx context.Context, l Line, byRefund map[string]models.RefundByNumber) error {
+	bill := fmt.Sprintf("refunded %s at %s (line %d)", Yuan(l.AmountFen), l.At.In(m.s.cfg.Location).Format(time.DateTime), l.No)
+	r, found := byRefund[l.RefundNo]
+	if found && (r.Status == models.RefundProcessing || r.Status == models.RefundSucceeded) && m.ofTheDay(r.Provider, &r.CreatedAt) {
+		m.ourRefundsBilled++
+		m.ourRefundFenBilled += r.AmountFen
+	}
+	var err error
+	switch {
+	case !found:
+		_, err = m.record(ctx, models.DiffRefundMissingHere, l.RefundNo, l.OrderNo, bill, "no such refund")
+	case r.Status == models.RefundFailed:
+		_, err = m.record(ctx, models.DiffRefundMissingHere, l.RefundNo, l.OrderNo, bill, "refund failed")
+	case r.AmountFen != l.AmountFen:
+		_, err = m.record(ctx, models.DiffRefundAmount, l.RefundNo, l.OrderNo, bill, "refund of "+Yuan(r.AmountFen))
+	default:
+		return nil
+	}
+	m.differing++
+	return err
 }
 
 func appPart(app string) string {
@@ -349,35 +439,6 @@ func (m *matcher) ourPayments(ctx context.Context, from, to time.Time) error {
 			after = p.ID
 			ours := fmt.Sprintf("%s paid %s at %s", p.ProviderTxnID, Yuan(p.AmountFen), p.PaidAt.In(m.s.cfg.Location).Format(time.DateTime))
 			if _, err := m.record(ctx, models.DiffMissingThere, p.OrderNo, p.OrderNo, "", ours); err != nil {
-				return err
-			}
-		}
-		if len(page) < pageSize {
-			return nil
-		}
-	}
-}
-
-func (m *matcher) refunds(ctx context.Context) error {
-	after := 0
-	for {
-		page, err := m.s.store.BillRefundsDiffering(ctx, m.run.ID, after, pageSize)
-		if err != nil {
-			return err
-		}
-		for _, l := range page {
-			after = l.LineNo
-			m.differing++
-			bill := fmt.Sprintf("refunded %s at %s (line %d)", Yuan(l.AmountFen), l.BilledAt.In(m.s.cfg.Location).Format(time.DateTime), l.LineNo)
-			switch {
-			case l.RefundID == nil:
-				_, err = m.record(ctx, models.DiffRefundMissingHere, l.RefundNo, l.OrderNo, bill, "no such refund")
-			case *l.OurStatus == models.RefundFailed:
-				_, err = m.record(ctx, models.DiffRefundMissingHere, l.RefundNo, l.OrderNo, bill, "refund failed")
-			default:
-				_, err = m.record(ctx, models.DiffRefundAmount, l.RefundNo, l.OrderNo, bill, "refund of "+Yuan(*l.OurAmountFen))
-			}
-			if err != nil {
 				return err
 			}
 		}
