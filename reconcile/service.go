@@ -102,8 +102,9 @@ const repairSource = "reconcile"
 const lockTTL = 15 * time.Minute
 
 // pageSize is how many differences are read at a time; insertBatch how
-// many bill lines are stored in one statement. (Grouping statements in
-// transactions measured no faster on MariaDB.)
+// many bill lines are checked in one pair of queries, or stored in one
+// statement. (Grouping statements in transactions measured no faster on
+// MariaDB.)
 const (
 	pageSize    = 500
 	insertBatch = 2000
@@ -147,10 +148,7 @@ func (s *Service) Run(ctx context.Context, provider, date string) (Result, error
 		}
 		now := s.now().UTC()
 		next := now.Add(s.cfg.Retry)
-		msg := err.Error()
-		if len(msg) > 255 {
-			msg = msg[:255]
-		}
+		msg := truncate(err.Error())
 		run.Status, run.LastError, run.NextAttemptAt, run.UpdatedAt = status, &msg, &next, now
 		if serr := s.store.SaveReconRun(context.WithoutCancel(ctx), &run); serr != nil {
 			err = errors.Join(err, serr)
