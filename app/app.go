@@ -29,6 +29,7 @@ import (
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -63,6 +64,8 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Partners  *partner.Keys
+	Metrics   *metrics.Metrics
 	Reconcile *reconcile.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
@@ -127,7 +130,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		FailLimit:        cfg.BindFailLimit,
 		FailWindow:       cfg.BindFailWindow,
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		MeterBinds:       cfg.MeterBindDailyLimit,
+		Location:         time.FixedZone("CST", 8*3600),
 	}, log)
+	a.Partners = partner.NewKeys(a.Store, a.Redis)
+	a.Metrics = metrics.New(a.Store, log)
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
 		Production:     cfg.Production(),
@@ -139,7 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
 		Reconcile:      a.Reconcile,
-		Partners:       partner.NewKeys(a.Store, a.Redis),
+		Partners:       a.Partners,
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
 		SandboxAlipay:  a.sandboxAlipay(),
@@ -147,6 +154,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		OA:             a.oaApp(),
 		Hall:           handlers.HallInfo{UtilityName: cfg.UtilityName, SandboxLogin: cfg.WeChatSandbox()},
 		Ready:          a.Ready,
+		Metrics:        a.Metrics,
+		OrderLimit:     a.Redis.NewLimit("orders", cfg.OrderRateLimit, cfg.OrderRateWindow),
+		BoxOpenLimit:   a.Redis.NewLimit("boxopen", cfg.BoxOpenLimit, cfg.BoxOpenWindow),
+		BoxUsers:       a.Redis.NewMembers("boxusers", 90*24*time.Hour),
 	})
 	if err != nil {
 		return nil, err
@@ -449,11 +460,31 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Reconcile.RunDaily(ctx, time.Minute) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
+	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()
+}
+
+// forgetNonces deletes expired partner nonces every interval. Replicas
+// doing it at once only delete the same rows.
+func (a *App) forgetNonces(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.Partners.DeleteExpiredNonces(ctx); err != nil {
+			a.Log.WarnContext(ctx, "partner nonces not deleted", slog.String("err", err.Error()))
+		} else if n > 0 {
+			a.Log.DebugContext(ctx, "partner nonces deleted", slog.Int64("count", n))
+		}
+	}
 }
 
 // wireReconcile builds reconciliation over the providers' bills.
