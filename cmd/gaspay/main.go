@@ -6,6 +6,7 @@
 //	gaspay partner add --id ID --key-file FILE
 //	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
+//	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -54,7 +55,9 @@ const usage = `usage:
   gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
                                   write the partner's reconciliation file of a day
   gaspay partner check --id ID --date YYYY-MM-DD FILE
-                                  compare the partner's own file with ours`
+                                  compare the partner's own file with ours
+  gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
+                                  reconcile a provider's bill of a day; exit 1 while differences stay open`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -83,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return importAccounts(ctx, cfg, log, args[1], stdout)
 	case "partner":
 		return partnerCmd(ctx, cfg, log, args, stdout)
+	case "reconcile":
+		return reconcileCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
