@@ -17,6 +17,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -36,6 +37,7 @@ type Deps struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Reconcile *reconcile.Service
 	Partners  *partner.Keys
 	// IoT delivers IoT credits through the meter platform.
 	IoT *iot.Service
@@ -155,6 +157,12 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/box/events", h.adminBoxEvents)
 	admin.GET("/iot/meters/:number/reports", h.adminMeterReports)
 	admin.GET("/refusals", h.adminRefusals)
+	admin.POST("/reconciliation/runs", h.adminRunReconciliation)
+	admin.GET("/reconciliation/runs", h.adminReconciliationRuns)
+	admin.GET("/reconciliation/runs/:provider/:date", h.adminReconciliationDay)
+	admin.GET("/reconciliation/differences", h.adminDifferences)
+	admin.POST("/reconciliation/differences/:id/resolve", h.adminResolveDifference)
+	admin.GET("/reconciliation/aging", h.adminDeliveryAging)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)

@@ -7,6 +7,7 @@
 //	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
 //	gaspay iot device --meter NUMBER --device DEVICE_ID
+//	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -57,7 +58,9 @@ const usage = `usage:
   gaspay partner check --id ID --date YYYY-MM-DD FILE
                                   compare the partner's own file with ours
   gaspay iot device --meter NUMBER --device DEVICE_ID
-                                  record an IoT meter's device id at the meter platform`
+                                  record an IoT meter's device id at the meter platform
+  gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
+                                  reconcile a provider's bill of a day; exit 1 while differences stay open`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -88,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "iot":
 		return iotCmd(ctx, cfg, log, args, stdout)
+	case "reconcile":
+		return reconcileCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
