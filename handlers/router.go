@@ -10,10 +10,12 @@ import (
 
 	"gaspay/auth"
 	"gaspay/cards"
+	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/staff"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -34,7 +36,8 @@ type Deps struct {
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
 	Partners  *partner.Keys
-	// AdminToken authenticates staff until staff accounts exist.
+	// AdminToken is the automation token: it acts with the admin role,
+	// and every use is audited.
 	AdminToken string
 	WeChat     *wechat.Client
 	// OA is the official account, for JS-SDK signatures.
@@ -48,11 +51,16 @@ type Deps struct {
 	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
 	// reports what our notification endpoint answered.
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
+
+	// Staff logs staff in; Console is the back office behind /admin/.
+	Staff   *staff.Service
+	Console *console.Service
 }
 
 type handler struct {
 	Deps
-	pages http.Handler
+	pages      http.Handler
+	adminPages http.Handler
 }
 
 // New builds the router with every route gaspay serves.
@@ -66,7 +74,7 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	h := &handler{Deps: d, pages: web.H5()}
+	h := &handler{Deps: d, pages: web.H5(), adminPages: web.Admin()}
 
 	r.Use(h.requestID, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
@@ -111,15 +119,39 @@ func New(d Deps) (*gin.Engine, error) {
 	p.POST("/status", h.partnerStatus)
 	p.GET("/reconciliation", h.partnerReconciliation)
 
-	// Staff.
+	// Staff. Every route names the permission it needs (staff/roles.go).
+	r.POST("/api/admin/login", h.staffLogin)
 	admin := r.Group("/api/admin", h.staff)
-	admin.GET("/orders/:no", h.adminGetOrder)
-	admin.POST("/orders/:no/refund", h.adminRefund)
-	admin.GET("/alerts", h.adminAlerts)
-	admin.GET("/box/events", h.adminBoxEvents)
+	read, act := h.need(staff.Read), h.need(staff.Act)
+	admin.POST("/logout", read, h.staffLogout)
+	admin.GET("/me", read, h.staffMe)
+	admin.GET("/dashboard", read, h.adminDashboard)
+	admin.GET("/accounts", read, h.adminSearch)
+	admin.GET("/accounts/:id", read, h.adminCustomer)
+	admin.POST("/accounts/:id/status", act, h.adminAccountStatus)
+	admin.POST("/accounts/:id/correction", act, h.adminCorrectAccount)
+	admin.POST("/accounts/:id/card-replacement", act, h.adminReplaceCard)
+	admin.DELETE("/accounts/:id/bindings/:bid", act, h.adminUnbind)
+	admin.GET("/orders", read, h.adminOrders)
+	admin.GET("/orders/:no", read, h.adminGetOrder)
+	admin.GET("/orders/:no/provider", act, h.adminAskProvider)
+	admin.POST("/orders/:no/refund", act, h.adminRefund)
+	admin.GET("/approvals", read, h.adminApprovals)
+	admin.POST("/approvals/:id/approve", h.need(staff.Approve), h.adminApprove)
+	admin.POST("/approvals/:id/reject", h.need(staff.Approve), h.adminReject)
+	admin.GET("/alerts", read, h.adminAlerts)
+	admin.POST("/alerts/:id/resolve", act, h.adminResolveAlert)
+	admin.GET("/box/events", read, h.adminBoxEvents)
+	admin.GET("/audit", h.need(staff.Audit), h.adminAudit)
+	admin.GET("/imports", h.need(staff.Manage), h.adminImports)
+	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))
+	admin.POST("/imports/readings", h.need(staff.Manage), h.adminImport("readings"))
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)
+	// The staff console's page.
+	r.GET("/admin", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/admin/") })
+	r.GET("/admin/*file", h.adminPage)
 
 	// The sandbox's customer actions; these routes do not exist outside it.
 	if d.SandboxPay != nil {

@@ -7,7 +7,7 @@ package models
 // unique constraints are declared inside CREATE TABLE, plain indexes with
 // CREATE INDEX, and times are DATETIME (microseconds on MySQL) in UTC.
 func allMigrations() []migration {
-	return []migration{
+	return append([]migration{
 		{1, "customers", []string{
 			`CREATE TABLE tariffs (
 				id {{id}},
@@ -293,5 +293,5 @@ func allMigrations() []migration {
 			`UPDATE accounts SET arrears_fen = COALESCE((SELECT SUM(b.amount_due_fen - b.amount_paid_fen) FROM bills b
 				WHERE b.account_id = accounts.id AND b.amount_paid_fen < b.amount_due_fen), 0)`,
 		}},
-	}
+	}, consoleMigrations()...)
 }
