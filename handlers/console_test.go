@@ -555,3 +555,25 @@ func TestConsoleSearchCustomerAndActions(t *testing.T) {
 		}
 	}
 }
+
+// The console's page is embedded, served with a strict content security
+// policy, and loads nothing from elsewhere.
+func TestConsolePage(t *testing.T) {
+	env := apptest.New(t, nil)
+	srv := env.Start()
+	r := srv.Do(apptest.Request{Method: "GET", Path: "/admin", NoRedir: true})
+	if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != "/admin/" {
+		t.Fatalf("/admin: %d %s", r.Status, r.Header.Get("Location"))
+	}
+	r = srv.Do(apptest.Request{Method: "GET", Path: "/admin/"})
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "营业厅与后台") ||
+		!strings.Contains(r.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("/admin/: %d %s", r.Status, r.Header)
+	}
+	for _, f := range []string{"/admin/", "/admin/app.js", "/admin/style.css"} {
+		body := string(srv.Do(apptest.Request{Method: "GET", Path: f}).Body)
+		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+			t.Errorf("%s refers to another site", f)
+		}
+	}
+}
