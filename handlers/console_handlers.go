@@ -678,3 +678,41 @@ func (h *handler) adminPage(c *gin.Context) {
 	c.Header("Cache-Control", "no-cache")
 	h.adminPages.ServeHTTP(c.Writer, c.Request)
 }
+
+// adminDailyReport is the day's settlement (日结), as JSON or, with
+// format=csv, as a CSV file.
+func (h *handler) adminDailyReport(c *gin.Context) {
+	day := c.DefaultQuery("date", h.Console.Today())
+	r, err := h.Console.Daily(c.Request.Context(), day)
+	if errors.Is(err, console.ErrInvalid) {
+		writeError(c, badRequest("invalid_date", "date 必须是 YYYY-MM-DD。"))
+		return
+	}
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if c.Query("format") == "csv" {
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", `attachment; filename="daily-`+r.Day+`.csv"`)
+		c.Status(http.StatusOK)
+		if err := r.WriteCSV(c.Writer); err != nil {
+			logFrom(c).WarnContext(c.Request.Context(), "report csv", "err", err.Error())
+		}
+		return
+	}
+	channels := make([]gin.H, len(r.Channels))
+	for i, ch := range r.Channels {
+		channels[i] = gin.H{"channel": ch.Channel, "count": ch.Count, "total_fen": ch.TotalFen}
+	}
+	partners := make([]gin.H, len(r.Partners))
+	for i, p := range r.Partners {
+		partners[i] = gin.H{"partner_id": p.PartnerID, "count": p.Count, "total_fen": p.TotalFen}
+	}
+	refunds := make([]gin.H, len(r.Refunds))
+	for i, s := range r.Refunds {
+		refunds[i] = gin.H{"status": s.Status, "count": s.Count, "total_fen": s.TotalFen}
+	}
+	c.JSON(http.StatusOK, gin.H{"date": r.Day, "channels": channels, "total_fen": r.TotalFen, "partners": partners,
+		"refunds": refunds, "reversals": gin.H{"count": r.Reversals.Count, "total_fen": r.Reversals.TotalFen}})
+}

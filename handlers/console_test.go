@@ -15,6 +15,7 @@ import (
 
 	"gaspay/internal/apptest"
 	"gaspay/models"
+	"gaspay/recharge"
 	"gaspay/staff"
 )
 
@@ -243,6 +244,7 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/imports":                        staff.Manage,
 	"POST /api/admin/imports/bills":                 staff.Manage,
 	"POST /api/admin/imports/readings":              staff.Manage,
+	"GET /api/admin/reports/daily":                  staff.Report,
 }
 
 // Every /api/admin route × every role: a role without the route's
@@ -401,6 +403,37 @@ func TestRefundApproval(t *testing.T) {
 	if r := fin.do("GET", "/api/admin/approvals?all=1", nil); len(r.JSON(t)["approvals"].([]any)) != 2 {
 		t.Fatalf("approvals: %s", r.Body)
 	}
+	// The day's settlement (日结): the channels, a partner's payments and
+	// its reversal, the refunds; as JSON and as CSV, for finance only.
+	ctx := context.Background()
+	for i, un := range []string{"031120001", "031130002"} {
+		if _, _, err := srv.App.Recharge.PartnerPay(ctx, recharge.PartnerPayment{PartnerID: "lakala", Serial: fmt.Sprint("S", i),
+			UserNumber: un, AmountFen: 1500}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.App.Recharge.PartnerReverse(ctx, "lakala", "S1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := op.do("GET", "/api/admin/reports/daily", nil); r.Status != http.StatusForbidden {
+		t.Fatalf("operator reading the report: %d", r.Status)
+	}
+	rep := fin.do("GET", "/api/admin/reports/daily", nil).JSON(t)
+	if num(rep["total_fen"]) != 300+2000+1000+3000 || len(rep["partners"].([]any)) != 1 ||
+		num(rep["partners"].([]any)[0].(map[string]any)["total_fen"]) != 3000 || num(rep["reversals"].(map[string]any)["total_fen"]) != 1500 ||
+		len(rep["refunds"].([]any)) != 1 || num(rep["refunds"].([]any)[0].(map[string]any)["count"]) != 2 {
+		t.Fatalf("daily report: %v", rep)
+	}
+	csvr := fin.do("GET", "/api/admin/reports/daily?format=csv", nil)
+	for _, want := range []string{"渠道收款,合计,5,6300,63.00", "代收合作方,lakala,2,3000,30.00", "冲正,reversed,1,1500,15.00", "退款,processing,2,2300,23.00"} {
+		if !strings.Contains(string(csvr.Body), want) {
+			t.Errorf("CSV lacks %q:\n%s", want, csvr.Body)
+		}
+	}
+	if r := fin.do("GET", "/api/admin/reports/daily?date=2026-02-30", nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("bad date: %d", r.Status)
+	}
+
 	// The automation token acts as admin, and its every use is audited.
 	before := len(auditRows(t, env, "token.use"))
 	if r := srv.Do(apptest.Request{Method: "GET", Path: "/api/admin/orders/" + big, Token: apptest.AdminToken}); r.Status != http.StatusOK {

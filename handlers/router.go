@@ -146,6 +146,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/imports", h.need(staff.Manage), h.adminImports)
 	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))
 	admin.POST("/imports/readings", h.need(staff.Manage), h.adminImport("readings"))
+	admin.GET("/reports/daily", h.need(staff.Report), h.adminDailyReport)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

@@ -39,7 +39,13 @@ func (s *Store) SearchAccounts(ctx context.Context, q string, limit int) ([]Acco
 	seen := map[int64]bool{}
 	add := func(where string, args ...any) error {
 		var hits []AccountHit
-		if err := db.Raw(hitSelect+where+" ORDER BY a.id LIMIT ?", append(args, limit)...).Scan(&hits).Error; err != nil {
+		// Ordered along the index the lookup uses, so that LIMIT stops the
+		// scan early even when a name prefix matches many accounts.
+		order := " ORDER BY a.id"
+		if strings.Contains(where, "holder_name") {
+			order = " ORDER BY a.holder_name, a.id"
+		}
+		if err := db.Raw(hitSelect+where+order+" LIMIT ?", append(args, limit)...).Scan(&hits).Error; err != nil {
 			return err
 		}
 		for _, h := range hits {

@@ -135,6 +135,10 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.Do("approve", chromedp.Click("button.approve"))
 	d.b.WaitText("approved", ".approval-status", "已批准")
 	d.shot("console-approvals")
+	d.b.Do("open the daily report", chromedp.Click(`nav a[data-tab=reports]`))
+	d.b.WaitText("the daily report", "#view", "各渠道收款")
+	d.b.WaitText("the day's total", "#view", "¥20.00")
+	d.shot("console-report")
 	d.logout()
 
 	// The back office imports bills; a bad line is shown by its number

@@ -119,7 +119,7 @@
       tabs[i].className = tabs[i].getAttribute("data-tab") === (parts[0] === "customer" ? "search" : parts[0]) ? "on" : "";
     }
     var pages = { dash: dashboard, search: search, customer: customer, orders: orders, approvals: approvals, alerts: alerts,
-      imports: imports, audit: audit };
+      imports: imports, audit: audit, reports: reports };
     (pages[parts[0]] || dashboard)(parts[1] ? decodeURIComponent(parts[1]) : "");
   }
   window.addEventListener("hashchange", route);
@@ -386,6 +386,24 @@
       });
     });
     list();
+  }
+
+  // 日结
+  function reports(day) {
+    if (!can("audit")) { view.innerHTML = "<h2>日结</h2><p class='muted'>只有财务和管理员可以查看日结报表。</p>"; return; }
+    var q = day ? "?date=" + encodeURIComponent(day) : "";
+    api("GET", "/api/admin/reports/daily" + q).then(function (res) {
+      if (res.status !== 200) return failed(res);
+      var r = res.body, n = 0;
+      r.channels.forEach(function (c) { n += c.count; });
+      view.innerHTML = '<h2>日结 · ' + esc(r.date) + '</h2><form id="report-form" class="row card"><input id="r-date" type="date" value="' + esc(r.date) + '"><button type="submit">查看</button>' +
+        '<a id="report-csv" href="/api/admin/reports/daily?format=csv&date=' + encodeURIComponent(r.date) + '">下载 CSV</a></form>' +
+        "<h2>各渠道收款</h2>" + table(["渠道", "笔数", "金额"], r.channels.map(function (c) { return [esc(w(c.channel)), c.count, yuan(c.total_fen)]; }).concat([["<b>合计</b>", n, "<b>" + yuan(r.total_fen) + "</b>"]])) +
+        "<h2>代收合作方</h2>" + table(["合作方", "笔数", "金额"], r.partners.map(function (p) { return [esc(p.partner_id), p.count, yuan(p.total_fen)]; })) +
+        "<h2>退款</h2>" + table(["状态", "笔数", "金额"], r.refunds.map(function (s) { return [esc(w(s.status)), s.count, yuan(s.total_fen)]; })) +
+        "<h2>冲正</h2>" + table(["笔数", "金额"], [[r.reversals.count, yuan(r.reversals.total_fen)]]);
+      document.getElementById("report-form").addEventListener("submit", function (e) { e.preventDefault(); location.hash = "reports/" + val("r-date"); });
+    });
   }
 
   // 审计
