@@ -716,3 +716,102 @@ func (h *handler) adminDailyReport(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"date": r.Day, "channels": channels, "total_fen": r.TotalFen, "partners": partners,
 		"refunds": refunds, "reversals": gin.H{"count": r.Reversals.Count, "total_fen": r.Reversals.TotalFen}})
 }
+
+type tierJSON struct {
+	// UpperCentiM3 is where the tier ends in the year's volume (0.01 m3);
+	// null for the last, unbounded tier.
+	UpperCentiM3  *int64 `json:"upper_centi_m3"`
+	PriceFenPerM3 int64  `json:"price_fen_per_m3"`
+}
+
+func toTiers(in []tierJSON) ([]recharge.Tier, error) {
+	if len(in) == 0 || len(in) > 10 {
+		return nil, badRequest("invalid_tiers", "阶梯必须有 1 到 10 档。")
+	}
+	out := make([]recharge.Tier, len(in))
+	for i, t := range in {
+		if t.PriceFenPerM3 <= 0 || t.PriceFenPerM3 > 100_000 || (t.UpperCentiM3 == nil) != (i == len(in)-1) ||
+			(t.UpperCentiM3 != nil && (*t.UpperCentiM3 <= 0 || *t.UpperCentiM3 > maxQuantity)) {
+			return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")
+		}
+		out[i] = recharge.ToTiers([]models.TariffTier{{UpperCm3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}})[0]
+	}
+	if err := recharge.CheckTiers(out); err != nil {
+		return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")
+	}
+	return out, nil
+}
+
+// adminTariffs lists the tariffs with their versions: the one in force and
+// those scheduled.
+func (h *handler) adminTariffs(c *gin.Context) {
+	list, err := h.Console.Tariffs(c.Request.Context())
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]gin.H, len(list))
+	for i, t := range list {
+		vs := make([]gin.H, len(t.Versions))
+		for j, v := range t.Versions {
+			tiers := make([]tierJSON, len(v.Tiers))
+			for k, tt := range v.Tiers {
+				tiers[k] = tierJSON{UpperCentiM3: tt.UpperCm3, PriceFenPerM3: tt.PriceFenPerM3}
+			}
+			vs[j] = gin.H{"version": v.Version, "effective_from": v.EffectiveFrom, "created_by": v.CreatedBy, "tiers": tiers,
+				"in_force": v.Version == t.InForce, "scheduled": v.Version > t.InForce}
+		}
+		out[i] = gin.H{"code": t.Tariff.Code, "name": t.Tariff.Name, "in_force": t.InForce, "versions": vs}
+	}
+	c.JSON(http.StatusOK, gin.H{"tariffs": out})
+}
+
+type tariffRequest struct {
+	Code  string     `json:"code"`
+	Name  string     `json:"name"`
+	Tiers []tierJSON `json:"tiers"`
+}
+
+// adminAddTariff adds a customer category with its first tiers.
+func (h *handler) adminAddTariff(c *gin.Context) {
+	var req tariffRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	tiers, err := toTiers(req.Tiers)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if err := h.Console.AddTariff(c.Request.Context(), actor(c), req.Code, req.Name, tiers); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"code": req.Code})
+}
+
+type tariffVersionRequest struct {
+	EffectiveFrom string     `json:"effective_from"`
+	Tiers         []tierJSON `json:"tiers"`
+}
+
+// adminScheduleTariff schedules a new version of a tariff from a future day.
+func (h *handler) adminScheduleTariff(c *gin.Context) {
+	var req tariffVersionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	tiers, err := toTiers(req.Tiers)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	v, err := h.Console.ScheduleTariff(c.Request.Context(), actor(c), c.Param("code"), req.EffectiveFrom, tiers)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"version": v.Version, "effective_from": v.EffectiveFrom})
+}

@@ -244,6 +244,9 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/imports":                        staff.Manage,
 	"POST /api/admin/imports/bills":                 staff.Manage,
 	"POST /api/admin/imports/readings":              staff.Manage,
+	"GET /api/admin/tariffs":                        staff.Read,
+	"POST /api/admin/tariffs":                       staff.Manage,
+	"POST /api/admin/tariffs/:code/versions":        staff.Manage,
 	"GET /api/admin/reports/daily":                  staff.Report,
 }
 
@@ -273,7 +276,7 @@ func TestEveryAdminRouteByRole(t *testing.T) {
 		return !strings.HasSuffix(routes[i], "/logout") && (strings.HasSuffix(routes[j], "/logout") || routes[i] < routes[j])
 	})
 	path := func(p string) string {
-		return strings.NewReplacer(":id", "999", ":bid", "999", ":no", "NOSUCHORDER1").Replace(p)
+		return strings.NewReplacer(":id", "999", ":bid", "999", ":no", "NOSUCHORDER1", ":code", "nosuch").Replace(p)
 	}
 	request := func(c *clerk, key string, csrf bool) apptest.Response {
 		method, p, _ := strings.Cut(key, " ")
@@ -608,5 +611,62 @@ func TestConsolePage(t *testing.T) {
 		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 			t.Errorf("%s refers to another site", f)
 		}
+	}
+}
+
+// A price change scheduled for a future day shows in the console; quotes
+// keep the version in force until the day comes, and say which priced them.
+func TestTariffVersions(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	iot := newBuyer(t, env, srv, "alice", "031130001", "李娜")
+	adm := newClerk(t, srv, "adm1", staff.Admin)
+	quote := func() map[string]any {
+		r := iot.quote(map[string]any{"volume_cm3": 100})
+		if r.Status != http.StatusOK {
+			t.Fatalf("quote: %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)
+	}
+	if q := quote(); num(q["gross_fen"]) != 300 || num(q["tariff_version"]) != 1 {
+		t.Fatalf("quote on version 1: %v", q)
+	}
+	beijing := time.FixedZone("CST", 8*3600)
+	today := time.Now().In(beijing).Format("2006-01-02")
+	tomorrow := time.Now().In(beijing).AddDate(0, 0, 1).Format("2006-01-02")
+	flat := []map[string]any{{"upper_centi_m3": nil, "price_fen_per_m3": 350}}
+	path := "/api/admin/tariffs/residential/versions"
+	if r := adm.do("POST", path, map[string]any{"effective_from": today, "tiers": flat}); r.Code(t) != "tariff_date" {
+		t.Fatalf("a version from today: %d %s", r.Status, r.Body)
+	}
+	bad := []map[string]any{{"upper_centi_m3": 500, "price_fen_per_m3": 350}}
+	if r := adm.do("POST", path, map[string]any{"effective_from": tomorrow, "tiers": bad}); r.Code(t) != "invalid_tiers" {
+		t.Fatalf("tiers without an unbounded last: %d %s", r.Status, r.Body)
+	}
+	if r := adm.do("POST", path, map[string]any{"effective_from": tomorrow, "tiers": flat}); r.Status != http.StatusCreated || num(r.JSON(t)["version"]) != 2 {
+		t.Fatalf("schedule: %d %s", r.Status, r.Body)
+	}
+	list := adm.do("GET", "/api/admin/tariffs", nil).JSON(t)["tariffs"].([]any)
+	res := list[0].(map[string]any)
+	vs := res["versions"].([]any)
+	if res["code"] != "residential" || num(res["in_force"]) != 1 || len(vs) != 2 || vs[1].(map[string]any)["scheduled"] != true {
+		t.Fatalf("tariffs: %v", list)
+	}
+	if q := quote(); num(q["gross_fen"]) != 300 || num(q["tariff_version"]) != 1 {
+		t.Fatalf("quote before the day: %v", q)
+	}
+	env.Clock.Advance(48 * time.Hour)
+	if q := quote(); num(q["gross_fen"]) != 350 || num(q["tariff_version"]) != 2 {
+		t.Fatalf("quote after the day: %v", q)
+	}
+	if got := auditRows(t, env, "tariff.schedule"); len(got) != 1 || !strings.Contains(*got[0].AfterJSON, tomorrow) {
+		t.Fatalf("tariff audit: %+v", got)
+	}
+	if r := adm.do("POST", "/api/admin/tariffs", map[string]any{"code": "commercial", "name": "非居民用气", "tiers": flat}); r.Status != http.StatusCreated {
+		t.Fatalf("add a category: %d %s", r.Status, r.Body)
+	}
+	if r := adm.do("POST", "/api/admin/tariffs", map[string]any{"code": "commercial", "name": "x", "tiers": flat}); r.Code(t) != "tariff_exists" {
+		t.Fatalf("add it twice: %d %s", r.Status, r.Body)
 	}
 }

@@ -147,6 +147,9 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))
 	admin.POST("/imports/readings", h.need(staff.Manage), h.adminImport("readings"))
 	admin.GET("/reports/daily", h.need(staff.Report), h.adminDailyReport)
+	admin.GET("/tariffs", read, h.adminTariffs)
+	admin.POST("/tariffs", h.need(staff.Manage), h.adminAddTariff)
+	admin.POST("/tariffs/:code/versions", h.need(staff.Manage), h.adminScheduleTariff)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

@@ -126,5 +126,38 @@ func consoleMigrations() []migration {
 				CONSTRAINT fk_meter_readings_meter FOREIGN KEY (meter_id) REFERENCES meters (id)
 			){{table}}`,
 		}},
+		tariffMigration(),
 	}
+}
+
+// tariffMigration versions the tariffs (38): every price list is a
+// tariff (a customer category) with versions, each in force from its
+// date; version 1 of each is today's tiers, in force since always.
+// tariff_tiers stays for a binary rolled back past this version.
+func tariffMigration() migration {
+	return migration{38, "tariff versions", []string{
+		`CREATE TABLE tariff_versions (
+			id {{id}},
+			tariff_id BIGINT NOT NULL,
+			version INT NOT NULL,
+			effective_from {{time}} NOT NULL,
+			created_by VARCHAR(40) NOT NULL,
+			created_at {{time}} NOT NULL,
+			CONSTRAINT ux_tariff_versions UNIQUE (tariff_id, version),
+			CONSTRAINT fk_tariff_versions_tariff FOREIGN KEY (tariff_id) REFERENCES tariffs (id)
+		){{table}}`,
+		`CREATE TABLE tariff_version_tiers (
+			id {{id}},
+			version_id BIGINT NOT NULL,
+			ordinal INT NOT NULL,
+			upper_cm3 BIGINT NULL,
+			price_fen_per_m3 BIGINT NOT NULL,
+			CONSTRAINT ux_tariff_version_tiers UNIQUE (version_id, ordinal),
+			CONSTRAINT fk_tariff_version_tiers FOREIGN KEY (version_id) REFERENCES tariff_versions (id)
+		){{table}}`,
+		`INSERT INTO tariff_versions (tariff_id, version, effective_from, created_by, created_at)
+			SELECT id, 1, '2000-01-01 00:00:00', 'migration', CURRENT_TIMESTAMP FROM tariffs`,
+		`INSERT INTO tariff_version_tiers (version_id, ordinal, upper_cm3, price_fen_per_m3)
+			SELECT v.id, t.ordinal, t.upper_cm3, t.price_fen_per_m3 FROM tariff_tiers t JOIN tariff_versions v ON v.tariff_id = t.tariff_id`,
+	}}
 }

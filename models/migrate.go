@@ -135,6 +135,10 @@ func SchemaVersion(ctx context.Context, db *gorm.DB) (int, error) {
 	return int(v.Int64), err
 }
 
+// MigrationCount is how many migrations there are: versions may have
+// gaps (each issue has its own range).
+func MigrationCount() int { return len(allMigrations()) }
+
 // LatestVersion is the newest migration this binary knows.
 func LatestVersion() int {
 	all := allMigrations()
