@@ -815,3 +815,83 @@ func (h *handler) adminScheduleTariff(c *gin.Context) {
 	}
 	c.JSON(http.StatusCreated, gin.H{"version": v.Version, "effective_from": v.EffectiveFrom})
 }
+
+// adminPartners lists the collection partners, without their keys.
+func (h *handler) adminPartners(c *gin.Context) {
+	list, err := h.Console.Partners(c.Request.Context())
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]gin.H, len(list))
+	for i, p := range list {
+		out[i] = gin.H{"id": p.PartnerID, "name": p.Name, "active": p.Active, "previous_key_valid_until": p.PreviousUntil,
+			"updated_at": p.UpdatedAt}
+	}
+	c.JSON(http.StatusOK, gin.H{"partners": out})
+}
+
+type partnerRequest struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// adminAddPartner adds a partner and answers its key, once.
+func (h *handler) adminAddPartner(c *gin.Context) {
+	var req partnerRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	key, err := h.Console.AddPartner(c.Request.Context(), actor(c), req.ID, req.Name)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"id": req.ID, "key": key})
+}
+
+// adminPartnerActive disables or re-enables a partner.
+func (h *handler) adminPartnerActive(active bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.Param("id")
+		if err := h.Console.SetPartnerActive(c.Request.Context(), actor(c), id, active); err != nil {
+			writeError(c, err)
+			return
+		}
+		h.Partners.Forget(id)
+		c.JSON(http.StatusOK, gin.H{"id": id, "active": active})
+	}
+}
+
+type rotateRequest struct {
+	GraceHours *int `json:"grace_hours"`
+}
+
+// adminRotatePartner gives a partner a new key (answered once); the old
+// one stays valid for grace_hours (default 24, at most 168).
+func (h *handler) adminRotatePartner(c *gin.Context) {
+	var req rotateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	grace := 24 * time.Hour
+	if req.GraceHours != nil {
+		if *req.GraceHours < 0 || *req.GraceHours > 168 {
+			writeError(c, badRequest("invalid_grace", "grace_hours 必须在 0 到 168 之间。"))
+			return
+		}
+		grace = time.Duration(*req.GraceHours) * time.Hour
+	}
+	id := c.Param("id")
+	key, until, err := h.Console.RotatePartnerKey(c.Request.Context(), actor(c), id, grace)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	h.Partners.Forget(id)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"id": id, "key": key, "previous_key_valid_until": until})
+}

@@ -15,6 +15,7 @@ import (
 
 	"gaspay/internal/apptest"
 	"gaspay/models"
+	"gaspay/partner"
 	"gaspay/recharge"
 	"gaspay/staff"
 )
@@ -247,6 +248,11 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/tariffs":                        staff.Read,
 	"POST /api/admin/tariffs":                       staff.Manage,
 	"POST /api/admin/tariffs/:code/versions":        staff.Manage,
+	"GET /api/admin/partners":                       staff.Manage,
+	"POST /api/admin/partners":                      staff.Manage,
+	"POST /api/admin/partners/:id/disable":          staff.Manage,
+	"POST /api/admin/partners/:id/enable":           staff.Manage,
+	"POST /api/admin/partners/:id/rotate":           staff.Manage,
 	"GET /api/admin/reports/daily":                  staff.Report,
 }
 
@@ -668,5 +674,77 @@ func TestTariffVersions(t *testing.T) {
 	}
 	if r := adm.do("POST", "/api/admin/tariffs", map[string]any{"code": "commercial", "name": "x", "tiers": flat}); r.Code(t) != "tariff_exists" {
 		t.Fatalf("add it twice: %d %s", r.Status, r.Body)
+	}
+}
+
+// Partners added, rotated with a grace period (both keys good until it
+// ends), disabled and enabled from the console.
+func TestPartnerKeysFromConsole(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	adm := newClerk(t, srv, "adm1", staff.Admin)
+	r := adm.do("POST", "/api/admin/partners", map[string]string{"id": "lakala", "name": "拉卡拉"})
+	if r.Status != http.StatusCreated || len(r.JSON(t)["key"].(string)) != 64 {
+		t.Fatalf("add partner: %d %s", r.Status, r.Body)
+	}
+	key1 := r.JSON(t)["key"].(string)
+	if r := adm.do("POST", "/api/admin/partners", map[string]string{"id": "lakala", "name": "x"}); r.Code(t) != "partner_exists" {
+		t.Fatalf("add twice: %d %s", r.Status, r.Body)
+	}
+	client := func(key string) *partnerClient { return &partnerClient{t: t, srv: srv, id: "lakala", key: key} }
+	query := func(key string) int {
+		return client(key).post("/partner/v1/query", map[string]string{"user_number": "031120001"}).Status
+	}
+	if s := query(key1); s != http.StatusOK {
+		t.Fatalf("query with the first key: %d", s)
+	}
+	r = adm.do("POST", "/api/admin/partners/lakala/rotate", map[string]int{"grace_hours": 1})
+	key2 := r.JSON(t)["key"].(string)
+	if r.Status != http.StatusOK || key2 == key1 {
+		t.Fatalf("rotate: %d %s", r.Status, r.Body)
+	}
+	// During the grace period both keys are good; each answer is signed
+	// with the key of its request (partnerClient checks).
+	if query(key1) != http.StatusOK || query(key2) != http.StatusOK {
+		t.Fatal("a key refused during the grace period")
+	}
+	r = adm.do("POST", "/api/admin/partners/lakala/rotate", map[string]int{"grace_hours": 0})
+	key3 := r.JSON(t)["key"].(string)
+	// A refusal is signed with the partner's current key: sign the request
+	// with an old key and check the answer with the new one.
+	signedWith := func(old string) int {
+		path, body := "/partner/v1/query", map[string]string{"user_number": "031120001"}
+		return client(key3).send("POST", path, body, func(h http.Header, raw *[]byte) {
+			h.Set("X-Signature", partner.Sign([]byte(old), "POST", path, h.Get("X-Timestamp"), h.Get("X-Nonce"), string(*raw)))
+		}).Status
+	}
+	if signedWith(key1) != http.StatusUnauthorized || signedWith(key2) != http.StatusUnauthorized || query(key3) != http.StatusOK {
+		t.Fatal("after a rotation without grace only the new key may be good")
+	}
+	if r := adm.do("POST", "/api/admin/partners/lakala/disable", map[string]any{}); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.Body)
+	}
+	if s := query(key3); s != http.StatusUnauthorized {
+		t.Fatalf("a disabled partner: %d", s)
+	}
+	adm.do("POST", "/api/admin/partners/lakala/enable", map[string]any{})
+	if s := query(key3); s != http.StatusOK {
+		t.Fatalf("re-enabled partner: %d", s)
+	}
+	list := adm.do("GET", "/api/admin/partners", nil)
+	if strings.Contains(string(list.Body), key3) || !strings.Contains(string(list.Body), "拉卡拉") {
+		t.Fatalf("partner list: %s", list.Body)
+	}
+	for _, action := range []string{"partner.add", "partner.rotate", "partner.disable", "partner.enable"} {
+		got := auditRows(t, env, action)
+		if len(got) == 0 {
+			t.Errorf("no %s audit", action)
+		}
+		for _, e := range got {
+			if e.AfterJSON != nil && (strings.Contains(*e.AfterJSON, key1) || strings.Contains(*e.AfterJSON, key3)) {
+				t.Errorf("%s audit holds a key", action)
+			}
+		}
 	}
 }

@@ -124,6 +124,7 @@ var domainErrors = []struct {
 	{console.ErrSerialTaken, &apiError{Status: http.StatusConflict, Code: "card_serial_taken", Message: "这张卡号已经登记过。"}},
 	{console.ErrTariffDate, &apiError{Status: http.StatusConflict, Code: "tariff_date", Message: "新价格必须从今天以后、且晚于已排定的最后一个版本的日期起执行。"}},
 	{console.ErrDuplicateTariff, &apiError{Status: http.StatusConflict, Code: "tariff_exists", Message: "这个价格类别已经存在。"}},
+	{console.ErrPartnerExists, &apiError{Status: http.StatusConflict, Code: "partner_exists", Message: "这个合作方编号已经存在。"}},
 	{console.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "该账户没有在用的卡。"}},
 }
 

@@ -150,6 +150,11 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/tariffs", read, h.adminTariffs)
 	admin.POST("/tariffs", h.need(staff.Manage), h.adminAddTariff)
 	admin.POST("/tariffs/:code/versions", h.need(staff.Manage), h.adminScheduleTariff)
+	admin.GET("/partners", h.need(staff.Manage), h.adminPartners)
+	admin.POST("/partners", h.need(staff.Manage), h.adminAddPartner)
+	admin.POST("/partners/:id/disable", h.need(staff.Manage), h.adminPartnerActive(false))
+	admin.POST("/partners/:id/enable", h.need(staff.Manage), h.adminPartnerActive(true))
+	admin.POST("/partners/:id/rotate", h.need(staff.Manage), h.adminRotatePartner)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

@@ -127,6 +127,12 @@ func consoleMigrations() []migration {
 			){{table}}`,
 		}},
 		tariffMigration(),
+		{39, "partner key rotation", []string{
+			// A rotated key stays valid until previous_until, so that a
+			// partner can switch without a moment of refused payments.
+			`ALTER TABLE partners ADD COLUMN previous_secret VARCHAR(255) NULL`,
+			`ALTER TABLE partners ADD COLUMN previous_until {{time}} NULL`,
+		}},
 	}
 }
 

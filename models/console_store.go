@@ -344,3 +344,26 @@ func (s *Store) Approvals(ctx context.Context, pending bool, limit int) ([]Appro
 	var out []Approval
 	return out, q.Find(&out).Error
 }
+
+// Partners lists the collection partners by id.
+func (s *Store) Partners(ctx context.Context) ([]Partner, error) {
+	var out []Partner
+	return out, s.db.WithContext(ctx).Order("partner_id").Find(&out).Error
+}
+
+// CreatePartner adds a partner.
+// Errors: ErrDuplicate when the id exists.
+func (s *Store) CreatePartner(ctx context.Context, p *Partner) error {
+	return dup(s.db.WithContext(ctx).Create(p).Error)
+}
+
+// LockPartner reads a partner and locks it.
+func (s *Store) LockPartner(ctx context.Context, partnerID string) (Partner, error) {
+	var p Partner
+	return p, one(s.db.WithContext(ctx).Clauses(forUpdate()).Where("partner_id = ?", partnerID).Take(&p).Error)
+}
+
+// UpdatePartner sets a partner's columns.
+func (s *Store) UpdatePartner(ctx context.Context, id int64, set map[string]any) error {
+	return s.db.WithContext(ctx).Model(&Partner{}).Where("id = ?", id).Updates(set).Error
+}
