@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -157,10 +158,18 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.Do("upload the corrected file", chromedp.SetUploadFiles("#import-file", []string{file}), chromedp.Click("#import-form button"))
 	d.b.WaitText("imported", "#import-result", "已导入 1 行")
 
+	// A price change scheduled for a future day shows as scheduled.
+	d.b.Do("open prices", chromedp.Click(`nav a[data-tab=settings]`))
+	d.b.WaitText("the tariffs", "#view", "居民生活用气")
+	d.b.Do("schedule a price", chromedp.SetValue("form.schedule .s-date", time.Now().AddDate(0, 1, 0).Format("2006-01-02")),
+		chromedp.SendKeys("form.schedule .s-tiers", "310:3.10,520:3.40,*:4.30"), chromedp.Click("form.schedule button"))
+	d.b.WaitText("scheduled", ".tariff-scheduled", "待生效")
+	d.shot("console-prices")
+
 	// The audit trail shows who did what.
 	d.b.Do("open the audit", chromedp.Click(`nav a[data-tab=audit]`))
 	text := d.b.WaitText("the audit", "#audit-list", "refund.approve")
-	for _, want := range []string{"refund.request", "op1", "fin1", "import.bills", "order:" + no} {
+	for _, want := range []string{"refund.request", "op1", "fin1", "import.bills", "tariff.schedule", "order:" + no} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit page lacks %q", want)
 		}

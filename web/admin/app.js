@@ -119,7 +119,7 @@
       tabs[i].className = tabs[i].getAttribute("data-tab") === (parts[0] === "customer" ? "search" : parts[0]) ? "on" : "";
     }
     var pages = { dash: dashboard, search: search, customer: customer, orders: orders, approvals: approvals, alerts: alerts,
-      imports: imports, audit: audit, reports: reports };
+      imports: imports, audit: audit, reports: reports, settings: settings };
     (pages[parts[0]] || dashboard)(parts[1] ? decodeURIComponent(parts[1]) : "");
   }
   window.addEventListener("hashchange", route);
@@ -403,6 +403,63 @@
         "<h2>退款</h2>" + table(["状态", "笔数", "金额"], r.refunds.map(function (s) { return [esc(w(s.status)), s.count, yuan(s.total_fen)]; })) +
         "<h2>冲正</h2>" + table(["笔数", "金额"], [[r.reversals.count, yuan(r.reversals.total_fen)]]);
       document.getElementById("report-form").addEventListener("submit", function (e) { e.preventDefault(); location.hash = "reports/" + val("r-date"); });
+    });
+  }
+
+  // 价格与合作方
+  function tiersText(tiers) {
+    return tiers.map(function (t) {
+      return (t.upper_centi_m3 == null ? "以上" : "≤" + (t.upper_centi_m3 / 100) + " m³") + " " + yuan(t.price_fen_per_m3) + "/m³";
+    }).join("；");
+  }
+  function settings() {
+    api("GET", "/api/admin/tariffs").then(function (res) {
+      if (res.status !== 200) return failed(res);
+      var html = "<h2>价格（按用户类别，按生效日期分版本）</h2>";
+      res.body.tariffs.forEach(function (t) {
+        html += '<div class="card"><b>' + esc(t.name) + "</b>（" + esc(t.code) + "）" + table(["版本", "生效日期", "阶梯", "状态", "录入人"], t.versions.map(function (v) {
+          return [v.version, esc(when(v.effective_from).slice(0, 10)), esc(tiersText(v.tiers)),
+            v.in_force ? '<span class="tag good">执行中</span>' : (v.scheduled ? '<span class="tag tariff-scheduled">待生效</span>' : "已停用"), esc(v.created_by)];
+        })) + (can("manage") ? '<form class="row schedule" data-code="' + esc(t.code) + '"><input type="date" class="s-date"><input type="text" class="s-tiers" placeholder="阶梯，如 310:3.00,520:3.30,*:4.20" size="36"><button type="submit">排定新价格</button></form>' : "") + "</div>";
+      });
+      view.innerHTML = html + '<div id="partners"></div>';
+      view.querySelectorAll("form.schedule").forEach(function (f) {
+        f.addEventListener("submit", function (e) {
+          e.preventDefault();
+          var tiers = f.querySelector(".s-tiers").value.split(",").map(function (p) {
+            var kv = p.split(":"), price = Math.round(parseFloat(kv[1]) * 100);
+            return { upper_centi_m3: kv[0].trim() === "*" ? null : Math.round(parseFloat(kv[0]) * 100), price_fen_per_m3: price };
+          });
+          api("POST", "/api/admin/tariffs/" + f.getAttribute("data-code") + "/versions", { effective_from: f.querySelector(".s-date").value, tiers: tiers }).then(function (r) {
+            if (r.status !== 201) return failed(r);
+            toast("已排定第 " + r.body.version + " 版"); settings();
+          });
+        });
+      });
+      if (!can("manage")) return;
+      api("GET", "/api/admin/partners").then(function (pr) {
+        if (pr.status !== 200) return;
+        var box = document.getElementById("partners");
+        box.innerHTML = "<h2>代收合作方</h2>" + table(["编号", "名称", "状态", "旧密钥有效至", ""], pr.body.partners.map(function (p) {
+          return [esc(p.id), esc(p.name), p.active ? "启用" : "停用", esc(when(p.previous_key_valid_until)),
+            '<button type="button" class="link rotate" data-id="' + esc(p.id) + '">更换密钥（旧密钥保留 24 小时）</button> <button type="button" class="link toggle" data-id="' + esc(p.id) + '" data-on="' + (p.active ? "1" : "") + '">' + (p.active ? "停用" : "启用") + "</button>"];
+        })) + '<form id="partner-form" class="row card"><input id="p-id" type="text" placeholder="编号，如 lakala"><input id="p-name" type="text" placeholder="名称"><button type="submit">添加合作方</button></form><p id="partner-key" class="ok"></p>';
+        function showKey(r) { document.getElementById("partner-key").textContent = "新密钥（只显示这一次，请安全交给合作方）：" + r.body.key; }
+        document.getElementById("partner-form").addEventListener("submit", function (e) {
+          e.preventDefault();
+          api("POST", "/api/admin/partners", { id: val("p-id"), name: val("p-name") }).then(function (r) { if (r.status !== 201) return failed(r); showKey(r); });
+        });
+        box.querySelectorAll("button.rotate").forEach(function (b) {
+          b.addEventListener("click", function () {
+            api("POST", "/api/admin/partners/" + b.getAttribute("data-id") + "/rotate", { grace_hours: 24 }).then(function (r) { if (r.status !== 200) return failed(r); showKey(r); });
+          });
+        });
+        box.querySelectorAll("button.toggle").forEach(function (b) {
+          b.addEventListener("click", function () {
+            api("POST", "/api/admin/partners/" + b.getAttribute("data-id") + (b.getAttribute("data-on") ? "/disable" : "/enable"), {}).then(function (r) { if (r.status !== 200) return failed(r); settings(); });
+          });
+        });
+      });
     });
   }
 
