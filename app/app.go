@@ -75,6 +75,9 @@ type App struct {
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
 	AlipayFake    *alipayfake.Server
+	// sandboxAlipayProvider signs the sandbox's cashier URLs again when
+	// the sandbox pays a WAP order nobody opened.
+	sandboxAlipayProvider *recharge.Alipay
 
 	closers []func() error
 }
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireRecharge(opts); err != nil {
 		return nil, err
 	}
-	if err := a.wireCards(); err != nil {
+	if err := a.wireCards(opts); err != nil {
 		return nil, err
 	}
 	a.AdminToken = cfg.AdminToken.Reveal()
@@ -141,6 +144,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		SandboxAlipay:  a.sandboxAlipay(),
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
+		Hall:           handlers.HallInfo{UtilityName: cfg.UtilityName, SandboxLogin: cfg.WeChatSandbox()},
 		Ready:          a.Ready,
 	})
 	if err != nil {
@@ -213,9 +217,13 @@ func (a *App) wireWeChat() error {
 	return nil
 }
 
+// oaApp is the official account the JS-SDK signs for: in the sandbox the
+// one the in-process WeChat knows, with the secret made up for it (without
+// it the fake refuses the access token, and the signature never comes).
 func (a *App) oaApp() wechat.App {
 	if a.Config.WeChatSandbox() {
-		return wechat.App{AppID: SandboxOAAppID}
+		_, oa := a.Auth.Apps()
+		return oa
 	}
 	return wechatApp(a.Config.WeChatOA)
 }
@@ -338,7 +346,11 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL), nil
+	p := recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL)
+	if a.AlipayFake != nil {
+		a.sandboxAlipayProvider = p
+	}
+	return p, nil
 }
 
 // sandboxPay lets the sandbox's customers pay: the fake WeChat Pay marks the
@@ -359,7 +371,7 @@ func (a *App) sandboxPay() func(context.Context, string) (int, error) {
 const SandboxBoxMasterKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 // wireCards builds the box relay and the card desk.
-func (a *App) wireCards() error {
+func (a *App) wireCards(opts Options) error {
 	hexKey := a.Config.BoxMasterKey.Reveal()
 	if hexKey == "" {
 		hexKey = SandboxBoxMasterKey
@@ -371,6 +383,9 @@ func (a *App) wireCards() error {
 	}
 	rec := cards.NewRecorder(a.Store, a.Log)
 	a.Cards = cards.NewDesk(master, a.Store, rediskv.KV{C: a.Redis}, rec, a.Config.BoxSessionTTL, a.Log)
+	if opts.Now != nil {
+		a.Cards.SetClock(opts.Now)
+	}
 	// A record still in memory is written when the app closes.
 	a.closers = append(a.closers, func() error { rec.Flush(context.Background()); return nil })
 	return nil
@@ -412,9 +427,47 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 		return nil
 	}
 	return func(ctx context.Context, orderNo, buyer string) (string, error) {
+		if _, ok := a.AlipayFake.Trade(orderNo); !ok {
+			if err := a.openSandboxCashier(ctx, orderNo); err != nil {
+				return "", err
+			}
+		}
 		res, err := a.AlipayFake.Pay(ctx, orderNo, buyer)
 		return res.Body, err
 	}
+}
+
+// openSandboxCashier plays the buyer opening a WAP order's cashier URL: a
+// WAP trade exists at Alipay only from then on. The URL is signed again for
+// the order (signing is local and the order's terms are stored), then
+// fetched from the sandbox's Alipay as the buyer's browser would.
+func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
+	o, err := a.Store.Order(ctx, orderNo)
+	if err != nil || o.Channel != models.ChannelAlipayWAP || o.Status != models.OrderPending {
+		// Nothing to open: Pay answers why it cannot pay.
+		return nil
+	}
+	params, err := a.sandboxAlipayProvider.Prepay(ctx, o, "燃气缴费 "+o.OrderNo)
+	if err != nil {
+		return err
+	}
+	wap, ok := params.(recharge.AlipayWAP)
+	if !ok {
+		return fmt.Errorf("app: sandbox alipay: no cashier URL for %s", orderNo)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wap.PayURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("app: sandbox alipay cashier: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("app: sandbox alipay cashier answered %d for %s", resp.StatusCode, orderNo)
+	}
+	return nil
 }
 
 // Run runs the server's background work until ctx ends: the janitor, and

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"sync"
+	"time"
 )
 
 // Card is a physical IC card: 64 bytes of memory. The simulator holds it
@@ -75,11 +76,19 @@ type BoxConfig struct {
 	// Rand supplies HELLO nonces; nil means crypto/rand. Tests pass a fixed
 	// reader to make the box deterministic.
 	Rand io.Reader
+	// Now is the box's own clock, which times a session's idleness; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Box models the recharge box's side of the protocol, for the simulator and
 // tests. It holds its id, K_box, its persistent HELLO counter, at most one
 // card, and the current session. It is safe for concurrent use.
+//
+// It keeps the spec's session lifetime: one session at a time, forgotten
+// for good at the next HELLO, at power loss (PowerCycle) and once
+// SessionIdle has passed on its clock since the last frame it accepted or
+// sent in it. A frame of a forgotten session is never executed.
 //
 // On a frame it cannot authenticate (wrong box, wrong type or direction,
 // unexpected counter, bad tag) it returns an error and no reply, and its
@@ -100,13 +109,27 @@ type Box struct {
 	awaiting bool
 	sess     Session
 	hasSess  bool
+	last     time.Time // the session's last frame accepted or sent
+	now      func() time.Time
 	fault    Fault
 }
 
 // NewBox returns a box with the given id and K_box (DeriveBoxKey of the
 // server's master key, as provisioned at manufacture).
 func NewBox(id BoxID, kbox Key, cfg BoxConfig) *Box {
-	return &Box{id: id, key: kbox, firmware: cfg.Firmware, counter: cfg.HelloCounter, rand: cfg.Rand}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Box{id: id, key: kbox, firmware: cfg.Firmware, counter: cfg.HelloCounter, rand: cfg.Rand, now: now}
+}
+
+// PowerCycle is the box losing power: it forgets its session and any
+// handshake in progress; the HELLO counter and the card stay.
+func (b *Box) PowerCycle() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sess, b.hasSess, b.awaiting = Session{}, false, false
 }
 
 // ID returns the box id.
@@ -195,6 +218,7 @@ func (b *Box) HandleSession(f Frame) error {
 	}
 	b.sess, b.hasSess = s, true
 	b.awaiting = false
+	b.last = b.now()
 	return nil
 }
 
@@ -206,10 +230,16 @@ func (b *Box) HandleSession(f Frame) error {
 func (b *Box) Handle(f Frame) (Frame, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.hasSess && b.now().Sub(b.last) >= SessionIdle {
+		b.sess, b.hasSess = Session{}, false
+	}
 	if !b.hasSess {
 		return Frame{}, fmt.Errorf("box %s: %w", b.id, ErrNoSession)
 	}
 	msg, err := b.sess.OpenMessage(f)
+	if err == nil || errors.Is(err, ErrBadBody) {
+		b.last = b.now()
+	}
 	if errors.Is(err, ErrBadBody) {
 		return b.reply(ErrorBody{Code: CodeMalformed, Message: "malformed " + f.Type.String() + " body"}, false)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 
 	"gaspay/bleproxy"
 )
@@ -378,5 +379,72 @@ func TestBoxCardSwap(t *testing.T) {
 	}
 	if box.ID() != v.boxID {
 		t.Error("ID")
+	}
+}
+
+// The box's side of the session lifetime: a WRITE_CARD held back past the
+// box's idle timer, across a newer HELLO or across a power loss never
+// reaches the card; activity within the timer keeps the session.
+func TestBoxSessionLifetime(t *testing.T) {
+	v := loadVectors(t)
+	setup := func(t *testing.T) (*rig, *time.Time) {
+		now := time.Unix(1_800_000_000, 0)
+		r := &rig{v: v, box: bleproxy.NewBox(v.boxID, v.kbox, bleproxy.BoxConfig{Firmware: vecFirmware, HelloCounter: 6,
+			Now: func() time.Time { return now }})}
+		r.card = &bleproxy.Card{Image: v.image}
+		r.box.InsertCard(r.card)
+		r.handshake(t)
+		return r, &now
+	}
+	write := func(t *testing.T, r *rig) bleproxy.Frame {
+		f, err := r.server.SealMessage(bleproxy.WriteCardBody{WriteID: v.writeID, Expected: v.image, New: v.newImage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name string
+		// between runs after the write is sealed and before it is handed
+		// to the box.
+		between func(t *testing.T, r *rig, now *time.Time)
+		written bool
+	}{
+		{"handed over within the idle time", func(t *testing.T, r *rig, now *time.Time) {
+			*now = now.Add(bleproxy.SessionIdle - time.Second)
+		}, true},
+		{"held past the idle time", func(t *testing.T, r *rig, now *time.Time) {
+			*now = now.Add(bleproxy.SessionIdle)
+		}, false},
+		{"held across a newer HELLO", func(t *testing.T, r *rig, now *time.Time) {
+			if _, err := r.box.Hello(); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"held across a power loss", func(t *testing.T, r *rig, now *time.Time) {
+			r.box.PowerCycle()
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, now := setup(t)
+			*now = now.Add(200 * time.Second)
+			r.send(t, bleproxy.ReadCardBody{}) // activity: the timer starts again here
+			f := write(t, r)
+			c.between(t, r, now)
+			_, err := r.box.Handle(f)
+			if c.written {
+				if err != nil || r.card.Image != v.newImage {
+					t.Fatalf("write within the session's life: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, bleproxy.ErrNoSession) {
+				t.Fatalf("held write: err = %v", err)
+			}
+			if r.card.Image != v.image {
+				t.Fatal("a frame of a forgotten session reached the card")
+			}
+		})
 	}
 }

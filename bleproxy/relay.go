@@ -29,7 +29,15 @@ var (
 	ErrUnknownSession = errors.New("bleproxy: no such relay session")
 	// ErrSessionBusy: another request of the same session is in progress.
 	ErrSessionBusy = errors.New("bleproxy: session busy")
+	// ErrSessionReplaced: the box has since opened a newer session, so it
+	// forgot this one; nothing of it is relayed any more.
+	ErrSessionReplaced = errors.New("bleproxy: the box opened a newer session")
 )
+
+// SessionIdle is the spec's BOX_SESSION_IDLE: a box forgets its session, for
+// good, once this long has passed by its own timer since the last frame it
+// accepted or sent in it.
+const SessionIdle = 300 * time.Second
 
 // KV keeps sessions where every replica sees them, each under a lock.
 type KV interface {
@@ -62,6 +70,9 @@ type Info struct {
 	ID    string
 	Owner string
 	BoxID BoxID
+	// Hello is the counter of the HELLO that opened the session: the box
+	// forgets the session once it accepts a session of a higher one.
+	Hello uint32
 	Data  json.RawMessage
 }
 
@@ -76,6 +87,11 @@ type Handler interface {
 	// Refused is told of every frame the relay refused, for the record. s
 	// is nil when no session could be found for it.
 	Refused(ctx context.Context, s *Info, box BoxID, reason error)
+	// Active is told, before the phone gets the answer, that the relay
+	// accepted a frame of the session or sealed frames for it: each resets
+	// the box's idle timer. An error withholds the answer and changes
+	// nothing.
+	Active(ctx context.Context, s *Info) error
 }
 
 // Relay is the server's end of box sessions.
@@ -103,6 +119,7 @@ type Answer struct {
 // a secret, like the KV's other sessions.
 type stored struct {
 	Owner   string          `json:"o"`
+	Hello   uint32          `json:"h"`
 	Crypto  []byte          `json:"c"`
 	LastIn  string          `json:"li,omitempty"`
 	LastOut *Answer         `json:"lo,omitempty"`
@@ -152,7 +169,7 @@ func (r *Relay) Open(ctx context.Context, owner string, hello []byte) (string, A
 	if _, err := rand.Read(idb[:]); err != nil {
 		return "", Answer{}, err
 	}
-	info := &Info{ID: hex.EncodeToString(idb[:]), Owner: owner, BoxID: f.BoxID}
+	info := &Info{ID: hex.EncodeToString(idb[:]), Owner: owner, BoxID: f.BoxID, Hello: hs.Hello.Counter}
 	msgs, err := r.handler.Opened(ctx, info, hs.Hello)
 	if err != nil {
 		return "", Answer{}, err
@@ -166,7 +183,7 @@ func (r *Relay) Open(ctx context.Context, owner string, hello []byte) (string, A
 		}
 		ans.Frames = append(ans.Frames, fr.Marshal())
 	}
-	st := stored{Owner: owner, Data: info.Data}
+	st := stored{Owner: owner, Hello: hs.Hello.Counter, Data: info.Data}
 	if st.Crypto, err = sess.MarshalBinary(); err != nil {
 		return "", Answer{}, err
 	}
@@ -214,6 +231,9 @@ func (r *Relay) Frame(ctx context.Context, owner, id string, in []byte) (Answer,
 		if err != nil {
 			return Answer{}, err
 		}
+		if err := r.handler.Active(ctx, info); err != nil {
+			return Answer{}, err
+		}
 		st.LastIn, st.LastOut = digest, &ans
 		return ans, nil
 	})
@@ -229,7 +249,16 @@ func (r *Relay) Command(ctx context.Context, owner, id string, fn func(*Info) ([
 		if err != nil {
 			return Answer{}, err
 		}
-		return seal(sess, msgs, view)
+		ans, err := seal(sess, msgs, view)
+		if err != nil {
+			return Answer{}, err
+		}
+		if len(ans.Frames) > 0 {
+			if err := r.handler.Active(ctx, info); err != nil {
+				return Answer{}, err
+			}
+		}
+		return ans, nil
 	})
 }
 
@@ -267,7 +296,7 @@ func (r *Relay) locked(ctx context.Context, owner, id string, fn func(*stored, *
 	if !ok {
 		return Answer{}, ErrSessionBusy
 	}
-	stored, ans, err := r.use(owner, id, raw, fn)
+	stored, ans, err := r.use(ctx, owner, id, raw, fn)
 	if err != nil {
 		// The lock goes even if the caller's context has ended.
 		r.kv.Release(context.WithoutCancel(ctx), key, token)
@@ -276,8 +305,10 @@ func (r *Relay) locked(ctx context.Context, owner, id string, fn func(*stored, *
 	return ans, r.kv.Checkin(ctx, key, token, stored, r.ttl)
 }
 
-// use decodes a session, runs fn on it and encodes what fn left.
-func (r *Relay) use(owner, id, raw string, fn func(*stored, *Info, *Session) (Answer, error)) (string, Answer, error) {
+// use decodes a session, runs fn on it and encodes what fn left. A session
+// whose box has since accepted a newer HELLO is refused: the box forgot it,
+// and a frame of it that the phone held back must reach nothing.
+func (r *Relay) use(ctx context.Context, owner, id, raw string, fn func(*stored, *Info, *Session) (Answer, error)) (string, Answer, error) {
 	if raw == "" {
 		return "", Answer{}, ErrUnknownSession
 	}
@@ -292,7 +323,16 @@ func (r *Relay) use(owner, id, raw string, fn func(*stored, *Info, *Session) (An
 	if err := sess.UnmarshalBinary(st.Crypto); err != nil {
 		return "", Answer{}, err
 	}
-	info := &Info{ID: id, Owner: owner, BoxID: sess.BoxID, Data: st.Data}
+	info := &Info{ID: id, Owner: owner, BoxID: sess.BoxID, Hello: st.Hello, Data: st.Data}
+	newest, err := r.ledger.HelloCounter(ctx, sess.BoxID)
+	if err != nil {
+		return "", Answer{}, err
+	}
+	if newest != st.Hello {
+		err := fmt.Errorf("%w: session of HELLO %d, box now at %d", ErrSessionReplaced, st.Hello, newest)
+		r.handler.Refused(ctx, info, info.BoxID, err)
+		return "", Answer{}, err
+	}
 	ans, err := fn(&st, info, &sess)
 	if err != nil {
 		return "", Answer{}, err

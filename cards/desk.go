@@ -52,6 +52,10 @@ func NewDesk(master bleproxy.MasterKey, store *models.Store, kv bleproxy.KV, rec
 	return d
 }
 
+// SetClock replaces the desk's clock (tests move time past a box's idle
+// timeout).
+func (d *Desk) SetClock(now func() time.Time) { d.now = now }
+
 // Recorder is the desk's record.
 func (d *Desk) Recorder() *Recorder { return d.rec }
 
@@ -60,6 +64,10 @@ type sessionData struct {
 	UserID int64       `json:"u"`
 	Card   *readState  `json:"card,omitempty"`
 	Write  *writeState `json:"write,omitempty"`
+	// Live maps the writes issued in this session and not yet answered
+	// (hex write_id) to the image each writes: the box may still execute
+	// them, and may still answer them, even after the phone moved on.
+	Live map[string]string `json:"live,omitempty"`
 }
 
 // readState is the card just read in the session.
@@ -151,6 +159,19 @@ func (d *Desk) Refused(ctx context.Context, s *bleproxy.Info, box bleproxy.BoxID
 	d.rec.Add(ctx, ev)
 }
 
+// Active implements bleproxy.Handler: while a write issued in the session
+// is unanswered, every frame the relay seals or accepts in it restarts the
+// box's idle timer, so the write stays live (its purchase in doubt) for
+// another BOX_SESSION_IDLE. That is recorded durably before the phone gets
+// the frames.
+func (d *Desk) Active(ctx context.Context, s *bleproxy.Info) error {
+	sd, err := load(s)
+	if err != nil || len(sd.Live) == 0 {
+		return err
+	}
+	return d.store.TouchCardWrites(ctx, s.ID, d.now().UTC())
+}
+
 // Message implements bleproxy.Handler.
 func (d *Desk) Message(ctx context.Context, s *bleproxy.Info, m bleproxy.Message) ([]bleproxy.Message, any, error) {
 	sd, err := load(s)
@@ -211,6 +232,9 @@ type PendingView struct {
 	Amount         int64  `json:"amount"`
 	Unit           string `json:"unit"`
 	WriteAvailable bool   `json:"write_available"`
+	// InDoubt: a write of this purchase was issued and may still reach the
+	// card; writing it again is safe, refunding it is not.
+	InDoubt bool `json:"in_doubt,omitempty"`
 }
 
 // DeliveredView is a purchase that reached the card.
@@ -278,23 +302,30 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 	if !delivered && last != nil && seq < *last {
 		return reject("card_stale", fmt.Sprintf("This card is older than the last purchase written to its account (purchase %d). Use your latest card.", *last))
 	}
-	// A write that never landed: the card is at the sequence before it, and
-	// the card is here, in this box, so no write of it is still in flight.
-	notApplied := cr.CreditTries != nil && *cr.CreditTries > 0 && last != nil && seq == *last
-	if delivered || last == nil || seq > *last || notApplied {
-		if err := d.settleRead(ctx, cr, seq, delivered, notApplied); err != nil {
+	out := readNothing
+	var gone models.WrittenPurchase
+	if delivered || last == nil || seq > *last || (cr.CreditTries != nil && *cr.CreditTries > 0 && seq == *last) {
+		if out, gone, err = d.settleRead(ctx, cr, seq, int64(img.Credit), delivered); err != nil {
 			return nil, err
 		}
-		switch {
-		case delivered:
-			ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d found on the card", seq))
-			ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
-			d.rec.Add(ctx, ev)
-		case last == nil || seq > *last:
-			ev := d.event(s, sd.UserID, "card_sequence", fmt.Sprintf("adopted purchase sequence %d", seq))
-			ev.CardSerial = &serial
-			d.rec.Add(ctx, ev)
-		}
+	}
+	switch out {
+	case readDelivered:
+		ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d found on the card", seq))
+		ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
+		d.rec.Add(ctx, ev)
+	case readAdopted:
+		ev := d.event(s, sd.UserID, "card_sequence", fmt.Sprintf("adopted purchase sequence %d", seq))
+		ev.CardSerial = &serial
+		d.rec.Add(ctx, ev)
+	case readRefundedOnCard:
+		ev := d.event(s, sd.UserID, "refunded_on_card", fmt.Sprintf("purchase %d of %s order found on the card", seq, gone.OrderStatus))
+		ev.CardSerial, ev.OrderNo = &serial, &gone.OrderNo
+		d.rec.Add(ctx, ev)
+	case readInDoubt:
+		ev := d.event(s, sd.UserID, "write_in_doubt", fmt.Sprintf("card at purchase %d; a write of the next may still be executed", seq))
+		ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
+		d.rec.Add(ctx, ev)
 	}
 
 	ev := d.event(s, sd.UserID, "card_read", fmt.Sprintf("purchase %d %s", seq, img.State))
@@ -318,9 +349,11 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 		v.Delivered = &DeliveredView{OrderNo: deref(cr.OrderNo), Seq: seq}
 	case cr.CreditID != nil:
 		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: *cr.CreditAmount, Unit: string(*cr.CreditUnit),
-			WriteAvailable: img.State == bleproxy.CardLoaded}
+			WriteAvailable: img.State == bleproxy.CardLoaded, InDoubt: out == readInDoubt}
 	}
 	switch {
+	case out == readRefundedOnCard:
+		v.Reason = &Reason{"purchase_refunded", fmt.Sprintf("卡上的第 %d 次购气对应的订单 %s 已退款，请持卡到营业厅处理。", seq, gone.OrderNo)}
 	case cr.AccountStatus != models.AccountActive:
 		v.Reason = &Reason{"account_inactive", "This account cannot buy at present; please contact the service hall."}
 	case img.State == bleproxy.CardPending:
@@ -333,13 +366,30 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 	return v, nil
 }
 
+// readOutcome is what a genuine read proved.
+type readOutcome int
+
+const (
+	readNothing        readOutcome = iota
+	readDelivered                  // the pending purchase is on the card
+	readAdopted                    // a sequence the server did not know
+	readRefundedOnCard             // a purchase whose money went back is on the card
+	readInDoubt                    // the card is before the purchase, but a write of it is live
+	readNotLanded                  // the card is before the purchase, and no write of it can land
+)
+
 // settleRead records what a genuine read proves, under the account lock: a
 // purchase found on the card is delivered; a sequence the server did not
 // know is adopted (an imported card's first read, or a purchase written at
-// the service hall); a write that never landed is no longer in doubt.
-func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, delivered, notApplied bool) error {
+// the service hall), unless it is a purchase the server wrote and then
+// refunded, which raises an alert; a card still at the sequence before a
+// purchase whose write was attempted is handed to settleNotLanded.
+func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, credit int64, delivered bool) (readOutcome, models.WrittenPurchase, error) {
 	now := d.now().UTC()
-	return d.store.Tx(ctx, func(tx *models.Store) error {
+	var out readOutcome
+	var gone models.WrittenPurchase
+	err := d.store.Tx(ctx, func(tx *models.Store) error {
+		out, gone = readNothing, models.WrittenPurchase{}
 		if _, err := tx.LockAccount(ctx, cr.AccountID); err != nil {
 			return err
 		}
@@ -347,26 +397,102 @@ func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, deli
 		if err != nil {
 			return err
 		}
-		if card.LastWrittenSeq == nil || *card.LastWrittenSeq < seq {
-			if _, err := tx.SetCardSeq(ctx, card.ID, card.LastWrittenSeq, seq, now); err != nil {
+		before := card.LastWrittenSeq
+		if before == nil || *before < seq {
+			if _, err := tx.SetCardSeq(ctx, card.ID, before, seq, now); err != nil {
 				return err
 			}
+			out = readAdopted
+			if !delivered {
+				w, err := tx.WriteOf(ctx, cr.AccountID, seq, credit)
+				switch {
+				case err == nil && w.CreditStatus == models.CreditCancelled:
+					out, gone = readRefundedOnCard, w
+					return d.refundedOnCard(ctx, tx, w, "a read", now)
+				case err != nil && !errors.Is(err, models.ErrNotFound):
+					return err
+				}
+			}
 		}
-		if cr.CreditID == nil {
+		switch {
+		case cr.CreditID == nil:
 			return nil
+		case delivered:
+			out = readDelivered
+			if _, err := tx.UpdateCredit(ctx, *cr.CreditID, models.CreditPending, map[string]any{
+				"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
+				return err
+			}
+			return tx.ResolveCardWrites(ctx, *cr.CreditID, models.WriteResultOnCard, now)
+		case before != nil && *before == seq && cr.CreditTries != nil && *cr.CreditTries > 0:
+			landed, err := settleNotLanded(ctx, tx, *cr.CreditID, now)
+			out = readNotLanded
+			if !landed {
+				out = readInDoubt
+			}
+			return err
 		}
-		set := map[string]any{"updated_at": now}
-		if delivered {
-			set["status"], set["pending_account_id"], set["delivered_at"] = models.CreditDelivered, nil, now
-		} else if notApplied {
-			set["attempts"] = 0
-		} else {
-			return nil
-		}
-		_, err = tx.UpdateCredit(ctx, *cr.CreditID, models.CreditPending, set)
-		return err
+		return nil
 	})
+	return out, gone, err
 }
+
+// sessionDeadAfter is how long after the server last sealed or accepted a
+// frame of a session its box has surely forgotten it: BOX_SESSION_IDLE by
+// the box's own timer, and 60 s for the two clocks' drift.
+const sessionDeadAfter = bleproxy.SessionIdle + 60*time.Second
+
+// writeLive reports whether the box may still execute an issued WRITE_CARD
+// whose result never came: its session is alive on the box unless the box
+// has since opened a newer one or has been idle past its timeout.
+func writeLive(w models.OpenCardWrite, now time.Time) bool {
+	return w.BoxHello <= w.HelloCounter && now.Before(w.ActiveAt.Add(sessionDeadAfter))
+}
+
+// settleNotLanded is the one place where a card credit leaves doubt without
+// being delivered. A genuine read has just shown its card still at the
+// sequence before the purchase; that proves the purchase never landed only
+// if no write of it can still be executed, so the credit stays in doubt
+// while any of its writes is live. Otherwise its writes are closed and its
+// attempts cleared: it may be written again, and refunded or reversed.
+// Call it under the account lock; it reports whether it cleared the doubt.
+func settleNotLanded(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
+	ws, err := tx.OpenCardWrites(ctx, creditID)
+	if err != nil {
+		return false, err
+	}
+	for _, w := range ws {
+		if writeLive(w, now) {
+			return false, nil
+		}
+	}
+	for _, w := range ws {
+		if err := tx.ResolveCardWrite(ctx, w.WriteID, models.WriteResultNotLanded, now); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ClearCreditAttempts(ctx, creditID, now)
+	return err == nil, err
+}
+
+// refundedOnCard is the second line of defence: a card shows, or a box
+// reports, a purchase whose money went back. The ledger keeps saying what it
+// says (the order refunded or reversed, its credit cancelled); staff are
+// alerted that gas was loaded for money returned.
+func (d *Desk) refundedOnCard(ctx context.Context, tx *models.Store, w models.WrittenPurchase, how string, now time.Time) error {
+	if err := tx.ResolveCardWrite(ctx, w.WriteID, models.WriteResultOnCard, now); err != nil {
+		return err
+	}
+	d.log.ErrorContext(ctx, "gas written for a refunded purchase", slog.String("order_no", w.OrderNo),
+		slog.String("order_status", string(w.OrderStatus)), slog.Int("seq", w.Seq), slog.String("box_id", w.BoxID))
+	return tx.AddAlert(ctx, AlertGasForRefund, w.OrderNo, fmt.Sprintf(
+		"%s shows purchase %d (%d, write %s, box %s) on the card, but the order is %s: gas was loaded for money returned",
+		how, w.Seq, w.Amount, w.WriteID, w.BoxID, w.OrderStatus), now)
+}
+
+// AlertGasForRefund is the alert kind of a purchase found on a card after
+// its money went back.
+const AlertGasForRefund = "gas_for_refunded_order"
 
 func deref(s *string) string {
 	if s == nil {
@@ -403,6 +529,10 @@ func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo strin
 		}
 		_, unit := cardUnit(img.CardType)
 		seq := int(img.Seq) + 1
+		var id bleproxy.WriteID
+		if _, err := rand.Read(id[:]); err != nil {
+			return nil, nil, err
+		}
 		var credit models.Credit
 		err = d.store.Tx(ctx, func(tx *models.Store) error {
 			o, err := tx.Order(ctx, orderNo)
@@ -433,12 +563,17 @@ func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo strin
 			if card.LastWrittenSeq == nil || *card.LastWrittenSeq != int(img.Seq) || card.Status != models.CardCurrent {
 				return ErrReadFirst
 			}
+			now := d.now().UTC()
 			ok, err := tx.UpdateCredit(ctx, credit.ID, models.CreditPending, map[string]any{
-				"seq": seq, "attempts": gorm.Expr("attempts + 1"), "last_attempt_at": d.now().UTC(), "updated_at": d.now().UTC()})
+				"seq": seq, "attempts": gorm.Expr("attempts + 1"), "last_attempt_at": now, "updated_at": now})
 			if err != nil || !ok {
 				return errors.Join(err, ErrNotForCard)
 			}
-			return nil
+			// From here the purchase is in doubt: the phone may hold the
+			// frame back and hand it to this box while the session lives.
+			return tx.InsertCardWrite(ctx, &models.CardWrite{WriteID: id.String(), CreditID: credit.ID, AccountID: o.AccountID,
+				BoxID: strings.ToUpper(s.BoxID.String()), SessionID: s.ID, HelloCounter: int64(s.Hello), Seq: seq,
+				Amount: credit.Amount, IssuedAt: now, ActiveAt: now})
 		})
 		if err != nil {
 			return nil, nil, err
@@ -451,10 +586,10 @@ func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo strin
 		if err != nil {
 			return nil, nil, err
 		}
-		var id bleproxy.WriteID
-		if _, err := rand.Read(id[:]); err != nil {
-			return nil, nil, err
+		if sd.Live == nil {
+			sd.Live = map[string]string{}
 		}
+		sd.Live[id.String()] = hex.EncodeToString(newRaw[:])
 		sd.Write = &writeState{WriteID: id.String(), OrderNo: orderNo, CreditID: credit.ID, Seq: seq, New: hex.EncodeToString(newRaw[:])}
 		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Amount, credit.Unit))
 		ev.CardSerial, ev.OrderNo = &sd.Card.Serial, &orderNo
@@ -464,57 +599,90 @@ func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo strin
 	})
 }
 
-// writeResult takes the box's report of a write. Only a verified report
+// writeResult takes the box's report of a write issued in this session,
+// even after the phone moved on to another read. Only a verified report
 // that the card now holds exactly the image written delivers; anything
 // else leaves the purchase paid and pending, for the next read to decide.
+// Either way the write can no longer be executed: it is no longer live.
 func (d *Desk) writeResult(ctx context.Context, s *bleproxy.Info, sd *sessionData, r bleproxy.WriteResultBody) (*CardView, error) {
-	w := sd.Write
-	if w == nil || w.WriteID != r.WriteID.String() {
+	id := r.WriteID.String()
+	written, ok := sd.Live[id]
+	if !ok {
 		d.rec.Add(ctx, d.event(s, sd.UserID, "frame_refused", "write result for no write issued"))
 		return &CardView{Event: "write_result", Refusal: &Reason{"unexpected_write_result", "This write result answers no write; read the card again."}}, nil
 	}
-	sd.Write, sd.Card = nil, nil
-	serial := strings.ToUpper(hex.EncodeToString(r.ImageAfter[16:24]))
+	delete(sd.Live, id)
+	if sd.Write != nil && sd.Write.WriteID == id {
+		sd.Write, sd.Card = nil, nil
+	}
+	w, err := d.store.WriteByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := d.now().UTC()
 	status := r.Status
-	if status == bleproxy.WriteVerified && hex.EncodeToString(r.ImageAfter[:]) != w.New {
+	if status == bleproxy.WriteVerified && hex.EncodeToString(r.ImageAfter[:]) != written {
 		status = bleproxy.WriteReadBackDiffers
 	}
 	if status != bleproxy.WriteVerified {
+		if err := d.store.ResolveCardWrite(ctx, id, models.WriteResultReported, now); err != nil {
+			return nil, err
+		}
 		ev := d.event(s, sd.UserID, "write_failed", status.String())
 		ev.OrderNo = &w.OrderNo
 		d.rec.Add(ctx, ev)
 		return &CardView{Event: "write_result", WriteStatus: status.String(), Pending: &PendingView{OrderNo: w.OrderNo},
 			Reason: &Reason{"write_incomplete", "Writing the card did not complete. Your purchase is kept: keep the card in the box and read it again to write it, at no charge."}}, nil
 	}
-	cardSerial := ""
-	err := d.store.Tx(ctx, func(tx *models.Store) error {
-		c, err := tx.CreditByID(ctx, w.CreditID)
-		if err != nil {
+	serial := strings.ToUpper(hex.EncodeToString(r.ImageAfter[16:24]))
+	refunded := false
+	err = d.store.Tx(ctx, func(tx *models.Store) error {
+		refunded = false
+		if _, err := tx.LockAccount(ctx, w.AccountID); err != nil {
 			return err
 		}
-		if _, err := tx.LockAccount(ctx, c.AccountID); err != nil {
+		c, err := tx.CreditByID(ctx, w.CreditID)
+		if err != nil {
 			return err
 		}
 		card, err := tx.LockCard(ctx, serial)
 		if err != nil {
 			return err
 		}
-		cardSerial = card.Serial
-		now := d.now().UTC()
-		if _, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
-			"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
+		if card.LastWrittenSeq == nil || *card.LastWrittenSeq < w.Seq {
+			if _, err := tx.SetCardSeq(ctx, card.ID, card.LastWrittenSeq, w.Seq, now); err != nil {
+				return err
+			}
+		}
+		switch c.Status {
+		case models.CreditCancelled:
+			refunded = true
+			return d.refundedOnCard(ctx, tx, w, "the box's write result", now)
+		case models.CreditPending:
+			if _, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
+				"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
+				return err
+			}
+		}
+		if err := tx.ResolveCardWrite(ctx, id, models.WriteResultReported, now); err != nil {
 			return err
 		}
-		if card.LastWrittenSeq == nil || *card.LastWrittenSeq < w.Seq {
-			_, err = tx.SetCardSeq(ctx, card.ID, card.LastWrittenSeq, w.Seq, now)
-		}
-		return err
+		// Other writes of the purchase compare against the card before it:
+		// none of them can match the card any more.
+		return tx.ResolveCardWrites(ctx, c.ID, models.WriteResultSuperseded, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	if refunded {
+		ev := d.event(s, sd.UserID, "refunded_written", fmt.Sprintf("purchase %d of %s order written and verified", w.Seq, w.OrderStatus))
+		ev.OrderNo, ev.CardSerial = &w.OrderNo, &serial
+		d.rec.Add(ctx, ev)
+		return &CardView{Event: "write_result", WriteStatus: status.String(), CreditState: "pending",
+			Reason: &Reason{"purchase_refunded", fmt.Sprintf("订单 %s 已退款，但这次购气已写入卡中，请持卡到营业厅处理。", w.OrderNo)}}, nil
+	}
 	ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d written and verified", w.Seq))
-	ev.OrderNo, ev.CardSerial = &w.OrderNo, &cardSerial
+	ev.OrderNo, ev.CardSerial = &w.OrderNo, &serial
 	d.rec.Add(ctx, ev)
 	return &CardView{Event: "write_result", WriteStatus: status.String(), Delivered: &DeliveredView{OrderNo: w.OrderNo, Seq: w.Seq},
 		CreditState: "pending", Reason: &Reason{"insert_into_meter", "The card is written: insert it into the gas meter to load the gas."}}, nil

@@ -51,6 +51,8 @@ type Deps struct {
 	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
 	// reports what our notification endpoint answered.
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
+	// Hall is what the service hall's pages are told.
+	Hall HallInfo
 
 	// Staff logs staff in; Console is the back office behind /admin/.
 	Staff   *staff.Service
@@ -74,7 +76,9 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	h := &handler{Deps: d, pages: web.H5(), adminPages: web.Admin()}
+	h := &handler{Deps: d}
+	h.pages = web.Hall(http.HandlerFunc(h.hallNotFound))
+	h.adminPages = web.Admin()
 
 	r.Use(h.requestID, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
@@ -101,6 +105,7 @@ func New(d Deps) (*gin.Engine, error) {
 	api.POST("/orders", h.createOrder)
 	api.GET("/orders", h.listOrders)
 	api.GET("/orders/:no", h.getOrder)
+	api.GET("/orders/:no/receipt", h.orderReceipt)
 	api.POST("/box/sessions", h.openBoxSession)
 	api.POST("/box/sessions/:id/frames", h.relayBoxFrame)
 	api.POST("/box/sessions/:id/read", h.readBoxCard)
@@ -156,8 +161,11 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/partners/:id/enable", h.need(staff.Manage), h.adminPartnerActive(true))
 	admin.POST("/partners/:id/rotate", h.need(staff.Manage), h.adminRotatePartner)
 
-	// The service hall's pages.
-	r.GET("/h5/*file", h.h5)
+	// The service hall's pages, and what they are told about the server.
+	r.GET("/h5/*file", h.hallPage)
+	r.HEAD("/h5/*file", h.hallPage)
+	r.GET("/api/hall", h.hallConfig)
+	r.GET("/h5", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/h5/") })
 	// The staff console's page.
 	r.GET("/admin", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/admin/") })
 	r.GET("/admin/*file", h.adminPage)

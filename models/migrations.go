@@ -293,5 +293,38 @@ func allMigrations() []migration {
 			`UPDATE accounts SET arrears_fen = COALESCE((SELECT SUM(b.amount_due_fen - b.amount_paid_fen) FROM bills b
 				WHERE b.account_id = accounts.id AND b.amount_paid_fen < b.amount_due_fen), 0)`,
 		}},
+		{6, "card writes", []string{
+			// Every WRITE_CARD the server issued, with the box session that
+			// carries it: a phone may hold the frame back and hand it to the
+			// box later, so a write stays live (its purchase in doubt) until
+			// its result arrives, a read shows it on the card, or its session
+			// is dead on the box (a newer HELLO of the same box, or
+			// BOX_SESSION_IDLE + 60 s since active_at, the last time the
+			// server sealed or accepted a frame of that session).
+			// hello_counter is the session's HELLO; seq and amount are what
+			// the write puts on the card, kept even when its credit is
+			// cancelled and its sequence freed, so a late write of a refunded
+			// purchase is recognised on the card.
+			`CREATE TABLE card_writes (
+				id {{id}},
+				write_id CHAR(32) NOT NULL,
+				credit_id BIGINT NOT NULL,
+				account_id BIGINT NOT NULL,
+				box_id CHAR(16) NOT NULL,
+				session_id VARCHAR(32) NOT NULL,
+				hello_counter BIGINT NOT NULL,
+				seq INT NOT NULL,
+				amount BIGINT NOT NULL,
+				issued_at {{time}} NOT NULL,
+				active_at {{time}} NOT NULL,
+				result VARCHAR(24) NULL,
+				resolved_at {{time}} NULL,
+				CONSTRAINT ux_card_writes_write UNIQUE (write_id),
+				CONSTRAINT fk_card_writes_credit FOREIGN KEY (credit_id) REFERENCES credits (id)
+			){{table}}`,
+			`CREATE INDEX ix_card_writes_credit ON card_writes (credit_id, resolved_at)`,
+			`CREATE INDEX ix_card_writes_session ON card_writes (session_id, resolved_at)`,
+			`CREATE INDEX ix_card_writes_account_seq ON card_writes (account_id, seq)`,
+		}},
 	}, consoleMigrations()...)
 }

@@ -78,6 +78,18 @@ func (s *Service) RefundOrderWith(ctx context.Context, orderNo, reason, by strin
 	return s.submitRefund(ctx, r), nil
 }
 
+// InDoubt is the one rule that every path cancelling a credit asks (staff
+// refunds, partner reversals, and any to come): a pending credit whose
+// delivery was attempted is in doubt until the delivery path proves where
+// it stands, because the gas may be on its way to the meter. For a card it
+// stays in doubt while a WRITE_CARD of it may still be executed by a box
+// (a phone can hold one back) and until a read shows the card either way;
+// only cards.settleNotLanded, or a delivery, takes it out. A credit in
+// doubt may be delivered, never cancelled: money and gas never both go out.
+func InDoubt(c models.Credit) bool {
+	return c.Status == models.CreditPending && c.Attempts > 0
+}
+
 // cancelCredit undoes a paid order's credit that never reached the meter,
 // in the caller's transaction under the account's lock: the credit is
 // cancelled (its sequence freed, since the meter never saw it), and what
@@ -95,7 +107,7 @@ func (s *Service) cancelCredit(ctx context.Context, tx *models.Store, a models.A
 		return ErrDelivered
 	case c.Status != models.CreditPending:
 		return ErrNotRefundable
-	case c.Attempts > 0:
+	case InDoubt(c):
 		return ErrDeliveryInDoubt
 	}
 	ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{

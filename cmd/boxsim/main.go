@@ -7,6 +7,12 @@
 //	go run ./cmd/boxsim                       # a complete purchase of 100 m3
 //	go run ./cmd/boxsim -fault lose           # the write's answer is lost; a new session recovers it
 //	go run ./cmd/boxsim -fault pull           # the card is pulled mid-write; run again to write it free
+//	go run ./cmd/boxsim -fault hold -admin-token T
+//	                                          # the phone keeps the WRITE_CARD back: no refund while
+//	                                          # the box's session lives, then the late write delivers
+//	go run ./cmd/boxsim -fault hold-new-session -admin-token T
+//	                                          # the box reconnects first: refund, and the held frame
+//	                                          # reaches nothing
 //	go run ./cmd/boxsim -fault wrong-key      # a box the server cannot authenticate
 //	go run ./cmd/boxsim -fault tamper         # a card image altered without the card key
 //

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gaspay/bleproxy"
@@ -25,6 +26,7 @@ const sandboxMaster = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1
 // a card its image, a meter what it loaded.
 type state struct {
 	HelloCounter uint32 `json:"hello_counter"`
+	OtherHello   uint32 `json:"other_hello_counter,omitempty"` // the second box of the hold faults
 	Card         string `json:"card"` // hex of the 64-byte image
 	MeterSeq     uint16 `json:"meter_seq"`
 	MeterRemain  uint32 `json:"meter_remaining"`
@@ -39,6 +41,10 @@ type sim struct {
 	box    *bleproxy.Box
 	sess   string
 	serial bleproxy.CardSerial
+	// admin is the staff token, for the refund the hold faults ask for.
+	admin string
+	// other is a second box, for the hold faults' read elsewhere.
+	other *bleproxy.Box
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -50,7 +56,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	serialHex := fs.String("card", "0000000012345678", "the card serial")
 	boxHex := fs.String("box", "4742000000000001", "the box id")
 	volume := fs.Int64("volume", 10000, "gas to buy, 0.01 m3")
-	fault := fs.String("fault", "", "none, pull, lose, wrong-key or tamper")
+	fault := fs.String("fault", "", "none, pull, lose, hold, hold-new-session, wrong-key or tamper")
+	admin := fs.String("admin-token", "", "the staff token the server printed (the hold faults ask for a refund)")
 	masterHex := fs.String("master", sandboxMaster, "the box master key (the sandbox's by default)")
 	statePath := fs.String("state", filepath.Join("data", "boxsim.json"), "where the box, card and meter are kept")
 	if err := fs.Parse(args); err != nil {
@@ -83,8 +90,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		kbox = bleproxy.DeriveBoxKey(other, boxID)
 	}
-	s := &sim{base: *base, out: stdout, client: &http.Client{Timeout: 15 * time.Second}, serial: serial}
+	if strings.HasPrefix(*fault, "hold") && *admin == "" {
+		return errors.New("-fault " + *fault + " needs -admin-token: it asks staff for a refund")
+	}
+	s := &sim{base: *base, out: stdout, client: &http.Client{Timeout: 15 * time.Second}, serial: serial, admin: *admin}
 	s.box = bleproxy.NewBox(boxID, kbox, bleproxy.BoxConfig{Firmware: 0x0102, HelloCounter: st.HelloCounter})
+	otherID := boxID
+	otherID[len(otherID)-1] ^= 0x80
+	if st.OtherHello == 0 {
+		st.OtherHello = st.HelloCounter
+	}
+	s.other = bleproxy.NewBox(otherID, bleproxy.DeriveBoxKey(master, otherID), bleproxy.BoxConfig{Firmware: 0x0102, HelloCounter: st.OtherHello})
 	card := &bleproxy.Card{}
 	raw, _ := hex.DecodeString(st.Card)
 	copy(card.Image[:], raw)
@@ -93,7 +109,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	s.box.InsertCard(card)
 	defer func() {
-		st.HelloCounter = s.box.HelloCounter()
+		st.HelloCounter, st.OtherHello = s.box.HelloCounter(), s.other.HelloCounter()
 		if c := s.box.Card(); c != nil && *fault != "tamper" {
 			st.Card = hex.EncodeToString(c.Image[:])
 		}
@@ -171,6 +187,12 @@ func (s *sim) writeAndLoad(no, fault string, master bleproxy.MasterKey, st *stat
 		s.box.InjectFault(bleproxy.FaultPull)
 	case "lose":
 		s.box.InjectFault(bleproxy.FaultLoseReply)
+	case "hold", "hold-new-session":
+		loaded, err := s.hold(no, ans.Frames, fault == "hold-new-session")
+		if err != nil || !loaded {
+			return err
+		}
+		return s.load(st, kcard)
 	}
 	view, err := s.deliver(ans.Frames)
 	if errors.Is(err, bleproxy.ErrReplyLost) {
@@ -195,6 +217,74 @@ func (s *sim) writeAndLoad(no, fault string, master bleproxy.MasterKey, st *stat
 	} else {
 		s.say("7. card written: purchase %d, delivered — insert the card into the meter", view.Delivered.Seq)
 	}
+	return s.load(st, kcard)
+}
+
+// hold plays a phone that keeps the WRITE_CARD back (spec/box-protocol.md,
+// "Session lifetime"): the card goes to another box and is read there,
+// staff are asked for a refund, and the held frame is handed to the first
+// box at last. While the first box's session lives the purchase is in
+// doubt: no refund, and the late write delivers. With newSession the first
+// box reconnects first: its old session is dead, the refund goes through,
+// and the held frame reaches nothing. It reports whether the card was
+// written.
+func (s *sim) hold(no string, held []string, newSession bool) (bool, error) {
+	s.say("7. the phone keeps the WRITE_CARD back")
+	old := s.sess
+	card := s.box.RemoveCard()
+	if newSession {
+		if _, err := s.connect(); err != nil {
+			return false, err
+		}
+		s.say("   box %s opened a new session: the one carrying the held write is dead", s.box.ID())
+	}
+	b := &sim{base: s.base, out: s.out, client: s.client, token: s.token, box: s.other}
+	b.box.InsertCard(card)
+	v, err := b.connect()
+	if err != nil {
+		return false, err
+	}
+	inDoubt := v.Pending != nil && v.Pending.InDoubt
+	s.say("   box %s reads the card: purchase %d; the purchase in doubt: %v", b.box.ID(), v.Seq, inDoubt)
+	var refund struct{ Status string }
+	err = s.callWith("POST", "/api/admin/orders/"+no+"/refund", map[string]string{"reason": "boxsim: held write"},
+		map[string]string{"Authorization": "Bearer " + s.admin}, &refund, 202)
+	if err != nil {
+		s.say("   staff refund refused: %v", err)
+	} else {
+		s.say("   staff refund accepted: %s", refund.Status)
+	}
+	s.box.InsertCard(b.box.RemoveCard())
+	f, err := dec(held[0])
+	if err != nil {
+		return false, err
+	}
+	reply, err := s.box.Handle(f)
+	if err != nil {
+		s.say("   the held frame reaches box %s, which refuses it: %v", s.box.ID(), err)
+		if err := s.call("POST", "/api/box/sessions/"+old+"/read", nil, nil, 200); err != nil {
+			s.say("   the server refuses the old session too: %v", err)
+		}
+		s.say("   money back, no gas: the card still holds purchase %d", v.Seq)
+		return false, nil
+	}
+	var ans answer
+	if err := s.call("POST", "/api/box/sessions/"+old+"/frames", map[string]string{"frame": enc(reply)}, &ans, 200); err != nil {
+		return false, err
+	}
+	var view cardView
+	if err := json.Unmarshal(ans.View, &view); err != nil {
+		return false, err
+	}
+	if view.Delivered == nil {
+		return true, fmt.Errorf("the held write landed but was not delivered: %s", ans.View)
+	}
+	s.say("   the held frame reaches box %s: purchase %d written and delivered, once", s.box.ID(), view.Delivered.Seq)
+	return true, nil
+}
+
+// load inserts the card into the meter.
+func (s *sim) load(st *state, kcard bleproxy.Key) error {
 	meter := &bleproxy.Meter{Serial: s.serial, LastSeq: st.MeterSeq, Remaining: st.MeterRemain, Usage: st.MeterUsage}
 	after, err := meter.Insert(kcard, s.box.Card().Image)
 	if err != nil {
@@ -226,6 +316,7 @@ type cardView struct {
 	Pending *struct {
 		OrderNo        string `json:"order_no"`
 		WriteAvailable bool   `json:"write_available"`
+		InDoubt        bool   `json:"in_doubt"`
 	} `json:"pending"`
 	Delivered *struct {
 		OrderNo string `json:"order_no"`

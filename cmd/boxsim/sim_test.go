@@ -23,7 +23,8 @@ func sandboxServer(t *testing.T) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"GASPAY_DATA_DIR": t.TempDir(), "GASPAY_REDIS_PREFIX": rdb.Prefix(), "GASPAY_PUBLIC_URL": srv.URL}[k]
+		return map[string]string{"GASPAY_DATA_DIR": t.TempDir(), "GASPAY_REDIS_PREFIX": rdb.Prefix(), "GASPAY_PUBLIC_URL": srv.URL,
+			"GASPAY_ADMIN_TOKEN": staffToken}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,9 @@ func sandboxServer(t *testing.T) string {
 	h = a.Handler
 	return srv.URL
 }
+
+// staffToken is the sandbox server's staff token in these tests.
+const staffToken = "boxsim-test-staff-token-0123456789abcdef"
 
 func TestSimulatorPurchases(t *testing.T) {
 	url := sandboxServer(t)
@@ -58,6 +62,16 @@ func TestSimulatorPurchases(t *testing.T) {
 		{"wrong box key", []string{"-fault", "wrong-key"}, nil, "frame_rejected"},
 		{"tampered card", []string{"-fault", "tamper"}, nil, "card_invalid"},
 		{"after the refusals", []string{"-volume", "5000"}, []string{"purchase 7, loaded", "8. meter loaded purchase 8: 362.50 m³"}, ""},
+		// A phone holds the WRITE_CARD back while box A's session lives:
+		// no refund, and the late write delivers once.
+		{"held write", []string{"-fault", "hold", "-admin-token", staffToken}, []string{"the purchase in doubt: true",
+			"staff refund refused", "delivery_in_doubt", "purchase 9 written and delivered, once", "8. meter loaded purchase 9: 462.50 m³"}, ""},
+		// Box A reconnects first: its old session is dead, the money goes
+		// back, and the held frame reaches nothing.
+		{"held write, box reconnected", []string{"-fault", "hold-new-session", "-admin-token", staffToken}, []string{
+			"the purchase in doubt: false", "staff refund accepted", "which refuses it", "box_session_replaced",
+			"money back, no gas: the card still holds purchase 9"}, ""},
+		{"after the refund", nil, []string{"purchase 9, loaded", "8. meter loaded purchase 10: 562.50 m³"}, ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

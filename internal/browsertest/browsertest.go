@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -255,13 +256,67 @@ func Try[T any](b *Browser, a chromedp.Action[T]) (T, error) {
 	return v, err
 }
 
-// WaitText waits until the element matched by the CSS selector is visible
-// and its text contains want, and fails the test (with a screenshot) when it
-// does not within Timeout. It answers the element's text.
+// WaitText waits until the element the CSS selector matches is shown and
+// its text contains want, and answers its text. It keeps asking across page
+// loads (a click that navigates is fine), and fails the test with a
+// screenshot when the text has not come within Timeout.
 func (b *Browser) WaitText(step, css, want string) string {
 	b.t.Helper()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e || e.offsetParent === null && getComputedStyle(e).position !== "fixed") return false; const t = e.innerText; return t.includes(%q) ? t : false; })()`, css, want)
-	return Get(b, step, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(Timeout)))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e || !(e.offsetWidth || e.offsetHeight || e.getClientRects().length)) return ""; return e.innerText; })()`, css)
+	deadline := time.Now().Add(Timeout)
+	var last string
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		cancel()
+		if err == nil && strings.Contains(text, want) {
+			return text
+		}
+		last, lastErr = text, err
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p, err := b.save(step); err == nil {
+		b.t.Logf("browsertest: screenshot: %s", p)
+	}
+	b.t.Fatalf("browsertest: %s: %q never showed %q within %s (last text %q, last error %v)", step, css, want, Timeout, last, lastErr)
+	return ""
+}
+
+// Click clicks the element the CSS selector matches, once it is visible.
+func (b *Browser) Click(step, css string) {
+	b.t.Helper()
+	b.Do(step, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+}
+
+// Fill replaces the value of the input the CSS selector matches with
+// text, typed as a person would (input events fire).
+func (b *Browser) Fill(step, css, text string) {
+	b.t.Helper()
+	b.Do(step, chromedp.Clear(chromedp.CSS(css), chromedp.NodeVisible), chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+}
+
+// Navigate opens url in the tab and waits for it to load.
+func (b *Browser) Navigate(url string) {
+	b.t.Helper()
+	b.Do("open "+url, chromedp.Navigate(url))
+}
+
+// OnNewDocument runs script in every page the tab opens from now on,
+// before the page's own scripts: a test stands in for what the real
+// environment provides (WeChat's WeixinJSBridge, for one).
+func (b *Browser) OnNewDocument(script string) {
+	b.t.Helper()
+	b.Do("add a script to every page", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return err
+	}))
+}
+
+// Eval evaluates a JavaScript expression in the page and answers its value.
+func Eval[T any](b *Browser, step, expression string) T {
+	b.t.Helper()
+	return Get(b, step, chromedp.Evaluate[T](expression))
 }
 
 // Screenshot saves the page as it is now (the window, 414×896) under the

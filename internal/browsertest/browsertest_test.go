@@ -47,8 +47,8 @@ func TestChromiumPathFromEnv(t *testing.T) {
 // TestHarness drives a real sandbox server: the service hall's page loads
 // in a phone-sized window, and a screenshot is a PNG of that size.
 func TestHarness(t *testing.T) {
-	srv := Sandbox(t, nil)
 	b := New(t)
+	srv := Sandbox(t, nil)
 	b.Do("open the service hall", chromedp.Navigate(srv.URL+"/h5/"))
 	title := Get(b, "title", chromedp.Title())
 	width := Get(b, "width", chromedp.Evaluate[int](`window.innerWidth`))
