@@ -895,3 +895,105 @@ func (h *handler) adminRotatePartner(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"id": id, "key": key, "previous_key_valid_until": until})
 }
+
+// adminStaff lists the staff: names, roles, whether active and whether
+// they have a second factor.
+func (h *handler) adminStaff(c *gin.Context) {
+	list, err := h.Staff.List(c.Request.Context())
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]gin.H, len(list))
+	for i, st := range list {
+		out[i] = gin.H{"name": st.Name, "role": st.Role, "active": st.Active, "totp": st.TOTPSecret != nil, "created_at": st.CreatedAt}
+	}
+	c.JSON(http.StatusOK, gin.H{"staff": out})
+}
+
+type staffAddRequest struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password"`
+	TOTP     bool   `json:"totp"`
+}
+
+var (
+	errStaffInvalid = badRequest("invalid_staff", "用户名为 2 到 32 位小写字母、数字、点、横线或下划线（字母开头），角色为 viewer、operator、finance 或 admin。")
+	errWeakPassword = badRequest("weak_password", "密码须为 12 到 128 个字符。")
+	errStaffExists  = &apiError{Status: http.StatusConflict, Code: "staff_exists", Message: "这个用户名已经存在。"}
+	errNoSuchStaff  = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "没有这位员工。"}
+)
+
+func staffError(err error) error {
+	switch {
+	case errors.Is(err, staff.ErrInvalid):
+		return errStaffInvalid
+	case errors.Is(err, staff.ErrWeakPassword):
+		return errWeakPassword
+	case errors.Is(err, staff.ErrNameTaken):
+		return errStaffExists
+	case errors.Is(err, staff.ErrNotFound):
+		return errNoSuchStaff
+	}
+	return err
+}
+
+// adminAddStaff adds a member of staff; a TOTP secret is answered once.
+func (h *handler) adminAddStaff(c *gin.Context) {
+	var req staffAddRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	role, ok := staff.ParseRole(req.Role)
+	if !ok {
+		writeError(c, errStaffInvalid)
+		return
+	}
+	added, err := h.Staff.Add(c.Request.Context(), actor(c), req.Name, role, req.Password, req.TOTP)
+	if err != nil {
+		writeError(c, staffError(err))
+		return
+	}
+	out := gin.H{"name": req.Name, "role": role}
+	if added.TOTPSecret != "" {
+		c.Header("Cache-Control", "no-store")
+		out["totp_secret"], out["totp_uri"] = added.TOTPSecret, added.TOTPURI
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+// adminDisableStaff disables a member of staff and ends their sessions.
+func (h *handler) adminDisableStaff(c *gin.Context) {
+	name := c.Param("name")
+	if name == actor(c).Name {
+		writeError(c, &apiError{Status: http.StatusConflict, Code: "own_account", Message: "不能停用自己的账号。"})
+		return
+	}
+	if err := h.Staff.Disable(c.Request.Context(), actor(c), name); err != nil {
+		writeError(c, staffError(err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"name": name, "active": false})
+}
+
+type passwordRequest struct {
+	Password string `json:"password"`
+}
+
+// adminResetPassword gives a member of staff a new password and ends their
+// sessions.
+func (h *handler) adminResetPassword(c *gin.Context) {
+	var req passwordRequest
+	if err := decodeJSON(c, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	name := c.Param("name")
+	if err := h.Staff.ResetPassword(c.Request.Context(), actor(c), name, req.Password); err != nil {
+		writeError(c, staffError(err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"name": name, "active": true})
+}

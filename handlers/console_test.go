@@ -253,6 +253,10 @@ var adminRoutes = map[string]staff.Permission{
 	"POST /api/admin/partners/:id/disable":          staff.Manage,
 	"POST /api/admin/partners/:id/enable":           staff.Manage,
 	"POST /api/admin/partners/:id/rotate":           staff.Manage,
+	"GET /api/admin/staff":                          staff.Manage,
+	"POST /api/admin/staff":                         staff.Manage,
+	"POST /api/admin/staff/:name/disable":           staff.Manage,
+	"POST /api/admin/staff/:name/password":          staff.Manage,
 	"GET /api/admin/reports/daily":                  staff.Report,
 }
 
@@ -282,7 +286,7 @@ func TestEveryAdminRouteByRole(t *testing.T) {
 		return !strings.HasSuffix(routes[i], "/logout") && (strings.HasSuffix(routes[j], "/logout") || routes[i] < routes[j])
 	})
 	path := func(p string) string {
-		return strings.NewReplacer(":id", "999", ":bid", "999", ":no", "NOSUCHORDER1", ":code", "nosuch").Replace(p)
+		return strings.NewReplacer(":id", "999", ":bid", "999", ":no", "NOSUCHORDER1", ":code", "nosuch", ":name", "nobody").Replace(p)
 	}
 	request := func(c *clerk, key string, csrf bool) apptest.Response {
 		method, p, _ := strings.Cut(key, " ")
@@ -746,5 +750,53 @@ func TestPartnerKeysFromConsole(t *testing.T) {
 				t.Errorf("%s audit holds a key", action)
 			}
 		}
+	}
+}
+
+// Admins manage staff from the console: add (with a TOTP secret shown
+// once), list, reset a password, disable (never themselves).
+func TestStaffManagement(t *testing.T) {
+	env := apptest.New(t, nil)
+	srv := env.Start()
+	adm := newClerk(t, srv, "adm1", staff.Admin)
+	r := adm.do("POST", "/api/admin/staff", map[string]any{"name": "zhou", "role": "finance", "password": staffPassword, "totp": true})
+	if r.Status != http.StatusCreated || r.JSON(t)["totp_secret"] == nil {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	for body, code := range map[string]string{
+		`{"name":"zhou","role":"viewer","password":"counter-password-1"}`:    "staff_exists",
+		`{"name":"Zhou Wu","role":"viewer","password":"counter-password-1"}`: "invalid_staff",
+		`{"name":"wu","role":"boss","password":"counter-password-1"}`:        "invalid_staff",
+		`{"name":"wu","role":"viewer","password":"short"}`:                   "weak_password",
+	} {
+		if r := adm.do("POST", "/api/admin/staff", body); r.Code(t) != code {
+			t.Errorf("%s: %d %s, want %s", body, r.Status, r.Body, code)
+		}
+	}
+	list := adm.do("GET", "/api/admin/staff", nil)
+	if !strings.Contains(string(list.Body), `"zhou"`) || strings.Contains(string(list.Body), "argon2") {
+		t.Fatalf("list: %s", list.Body)
+	}
+	c := newClerk(t, srv, "wang", staff.Operator)
+	if r := adm.do("POST", "/api/admin/staff/wang/password", map[string]string{"password": "another-password-2"}); r.Status != http.StatusOK {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	if r := c.do("GET", "/api/admin/me", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("session after a reset: %d", r.Status)
+	}
+	if r := staffLogin(srv, nil, "wang", "another-password-2", ""); r.Status != http.StatusOK {
+		t.Fatalf("login with the new password: %d %s", r.Status, r.Body)
+	}
+	if r := adm.do("POST", "/api/admin/staff/adm1/disable", map[string]any{}); r.Code(t) != "own_account" {
+		t.Fatalf("disabling oneself: %d %s", r.Status, r.Body)
+	}
+	if r := adm.do("POST", "/api/admin/staff/wang/disable", map[string]any{}); r.Status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.Status, r.Body)
+	}
+	if r := adm.do("POST", "/api/admin/staff/nobody/disable", map[string]any{}); r.Status != http.StatusNotFound {
+		t.Fatalf("disable nobody: %d", r.Status)
+	}
+	if got := auditRows(t, env, "staff.add"); len(got) != 3 || got[1].Actor != "adm1" || strings.Contains(*got[1].AfterJSON, "password") {
+		t.Fatalf("staff.add audit: %+v", got)
 	}
 }

@@ -160,6 +160,10 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/partners/:id/disable", h.need(staff.Manage), h.adminPartnerActive(false))
 	admin.POST("/partners/:id/enable", h.need(staff.Manage), h.adminPartnerActive(true))
 	admin.POST("/partners/:id/rotate", h.need(staff.Manage), h.adminRotatePartner)
+	admin.GET("/staff", h.need(staff.Manage), h.adminStaff)
+	admin.POST("/staff", h.need(staff.Manage), h.adminAddStaff)
+	admin.POST("/staff/:name/disable", h.need(staff.Manage), h.adminDisableStaff)
+	admin.POST("/staff/:name/password", h.need(staff.Manage), h.adminResetPassword)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)

@@ -395,3 +395,8 @@ func randomToken() string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// List lists every member of staff (never their hashes or secrets).
+func (s *Service) List(ctx context.Context) ([]models.Staff, error) {
+	return s.store.ListStaff(ctx)
+}

@@ -164,6 +164,7 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.Do("schedule a price", chromedp.SetValue("form.schedule .s-date", time.Now().AddDate(0, 1, 0).Format("2006-01-02")),
 		chromedp.SendKeys("form.schedule .s-tiers", "310:3.10,520:3.40,*:4.30"), chromedp.Click("form.schedule button"))
 	d.b.WaitText("scheduled", ".tariff-scheduled", "待生效")
+	d.b.WaitText("the staff list", "#staff", "fin1")
 	d.shot("console-prices")
 
 	// The audit trail shows who did what.

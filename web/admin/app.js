@@ -422,7 +422,7 @@
             v.in_force ? '<span class="tag good">执行中</span>' : (v.scheduled ? '<span class="tag tariff-scheduled">待生效</span>' : "已停用"), esc(v.created_by)];
         })) + (can("manage") ? '<form class="row schedule" data-code="' + esc(t.code) + '"><input type="date" class="s-date"><input type="text" class="s-tiers" placeholder="阶梯，如 310:3.00,520:3.30,*:4.20" size="36"><button type="submit">排定新价格</button></form>' : "") + "</div>";
       });
-      view.innerHTML = html + '<div id="partners"></div>';
+      view.innerHTML = html + '<div id="partners"></div><div id="staff"></div>';
       view.querySelectorAll("form.schedule").forEach(function (f) {
         f.addEventListener("submit", function (e) {
           e.preventDefault();
@@ -437,6 +437,7 @@
         });
       });
       if (!can("manage")) return;
+      staffSection();
       api("GET", "/api/admin/partners").then(function (pr) {
         if (pr.status !== 200) return;
         var box = document.getElementById("partners");
@@ -458,6 +459,32 @@
           b.addEventListener("click", function () {
             api("POST", "/api/admin/partners/" + b.getAttribute("data-id") + (b.getAttribute("data-on") ? "/disable" : "/enable"), {}).then(function (r) { if (r.status !== 200) return failed(r); settings(); });
           });
+        });
+      });
+    });
+  }
+
+  function staffSection() {
+    api("GET", "/api/admin/staff").then(function (res) {
+      if (res.status !== 200) return;
+      var box = document.getElementById("staff");
+      box.innerHTML = "<h2>员工</h2>" + table(["用户名", "角色", "状态", "动态验证码", ""], res.body.staff.map(function (st) {
+        return [esc(st.name), esc(w(st.role)), st.active ? "启用" : "停用", st.totp ? "已开通" : "",
+          st.active && st.name !== me.name ? '<button type="button" class="link staff-off" data-name="' + esc(st.name) + '">停用</button>' : ""];
+      })) + '<form id="staff-form" class="row card"><input id="st-name" type="text" placeholder="用户名"><select id="st-role"><option value="viewer">客服</option><option value="operator">营业员</option><option value="finance">财务</option><option value="admin">管理员</option></select>' +
+        '<input id="st-pw" type="password" placeholder="初始密码（至少12位）" autocomplete="new-password"><label><input id="st-totp" type="checkbox"> 开通动态验证码</label><button type="submit">添加员工</button></form><p id="staff-secret" class="ok"></p>';
+      document.getElementById("staff-form").addEventListener("submit", function (e) {
+        e.preventDefault();
+        api("POST", "/api/admin/staff", { name: val("st-name"), role: val("st-role"), password: document.getElementById("st-pw").value, totp: document.getElementById("st-totp").checked }).then(function (r) {
+          if (r.status !== 201) return failed(r);
+          toast("已添加 " + r.body.name);
+          staffSection();
+          if (r.body.totp_uri) setTimeout(function () { document.getElementById("staff-secret").textContent = "动态验证码密钥（只显示这一次）：" + r.body.totp_secret + "  " + r.body.totp_uri; }, 300);
+        });
+      });
+      box.querySelectorAll("button.staff-off").forEach(function (b) {
+        b.addEventListener("click", function () {
+          api("POST", "/api/admin/staff/" + encodeURIComponent(b.getAttribute("data-name")) + "/disable", {}).then(function (r) { if (r.status !== 200) return failed(r); staffSection(); });
         });
       });
     });
