@@ -30,7 +30,15 @@ func (a Actor) Audit(ctx context.Context, tx *models.Store, at time.Time, action
 	if len([]rune(note)) > 250 {
 		note = string([]rune(note)[:250])
 	}
+	// The columns' bounds; a host name or proxy chain may be longer.
+	ip, rid := a.IP, a.RequestID
+	if len(ip) > 45 {
+		ip = ip[:45]
+	}
+	if len(rid) > 64 {
+		rid = rid[:64]
+	}
 	return tx.AppendAudit(ctx, &models.AuditEntry{At: at.UTC(), Actor: a.Name, StaffID: a.StaffID, Role: string(a.Role),
-		IP: a.IP, RequestID: a.RequestID, Action: action, Target: target, BeforeJSON: models.JSONText(before),
+		IP: ip, RequestID: rid, Action: action, Target: target, BeforeJSON: models.JSONText(before),
 		AfterJSON: models.JSONText(after), Note: note})
 }
