@@ -366,6 +366,19 @@ func TestRefundApproval(t *testing.T) {
 		t.Fatalf("refund audit: %+v", got)
 	}
 
+	// A refund refused changes nothing and leaves no audit entry: the entry
+	// is written in the refund's own transaction.
+	wang := newBuyer(t, env, srv, "bob", "031120001", "王洪")
+	bill := paidOrder(t, env, wang, 300)
+	if r := op.do("POST", "/api/admin/orders/"+bill+"/refund", map[string]string{"reason": "误缴"}); r.Code(t) != "credit_delivered" {
+		t.Fatalf("refund of a delivered bill payment: %d %s", r.Status, r.Body)
+	}
+	var n int64
+	env.DB.Model(&models.AuditEntry{}).Where("target = ?", "order:"+bill).Count(&n)
+	if n != 0 {
+		t.Fatalf("a refused refund left %d audit entries", n)
+	}
+
 	// Over it: the request waits for someone else with finance or admin.
 	big := paidOrder(t, env, iot, 2000)
 	r = op.do("POST", "/api/admin/orders/"+big+"/refund", map[string]string{"reason": "多缴"})
@@ -432,13 +445,13 @@ func TestRefundApproval(t *testing.T) {
 		t.Fatalf("operator reading the report: %d", r.Status)
 	}
 	rep := fin.do("GET", "/api/admin/reports/daily", nil).JSON(t)
-	if num(rep["total_fen"]) != 300+2000+1000+3000 || len(rep["partners"].([]any)) != 1 ||
+	if num(rep["total_fen"]) != 300+300+2000+1000+3000 || len(rep["partners"].([]any)) != 1 ||
 		num(rep["partners"].([]any)[0].(map[string]any)["total_fen"]) != 3000 || num(rep["reversals"].(map[string]any)["total_fen"]) != 1500 ||
 		len(rep["refunds"].([]any)) != 1 || num(rep["refunds"].([]any)[0].(map[string]any)["count"]) != 2 {
 		t.Fatalf("daily report: %v", rep)
 	}
 	csvr := fin.do("GET", "/api/admin/reports/daily?format=csv", nil)
-	for _, want := range []string{"渠道收款,合计,5,6300,63.00", "代收合作方,lakala,2,3000,30.00", "冲正,reversed,1,1500,15.00", "退款,processing,2,2300,23.00"} {
+	for _, want := range []string{"渠道收款,合计,6,6600,66.00", "代收合作方,lakala,2,3000,30.00", "冲正,reversed,1,1500,15.00", "退款,processing,2,2300,23.00"} {
 		if !strings.Contains(string(csvr.Body), want) {
 			t.Errorf("CSV lacks %q:\n%s", want, csvr.Body)
 		}
