@@ -244,6 +244,11 @@ func (h *handler) adminCustomer(c *gin.Context) {
 		events[i] = gin.H{"box_id": e.BoxID, "session_id": e.SessionID, "kind": e.Kind, "order_no": e.OrderNo,
 			"card_serial": e.CardSerial, "detail": e.Detail, "created_at": e.CreatedAt}
 	}
+	writes := make([]gin.H, len(r.CardWrites))
+	for i, w := range r.CardWrites {
+		writes[i] = gin.H{"box_id": w.BoxID, "seq": w.Seq, "amount": w.Amount, "issued_at": w.IssuedAt, "active_at": w.ActiveAt,
+			"result": w.Result, "resolved_at": w.ResolvedAt, "in_doubt": w.Result == nil}
+	}
 	var meter gin.H
 	if m := r.Meter; m != nil {
 		meter = gin.H{"meter_number": m.MeterNumber, "last_balance_fen": m.LastBalanceFen, "last_reported_at": m.LastReportedAt}
@@ -253,7 +258,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 			"kind": a.Kind, "status": a.Status, "balance_fen": a.BalanceFen, "arrears_fen": a.ArrearsFen, "purchase_seq": a.PurchaseSeq,
 			"ytd_volume_cm3": a.YTDVolumeCm3, "updated_at": a.UpdatedAt},
 		"meter": meter, "cards": cardsOut, "bindings": binds, "bills": bills, "readings": readings,
-		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events,
+		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events, "card_writes": writes,
 		// Messages sent to customers are not recorded by gaspay yet.
 		"messages": []gin.H{},
 	})

@@ -813,3 +813,30 @@ func TestStaffManagement(t *testing.T) {
 		t.Fatalf("staff.add audit: %+v", got)
 	}
 }
+
+// The counter sees a card purchase's recovery state: a write issued and not
+// yet answered is in doubt; once the box reports it, it has a result.
+func TestCustomerShowsCardWrites(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	b, p := cardBuyer(t, env, srv, "4742000000000001", 4)
+	op := newClerk(t, srv, "op1", staff.Operator)
+	p.connect()
+	no := paidPurchase(t, env, b, 10000)
+	p.read()
+	_, frames := p.write(no)
+	writes := func() []any {
+		r := op.do("GET", fmt.Sprintf("/api/admin/accounts/%d", b.account), nil)
+		return r.JSON(t)["card_writes"].([]any)
+	}
+	w := writes()
+	if len(w) != 1 || w[0].(map[string]any)["in_doubt"] != true || num(w[0].(map[string]any)["seq"]) != 5 {
+		t.Fatalf("a write in flight: %v", w)
+	}
+	p.deliver(frames)
+	w = writes()
+	if len(w) != 1 || w[0].(map[string]any)["in_doubt"] != false || w[0].(map[string]any)["result"] == nil {
+		t.Fatalf("a write answered: %v", w)
+	}
+}

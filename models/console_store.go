@@ -186,6 +186,10 @@ type CustomerRecord struct {
 	Bindings []BoundUser
 	Bills    []Bill
 	Readings []MeterReading
+	// CardWrites are the card writes issued for the account's purchases,
+	// newest first: a write without a result may still reach the card
+	// (the purchase is in doubt until it is settled).
+	CardWrites []CardWrite
 }
 
 // BoundUser is a WeChat user bound to an account.
@@ -235,7 +239,10 @@ func (s *Store) Customer(ctx context.Context, accountID int64) (CustomerRecord, 
 		FROM bindings b JOIN users u ON u.id = b.user_id WHERE b.account_id = ? ORDER BY b.id`, accountID).Scan(&r.Bindings).Error; err != nil {
 		return r, err
 	}
-	err = db.Where("account_id = ?", accountID).Order("period DESC").Limit(36).Find(&r.Bills).Error
+	if err := db.Where("account_id = ?", accountID).Order("period DESC").Limit(36).Find(&r.Bills).Error; err != nil {
+		return r, err
+	}
+	err = db.Where("account_id = ?", accountID).Order("id DESC").Limit(20).Find(&r.CardWrites).Error
 	return r, err
 }
 

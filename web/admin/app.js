@@ -196,6 +196,9 @@
       html += "<h2>账单</h2>" + table(["账期", "应缴", "已缴", "截止日"], c.bills.map(function (b) { return [esc(b.period), yuan(b.amount_due_fen), yuan(b.amount_paid_fen), esc(b.due_date || "")]; }));
       html += "<h2>订单</h2>" + orderTable(c.orders);
       html += "<h2>抄表读数</h2>" + table(["日期", "读数（m³）"], c.readings.map(function (r) { return [esc(when(r.read_at).slice(0, 10)), (r.reading_centi_m3 / 100).toFixed(2)]; }));
+      if (a.kind === "iccard") html += "<h2>写卡记录（恢复状态）</h2>" + table(["下发时间", "充值宝", "购气次数", "写入量", "结果"], c.card_writes.map(function (x) {
+        return [esc(when(x.issued_at)), esc(x.box_id), x.seq, x.amount, x.in_doubt ? '<span class="tag bad">未确认，可能已写入卡中（读卡后确定）</span>' : esc(x.result) + " " + esc(when(x.resolved_at))];
+      }));
       html += "<h2>充值宝记录</h2>" + table(["时间", "事件", "订单", "卡号", "说明"], c.box_events.map(function (e) { return [esc(when(e.created_at)), esc(e.kind), esc(e.order_no || ""), esc(e.card_serial || ""), esc(e.detail)]; }));
       html += "<h2>发送的消息</h2><p class='muted'>系统尚未记录发送给用户的消息。</p>";
       view.innerHTML = html;
