@@ -29,6 +29,7 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -63,6 +64,8 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Partners  *partner.Keys
+	Metrics   *metrics.Metrics
 	Staff     *staff.Service
 	Console   *console.Service
 	Handler   http.Handler
@@ -124,7 +127,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		FailLimit:        cfg.BindFailLimit,
 		FailWindow:       cfg.BindFailWindow,
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		MeterBinds:       cfg.MeterBindDailyLimit,
+		Location:         time.FixedZone("CST", 8*3600),
 	}, log)
+	a.Partners = partner.NewKeys(a.Store, a.Redis)
+	a.Metrics = metrics.New(a.Store, log)
 	a.wireConsole()
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
@@ -136,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
-		Partners:       partner.NewKeys(a.Store, a.Redis),
+		Partners:       a.Partners,
 		AdminToken:     a.AdminToken,
 		Staff:          a.Staff,
 		Console:        a.Console,
@@ -146,6 +153,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		OA:             a.oaApp(),
 		Hall:           handlers.HallInfo{UtilityName: cfg.UtilityName, SandboxLogin: cfg.WeChatSandbox()},
 		Ready:          a.Ready,
+		Metrics:        a.Metrics,
+		OrderLimit:     a.Redis.NewLimit("orders", cfg.OrderRateLimit, cfg.OrderRateWindow),
+		BoxOpenLimit:   a.Redis.NewLimit("boxopen", cfg.BoxOpenLimit, cfg.BoxOpenWindow),
+		BoxUsers:       a.Redis.NewMembers("boxusers", 90*24*time.Hour),
 	})
 	if err != nil {
 		return nil, err
@@ -474,14 +485,34 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, passClock{a.Redis}, a.Config.JanitorInterval) }()
 	// An import a crash left committed but half applied is finished.
 	if err := a.Console.ResumeImports(ctx); err != nil {
 		a.Log.ErrorContext(ctx, "resume imports", slog.String("err", err.Error()))
 	}
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
+	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()
+}
+
+// forgetNonces deletes expired partner nonces every interval. Replicas
+// doing it at once only delete the same rows.
+func (a *App) forgetNonces(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.Partners.DeleteExpiredNonces(ctx); err != nil {
+			a.Log.WarnContext(ctx, "partner nonces not deleted", slog.String("err", err.Error()))
+		} else if n > 0 {
+			a.Log.DebugContext(ctx, "partner nonces deleted", slog.Int64("count", n))
+		}
+	}
 }
 
 // Ready reports whether the database and Redis answer.

@@ -256,6 +256,7 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/staff":                          staff.Manage,
 	"POST /api/admin/staff":                         staff.Manage,
 	"POST /api/admin/staff/:name/disable":           staff.Manage,
+	"GET /api/admin/refusals":                       staff.Read,
 	"POST /api/admin/staff/:name/password":          staff.Manage,
 	"GET /api/admin/reports/daily":                  staff.Report,
 }

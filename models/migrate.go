@@ -135,9 +135,15 @@ func SchemaVersion(ctx context.Context, db *gorm.DB) (int, error) {
 	return int(v.Int64), err
 }
 
-// MigrationCount is how many migrations there are: versions may have
-// gaps (each issue has its own range).
-func MigrationCount() int { return len(allMigrations()) }
+// Versions are the schema's versions in order; there may be gaps (each
+// issue works in its own range).
+func Versions() []int {
+	var out []int
+	for _, m := range allMigrations() {
+		out = append(out, m.version)
+	}
+	return out
+}
 
 // LatestVersion is the newest migration this binary knows.
 func LatestVersion() int {

@@ -8,7 +8,7 @@
 //
 // where PATH is the request path with its query string as sent and body is
 // empty for GET. The timestamp must be within five minutes of ours and the
-// nonce unused (kept in Redis) so that a captured request cannot be played
+// nonce unused (kept in the database) so that a captured request cannot be played
 // again. Answers are signed the same way over status, timestamp, nonce and
 // body, so the partner knows they are ours.
 package partner
@@ -39,6 +39,17 @@ var (
 	ErrNonceReused    = errors.New("partner: nonce already used")
 	ErrMalformed      = errors.New("partner: malformed authentication headers")
 )
+
+// IsAuthFailure reports whether err is a refusal of the request's
+// authentication (as opposed to storage failing while checking it).
+func IsAuthFailure(err error) bool {
+	for _, e := range []error{ErrUnknownPartner, ErrStale, ErrBadSignature, ErrNonceReused, ErrMalformed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // Window is how far a request's timestamp may be from ours.
 const Window = 5 * time.Minute
@@ -156,15 +167,22 @@ func (k *Keys) Authenticate(ctx context.Context, r Request) (models.Partner, err
 		}
 		p.Secret = *p.PreviousSecret
 	}
-	// Kept twice the window: any replay within the window finds it.
-	ok, err := k.rdb.SetNX(ctx, k.rdb.Key("partner", "nonce", p.PartnerID, r.Nonce), 1, 2*Window).Result()
+	// Kept in the database, under a unique key, for twice the window: any
+	// replay within the window collides, even after a Redis restart.
+	err = k.store.UseNonce(ctx, p.PartnerID, r.Nonce, k.now().Add(2*Window))
+	if errors.Is(err, models.ErrDuplicate) {
+		return p, ErrNonceReused
+	}
 	if err != nil {
 		return p, fmt.Errorf("partner: nonce: %w", err)
 	}
-	if !ok {
-		return p, ErrNonceReused
-	}
 	return p, nil
+}
+
+// DeleteExpiredNonces forgets the nonces no request can use any more (the
+// janitor calls it).
+func (k *Keys) DeleteExpiredNonces(ctx context.Context) (int64, error) {
+	return k.store.DeleteExpiredNonces(ctx, k.now())
 }
 
 // Signed is the headers of a signed answer.

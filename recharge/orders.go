@@ -118,7 +118,12 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		if attempt == 2 {
 			return OrderView{}, nil, ErrOrderInProgress
 		}
-		paid, err := s.settle(ctx, *stale, true)
+		// Another user's unpaid order does not block this one: a stranger
+		// who bound the meter cannot hold its owner off by leaving orders
+		// open. Only the same user's own order, moments old, is taken to be
+		// still starting (a double tap).
+		young := stale.UserID != nil && *stale.UserID == req.UserID
+		paid, err := s.settle(ctx, *stale, young)
 		if err != nil {
 			return OrderView{}, nil, err
 		}
@@ -138,6 +143,9 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		s.log.WarnContext(ctx, "prepay refused", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
 		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
 			return OrderView{}, nil, cerr
+		}
+		if errors.Is(err, ErrProviderRefused) {
+			return OrderView{}, nil, err
 		}
 		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
 	}
