@@ -282,12 +282,18 @@ func (s *Service) Login(ctx context.Context, name, password, otp, ip, requestID 
 		return Session{}, "", err
 	}
 	k, sk := s.sessionKey(token), s.staffKey(st.ID)
+	// The staff member's set of sessions first, and on its own: in a Redis
+	// Cluster the set and the session live in different slots, and a
+	// session must never exist that the set does not name (disabling ends
+	// them through it).
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, k, raw, s.cfg.IdleTTL)
 		p.SAdd(ctx, sk, k)
 		p.Expire(ctx, sk, 7*24*time.Hour)
 		return nil
 	}); err != nil {
+		return Session{}, "", fmt.Errorf("staff: session: %w", err)
+	}
+	if err := s.rdb.Set(ctx, k, raw, s.cfg.IdleTTL).Err(); err != nil {
 		return Session{}, "", fmt.Errorf("staff: session: %w", err)
 	}
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
@@ -330,12 +336,12 @@ func (s *Service) Logout(ctx context.Context, token string, by Actor) error {
 	if err != nil {
 		return err
 	}
+	// The session first: once it is gone the cookie is dead.
 	k := s.sessionKey(token)
-	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k)
-		p.SRem(ctx, s.staffKey(se.StaffID), k)
-		return nil
-	}); err != nil {
+	if err := s.rdb.Del(ctx, k).Err(); err != nil {
+		return err
+	}
+	if err := s.rdb.SRem(ctx, s.staffKey(se.StaffID), k).Err(); err != nil {
 		return err
 	}
 	return s.store.Tx(ctx, func(tx *models.Store) error {
@@ -350,7 +356,16 @@ func (s *Service) revokeAll(ctx context.Context, staffID int64) error {
 	if err != nil {
 		return fmt.Errorf("staff: revoke: %w", err)
 	}
-	return s.rdb.Del(ctx, append(keys, sk)...).Err()
+	// One key per DEL: the keys live in different cluster slots.
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, k)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("staff: revoke: %w", err)
+	}
+	return s.rdb.Del(ctx, sk).Err()
 }
 
 func (s *Service) sessionKey(token string) string { return s.rdb.Key("staffsess", hashKey(token)) }
