@@ -16,6 +16,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/staff"
 	"gaspay/web"
 	"gaspay/wechat"
@@ -36,6 +37,7 @@ type Deps struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Reconcile *reconcile.Service
 	Partners  *partner.Keys
 	// AdminToken is the automation token: it acts with the admin role,
 	// and every use is audited.
@@ -181,6 +183,14 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/staff/:name/disable", h.need(staff.Manage), h.adminDisableStaff)
 	admin.POST("/staff/:name/password", h.need(staff.Manage), h.adminResetPassword)
 	admin.GET("/refusals", read, h.adminRefusals)
+	// Reconciliation (issue 13): finance's.
+	rep := h.need(staff.Report)
+	admin.POST("/reconciliation/runs", rep, h.adminRunReconciliation)
+	admin.GET("/reconciliation/runs", rep, h.adminReconciliationRuns)
+	admin.GET("/reconciliation/runs/:provider/:date", rep, h.adminReconciliationDay)
+	admin.GET("/reconciliation/differences", rep, h.adminDifferences)
+	admin.POST("/reconciliation/differences/:id/resolve", rep, h.adminResolveDifference)
+	admin.GET("/reconciliation/aging", rep, h.adminDeliveryAging)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)
