@@ -7,7 +7,7 @@ package models
 // unique constraints are declared inside CREATE TABLE, plain indexes with
 // CREATE INDEX, and times are DATETIME (microseconds on MySQL) in UTC.
 func allMigrations() []migration {
-	return []migration{
+	return append([]migration{
 		{1, "customers", []string{
 			`CREATE TABLE tariffs (
 				id {{id}},
@@ -440,5 +440,5 @@ func allMigrations() []migration {
 			){{table}}`,
 			`CREATE INDEX ix_partner_nonces_expires ON partner_nonces (expires_at)`,
 		}},
-	}
+	}, consoleMigrations()...)
 }
