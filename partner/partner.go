@@ -156,7 +156,16 @@ func (k *Keys) Authenticate(ctx context.Context, r Request) (models.Partner, err
 	}
 	want := Sign([]byte(p.Secret), r.Method, r.Path, r.Timestamp, r.Nonce, string(r.Body))
 	if !hmac.Equal([]byte(want), []byte(r.Signature)) {
-		return p, ErrBadSignature
+		// After a rotation the previous key is good until its grace
+		// period ends; the answer is then signed with it too.
+		if p.PreviousSecret == nil || p.PreviousUntil == nil || !k.now().Before(*p.PreviousUntil) {
+			return p, ErrBadSignature
+		}
+		old := Sign([]byte(*p.PreviousSecret), r.Method, r.Path, r.Timestamp, r.Nonce, string(r.Body))
+		if !hmac.Equal([]byte(old), []byte(r.Signature)) {
+			return p, ErrBadSignature
+		}
+		p.Secret = *p.PreviousSecret
 	}
 	// Kept in the database, under a unique key, for twice the window: any
 	// replay within the window collides, even after a Redis restart.
@@ -188,4 +197,12 @@ func (k *Keys) SignAnswer(p models.Partner, status int, body []byte) Signed {
 	s := Signed{Timestamp: strconv.FormatInt(k.now().Unix(), 10), Nonce: hex.EncodeToString(b)}
 	s.Signature = Sign([]byte(p.Secret), strconv.Itoa(status), s.Timestamp, s.Nonce, string(body))
 	return s
+}
+
+// Forget drops a partner from this replica's cache, after staff changed
+// it (other replicas follow within keyTTL).
+func (k *Keys) Forget(id string) {
+	k.mu.Lock()
+	delete(k.cache, id)
+	k.mu.Unlock()
 }

@@ -8,6 +8,8 @@
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
 //	gaspay iot device --meter NUMBER --device DEVICE_ID
 //	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
+//	gaspay import bills|readings FILE.csv, gaspay import resume
+//	gaspay staff add|disable|reset-password --name NAME …
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -60,7 +62,13 @@ const usage = `usage:
   gaspay iot device --meter NUMBER --device DEVICE_ID
                                   record an IoT meter's device id at the meter platform
   gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
-                                  reconcile a provider's bill of a day; exit 1 while differences stay open`
+                                  reconcile a provider's bill of a day; exit 1 while differences stay open
+  gaspay import bills FILE.csv    import bills (user_number,period,amount_fen,due_date)
+  gaspay import readings FILE.csv import meter readings (meter_number,read_at,reading_centi_m3)
+  gaspay import resume            finish imports a crash left half applied
+  gaspay staff add --name NAME --role ROLE --password-file FILE [--totp]
+  gaspay staff disable --name NAME
+  gaspay staff reset-password --name NAME --password-file FILE`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -83,10 +91,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		return migrate(ctx, cfg, log, stdout)
 	case "import":
-		if len(args) != 2 || args[0] != "accounts" {
+		switch {
+		case len(args) == 1 && args[0] == "resume":
+			return importData(ctx, cfg, log, "resume", "", stdout)
+		case len(args) == 2 && (args[0] == "bills" || args[0] == "readings"):
+			return importData(ctx, cfg, log, args[0], args[1], stdout)
+		case len(args) != 2 || args[0] != "accounts":
 			return errors.New(usage)
 		}
 		return importAccounts(ctx, cfg, log, args[1], stdout)
+	case "staff":
+		return staffCmd(ctx, cfg, log, args, stdout)
 	case "partner":
 		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "iot":
