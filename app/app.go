@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,10 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/iot"
+	"gaspay/iot/ctwing"
+	"gaspay/iot/ctwing/ctwingfake"
+	"gaspay/messages"
 	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
@@ -66,6 +71,8 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	IoT       *iot.Service
+	Messages  *messages.Service
 	Partners  *partner.Keys
 	Metrics   *metrics.Metrics
 	Reconcile *reconcile.Service
@@ -81,6 +88,8 @@ type App struct {
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
 	AlipayFake    *alipayfake.Server
+	// CTWingFake is the sandbox's meter platform, nil otherwise.
+	CTWingFake *ctwingfake.Server
 	// sandboxAlipayProvider signs the sandbox's cashier URLs again when
 	// the sandbox pays a WAP order nobody opened.
 	sandboxAlipayProvider *recharge.Alipay
@@ -124,6 +133,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireCards(opts); err != nil {
 		return nil, err
 	}
+	if err := a.wireIoT(opts); err != nil {
+		return nil, err
+	}
+	a.wireMessages(opts)
 	a.wireReconcile(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
@@ -150,6 +163,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
+		IoT:            a.IoT,
+		SandboxCTWing:  a.sandboxCTWing(),
+		Messages:       a.Messages,
+		SandboxWeChat:  a.sandboxMessages(),
 		Reconcile:      a.Reconcile,
 		Partners:       a.Partners,
 		AdminToken:     a.AdminToken,
@@ -414,6 +431,111 @@ func (a *App) wireCards(opts Options) error {
 	return nil
 }
 
+// Sandbox CTWing application: the in-process fake knows it.
+const (
+	sandboxCTWingAppKey    = "sandboxAppKey"
+	sandboxCTWingProductID = 10000577
+)
+
+// wireIoT builds the meter platform (CTWing, or the sandbox's in-process
+// fake, which pushes to our own /notify/ctwing) and the IoT delivery.
+func (a *App) wireIoT(opts Options) error {
+	c := a.Config.IoT
+	hexKey := c.MeterMasterKey.Reveal()
+	if hexKey == "" {
+		hexKey = config.SandboxMeterMasterKey
+	}
+	master, err := bleproxy.ParseMasterKey(hexKey)
+	if err != nil {
+		return fmt.Errorf("app: GASPAY_METER_MASTER_KEY_FILE: %w", err)
+	}
+	w := c.CTWing
+	ccfg := ctwing.Config{BaseURL: w.BaseURL, AppKey: w.AppKey, AppSecret: w.AppSecret.Reveal(), MasterKey: w.MasterKey.Reveal(),
+		ProductID: w.ProductID, Now: opts.Now}
+	if w.AppKey == "" {
+		secret, mk := randomHex(16), randomHex(16)
+		fake := ctwingfake.New(ctwingfake.Config{AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
+			ProductID: sandboxCTWingProductID, PushURL: a.Config.PublicURL + "/notify/ctwing", Now: opts.Now})
+		url, err := a.serveLoopback(fake)
+		if err != nil {
+			return fmt.Errorf("app: sandbox ctwing: %w", err)
+		}
+		a.CTWingFake = fake
+		ccfg = ctwing.Config{BaseURL: url, AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
+			ProductID: sandboxCTWingProductID, Now: opts.Now}
+	}
+	a.IoT = iot.New(a.Store, iot.CTWing{C: ctwing.New(ccfg)}, a.Recharge, iot.Config{Master: master, CommandTTL: c.CommandTTL,
+		SilentAfter: c.SilentAfter, UnappliedAlertAfter: c.UnappliedAlertAfter}, a.Log)
+	if opts.Now != nil {
+		a.IoT.SetClock(opts.Now)
+	}
+	return nil
+}
+
+// wireMessages builds the customers' messages. The sandbox's templates are
+// named after their events, so that its message list reads by itself.
+func (a *App) wireMessages(opts Options) {
+	mc := a.Config.Messages
+	mpT, oaT := map[messages.Event]string{}, map[messages.Event]string{}
+	for k, v := range mc.MPTemplates {
+		mpT[messages.Event(k)] = v
+	}
+	for k, v := range mc.OATemplates {
+		oaT[messages.Event(k)] = v
+	}
+	if a.Config.WeChatSandbox() && len(mpT) == 0 && len(oaT) == 0 {
+		for _, e := range messages.Events {
+			mpT[e], oaT[e] = "sandbox-mp-"+string(e), "sandbox-oa-"+string(e)
+		}
+	}
+	mp, oa := a.Auth.Apps()
+	a.Messages = messages.New(a.Store, a.WeChat, messages.Config{MP: mp, OA: oa, MPTemplates: mpT, OATemplates: oaT,
+		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: time.FixedZone("CST", 8*3600)}, a.Log)
+	if opts.Now != nil {
+		a.Messages.SetClock(opts.Now)
+	}
+}
+
+// sandboxMessages lists what the sandbox WeChat received, newest first.
+func (a *App) sandboxMessages() func() []handlers.SandboxMessage {
+	if a.WeChatFake == nil {
+		return nil
+	}
+	return func() []handlers.SandboxMessage {
+		sent := a.WeChatFake.SentMessages()
+		out := make([]handlers.SandboxMessage, 0, len(sent))
+		for i := len(sent) - 1; i >= 0; i-- {
+			var b struct {
+				ToUser     string                       `json:"touser"`
+				TemplateID string                       `json:"template_id"`
+				Data       map[string]map[string]string `json:"data"`
+			}
+			if json.Unmarshal(sent[i].Body, &b) != nil {
+				continue
+			}
+			data := map[string]string{}
+			for k, v := range b.Data {
+				data[k] = v["value"]
+			}
+			kind := "template"
+			if strings.Contains(sent[i].Path, "subscribe") {
+				kind = "subscribe"
+			}
+			out = append(out, handlers.SandboxMessage{OpenID: b.ToUser, TemplateID: b.TemplateID, Kind: kind,
+				Event: string(a.Messages.EventOf(b.TemplateID)), Data: data})
+		}
+		return out
+	}
+}
+
+// sandboxCTWing is the sandbox platform's device side, for cmd/metersim.
+func (a *App) sandboxCTWing() http.Handler {
+	if a.CTWingFake == nil {
+		return nil
+	}
+	return a.CTWingFake.DeviceHandler()
+}
+
 // janitorLastRun is the Redis key of the janitor's last finished pass.
 const janitorLastRun = "janitor:last_run"
 
@@ -497,9 +619,14 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
+	go func() { defer wg.Done(); a.Messages.Run(ctx, a.Redis, a.Config.Messages.Interval) }()
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, passClock{a.Redis}, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Reconcile.RunDaily(ctx, time.Minute) }()
+	go func() {
+		defer wg.Done()
+		a.IoT.Run(ctx, a.Redis, a.Config.IoT.DispatchInterval, a.Config.JanitorInterval)
+	}()
 	// An import a crash left committed but half applied is finished.
 	if err := a.Console.ResumeImports(ctx); err != nil {
 		a.Log.ErrorContext(ctx, "resume imports", slog.String("err", err.Error()))

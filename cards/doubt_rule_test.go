@@ -14,12 +14,13 @@ import (
 	"gaspay/models"
 )
 
-// One function takes a card credit out of doubt without delivering it
-// (settleNotLanded), and one function cancels a credit (recharge's
-// cancelCredit), which asks recharge.InDoubt first. This test reads the
-// module's source and fails if any other function clears a credit's
-// attempts or moves a credit to cancelled: a new cancellation path (a
-// kiosk, an IoT refund) must go through those two, not around them.
+// One function per delivery path takes a credit out of doubt without
+// delivering it (cards.settleNotLanded for card writes, iot.settleUnapplied
+// for IoT recharges, each after its own proof), and one function cancels a
+// credit (recharge's cancelCredit), which asks recharge.InDoubt first. This
+// test reads the module's source and fails if any other function clears a
+// credit's attempts or moves a credit to cancelled: a new cancellation path
+// (a kiosk, a partner) must go through those, not around them.
 func TestOnlyOneFunctionTakesACreditOutOfDoubt(t *testing.T) {
 	type site struct{ file, fn string }
 	var clears, cancels []site
@@ -74,8 +75,8 @@ func TestOnlyOneFunctionTakesACreditOutOfDoubt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := site{filepath.Join("cards", "desk.go"), "settleNotLanded"}
-	if len(clears) != 1 || clears[0] != want {
+	want := []site{{filepath.Join("cards", "desk.go"), "settleNotLanded"}, {filepath.Join("iot", "ledger.go"), "settleUnapplied"}}
+	if len(clears) != len(want) || clears[0] != want[0] || clears[1] != want[1] {
 		t.Errorf("credits leave doubt at %v; only %v may take them out", clears, want)
 	}
 	wantCancel := site{filepath.Join("recharge", "refunds.go"), "cancelCredit"}

@@ -91,6 +91,57 @@ type Alipay struct {
 	Gateway string
 }
 
+// SandboxMeterMasterKey is the NB-IoT meters' master key of the sandbox:
+// the one of the test vectors in docs/meter-protocol.md, public, so that
+// cmd/metersim and anyone's meter model work against a sandbox server.
+// Production refuses it.
+const SandboxMeterMasterKey = "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+
+// IoT configures the delivery of credits to NB-IoT meters.
+type IoT struct {
+	// MeterMasterKey is the meters' master key, 64 hex digits, read only
+	// from GASPAY_METER_MASTER_KEY_FILE; empty means the sandbox key.
+	MeterMasterKey Secret
+	// CTWing is the China Telecom AEP application; with no app key the
+	// meter platform runs as an in-process sandbox.
+	CTWing CTWing
+	// CommandTTL is how long the platform caches a recharge for a
+	// sleeping meter, and how long the meter may apply it (not_after).
+	CommandTTL time.Duration
+	// SilentAfter flags a meter that has not reported for this long.
+	SilentAfter time.Duration
+	// UnappliedAlertAfter alerts staff about a credit still not applied.
+	UnappliedAlertAfter time.Duration
+	// DispatchInterval is how often paid credits are sent to the platform.
+	DispatchInterval time.Duration
+}
+
+// CTWing is an AEP application and the product its meters belong to.
+type CTWing struct {
+	AppKey    string
+	AppSecret Secret
+	// MasterKey is the product's MasterKey header.
+	MasterKey Secret
+	ProductID int64
+	// BaseURL replaces https://ag-api.ctwing.cn (tests).
+	BaseURL string
+}
+
+// Messages configures the messages to customers.
+type Messages struct {
+	// MPTemplates and OATemplates map events (payment_received,
+	// credit_delivered, delivery_action, low_balance, arrears_reminder) to
+	// the template ids of the mini-program's subscribe messages and the
+	// official account's template messages: "event=id,event=id". An event
+	// without a template is not sent.
+	MPTemplates map[string]string
+	OATemplates map[string]string
+	// LowBalanceFen is the default low-balance threshold of IoT meters.
+	LowBalanceFen int64
+	// Interval is how often events become messages and messages go out.
+	Interval time.Duration
+}
+
 // Config is everything the server reads from its environment.
 type Config struct {
 	// Env is "development" (the default) or "production".
@@ -135,6 +186,12 @@ type Config struct {
 	BoxMasterKey Secret
 	// BoxSessionTTL is how long an idle box session lives.
 	BoxSessionTTL time.Duration
+
+	// IoT is the NB-IoT meters' platform and delivery rules.
+	IoT IoT
+
+	// Messages are the customers' WeChat messages.
+	Messages Messages
 
 	// OrderTTL is how long an order may be paid.
 	OrderTTL time.Duration
@@ -256,8 +313,28 @@ func Load(getenv Getenv) (Config, error) {
 			PublicKey:  l.secret("GASPAY_ALIPAY_PUBLIC_KEY").Reveal(),
 			Gateway:    l.str("GASPAY_ALIPAY_GATEWAY", ""),
 		},
-		BoxMasterKey:     l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
-		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
+		BoxMasterKey:  l.secretFile("GASPAY_BOX_MASTER_KEY_FILE"),
+		BoxSessionTTL: l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
+		IoT: IoT{
+			MeterMasterKey: l.secretFile("GASPAY_METER_MASTER_KEY_FILE"),
+			CTWing: CTWing{
+				AppKey:    l.str("GASPAY_CTWING_APP_KEY", ""),
+				AppSecret: l.secret("GASPAY_CTWING_APP_SECRET"),
+				MasterKey: l.secret("GASPAY_CTWING_MASTER_KEY"),
+				ProductID: l.integer("GASPAY_CTWING_PRODUCT_ID", 0),
+				BaseURL:   strings.TrimRight(l.str("GASPAY_CTWING_BASE_URL", "https://ag-api.ctwing.cn"), "/"),
+			},
+			CommandTTL:          l.duration("GASPAY_IOT_COMMAND_TTL", 48*time.Hour),
+			SilentAfter:         l.duration("GASPAY_IOT_SILENT_AFTER", 25*time.Hour),
+			UnappliedAlertAfter: l.duration("GASPAY_IOT_UNAPPLIED_ALERT_AFTER", 72*time.Hour),
+			DispatchInterval:    l.duration("GASPAY_IOT_DISPATCH_INTERVAL", 2*time.Second),
+		},
+		Messages: Messages{
+			MPTemplates:   l.pairs("GASPAY_WECHAT_MP_TEMPLATES"),
+			OATemplates:   l.pairs("GASPAY_WECHAT_OA_TEMPLATES"),
+			LowBalanceFen: l.integer("GASPAY_LOW_BALANCE_FEN", 1000),
+			Interval:      l.duration("GASPAY_MESSAGES_INTERVAL", 5*time.Second),
+		},
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
 		ReconcileAfter:   l.duration("GASPAY_RECONCILE_AFTER", 10*time.Hour),
@@ -333,6 +410,27 @@ func (c Config) Validate() error {
 		bad("GASPAY_ORDER_TTL: between %s and %s, got %s (WeChat Pay wants time_expire at least 1m ahead when the order reaches it, "+
 			"and the expiry is cut to the second and may be sent again in a retry)", MinOrderTTL, MaxOrderTTL, c.OrderTTL)
 	}
+	if iot := c.IoT; true {
+		// CTWing caches a command at most 864000 s; a meter reporting daily
+		// needs more than a day.
+		if iot.CommandTTL < 26*time.Hour || iot.CommandTTL > 240*time.Hour {
+			bad("GASPAY_IOT_COMMAND_TTL: between 26h (a daily report must find it) and 240h (CTWing's limit), got %s", iot.CommandTTL)
+		}
+		if iot.DispatchInterval < 100*time.Millisecond || c.Messages.Interval < 100*time.Millisecond {
+			bad("GASPAY_IOT_DISPATCH_INTERVAL and GASPAY_MESSAGES_INTERVAL: at least 100ms")
+		}
+		if iot.SilentAfter < time.Hour || iot.UnappliedAlertAfter < time.Hour {
+			bad("GASPAY_IOT_SILENT_AFTER and GASPAY_IOT_UNAPPLIED_ALERT_AFTER: at least 1h")
+		}
+		if w := iot.CTWing; w.AppKey != "" && (!w.AppSecret.IsSet() || !w.MasterKey.IsSet() || w.ProductID <= 0) {
+			bad("GASPAY_CTWING_*: an application needs APP_SECRET, MASTER_KEY and PRODUCT_ID")
+		}
+		if c.Env == EnvProduction && PublishedBoxKey(iot.MeterMasterKey.Reveal()) {
+			// The sandbox meter key among them: every published key is
+			// public, whichever protocol printed it.
+			bad("production refuses the sandbox meter master key, or any key published in gaspay's documentation or tests, in GASPAY_METER_MASTER_KEY_FILE")
+		}
+	}
 	if c.BoxSessionTTL < 30*time.Second {
 		bad("GASPAY_BOX_SESSION_TTL: at least 30s, got %s", c.BoxSessionTTL)
 	}
@@ -396,6 +494,7 @@ func (c Config) Validate() error {
 		for _, u := range []struct{ name, url string }{
 			{"GASPAY_WECHAT_API_BASE", c.WeChatAPIBase}, {"GASPAY_WECHAT_OAUTH_URL", c.WeChatOAuthURL},
 			{"GASPAY_WXPAY_BASE_URL", c.WeChatPay.BaseURL}, {"GASPAY_ALIPAY_GATEWAY", c.Alipay.Gateway},
+			{"GASPAY_CTWING_BASE_URL", c.IoT.CTWing.BaseURL},
 		} {
 			if u.url != "" && !strings.HasPrefix(u.url, "https://") {
 				bad("production needs an https %s, got %q", u.name, u.url)
@@ -432,6 +531,12 @@ func (c Config) EmbeddedParts() []string {
 	}
 	if !c.BoxMasterKey.IsSet() {
 		parts = append(parts, "sandbox box master key (set GASPAY_BOX_MASTER_KEY_FILE)")
+	}
+	if !c.IoT.MeterMasterKey.IsSet() {
+		parts = append(parts, "sandbox meter master key (set GASPAY_METER_MASTER_KEY_FILE)")
+	}
+	if c.IoT.CTWing.AppKey == "" {
+		parts = append(parts, "sandbox meter platform (set GASPAY_CTWING_*)")
 	}
 	return parts
 }
@@ -558,6 +663,20 @@ func (l *loader) list(key string, def []string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// pairs reads "k=v,k=v".
+func (l *loader) pairs(key string) map[string]string {
+	out := map[string]string{}
+	for _, p := range l.list(key, nil) {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			l.errs = append(l.errs, fmt.Errorf("%s: want event=template_id pairs, got %q", key, p))
+			continue
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 	return out
 }

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.PublicURL != "http://localhost:8080" || c.DataDir != "data" || c.BindingLimit != 5 ||
-		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 6 {
+		c.PurchaseLimitFen != 150000 || c.Production() || !c.WeChatSandbox() || !c.WeChatPaySandbox() || len(c.EmbeddedParts()) != 8 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -29,7 +29,7 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 	if err == nil {
 		t.Fatal("production started on embedded defaults")
 	}
-	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "sandbox box master key", "sandbox Alipay", "https", "GASPAY_ADMIN_TOKEN"} {
+	for _, part := range []string{"SQLite", "in-process Redis", "sandbox WeChat API", "sandbox WeChat Pay", "sandbox box master key", "sandbox Alipay", "sandbox meter master key", "sandbox meter platform", "https", "GASPAY_ADMIN_TOKEN"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error does not name %q:\n%v", part, err)
 		}
@@ -44,10 +44,21 @@ func TestProductionRefusesEveryEmbeddedPart(t *testing.T) {
 		"GASPAY_WXPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----", "GASPAY_WXPAY_APIV3_KEY": strings.Repeat("k", 32),
 		"GASPAY_BOX_MASTER_KEY_FILE": masterKeyFile(t),
 		"GASPAY_ALIPAY_APPID":        "2021000000000001", "GASPAY_ALIPAY_PRIVATE_KEY": "MIIE…", "GASPAY_ALIPAY_PUBLIC_KEY": "MIIB…",
+		"GASPAY_METER_MASTER_KEY_FILE": masterKeyFile(t),
+		"GASPAY_CTWING_APP_KEY":        "dAaFG7DiPt8", "GASPAY_CTWING_APP_SECRET": "s", "GASPAY_CTWING_MASTER_KEY": "m", "GASPAY_CTWING_PRODUCT_ID": "10000577",
 	}
 	if _, err := Load(env(full)); err != nil {
 		t.Fatalf("complete production config refused: %v", err)
 	}
+	// The sandbox meter master key is public: production refuses it even
+	// from a file.
+	sandboxKey := filepath.Join(t.TempDir(), "meter.key")
+	os.WriteFile(sandboxKey, []byte(SandboxMeterMasterKey+"\n"), 0o600)
+	full["GASPAY_METER_MASTER_KEY_FILE"] = sandboxKey
+	if _, err := Load(env(full)); err == nil || !strings.Contains(err.Error(), "sandbox meter master key") {
+		t.Fatalf("sandbox meter key in production: %v", err)
+	}
+	full["GASPAY_METER_MASTER_KEY_FILE"] = masterKeyFile(t)
 	full["GASPAY_WXPAY_APIV3_KEY"] = "short"
 	if _, err := Load(env(full)); err == nil || !strings.Contains(err.Error(), "APIV3_KEY") {
 		t.Fatalf("short APIv3 key: %v", err)

@@ -24,6 +24,8 @@ func productionEnv(t *testing.T) map[string]string {
 		"GASPAY_WXPAY_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----", "GASPAY_WXPAY_APIV3_KEY": strings.Repeat("k", 32),
 		"GASPAY_BOX_MASTER_KEY_FILE": masterKeyFile(t),
 		"GASPAY_ALIPAY_APPID":        "2021000000000001", "GASPAY_ALIPAY_PRIVATE_KEY": "MIIE…", "GASPAY_ALIPAY_PUBLIC_KEY": "MIIB…",
+		"GASPAY_METER_MASTER_KEY_FILE": masterKeyFile(t),
+		"GASPAY_CTWING_APP_KEY":        "dAaFG7DiPt8", "GASPAY_CTWING_APP_SECRET": "s", "GASPAY_CTWING_MASTER_KEY": "m", "GASPAY_CTWING_PRODUCT_ID": "10000577",
 	}
 }
 
@@ -74,7 +76,7 @@ func TestProductionRefusesEveryPublishedBoxKey(t *testing.T) {
 }
 
 func TestProductionRefusesPlainHTTPProviders(t *testing.T) {
-	for _, k := range []string{"GASPAY_WXPAY_BASE_URL", "GASPAY_ALIPAY_GATEWAY", "GASPAY_WECHAT_API_BASE", "GASPAY_WECHAT_OAUTH_URL"} {
+	for _, k := range []string{"GASPAY_WXPAY_BASE_URL", "GASPAY_ALIPAY_GATEWAY", "GASPAY_WECHAT_API_BASE", "GASPAY_WECHAT_OAUTH_URL", "GASPAY_CTWING_BASE_URL"} {
 		e := productionEnv(t)
 		e[k] = "http://10.0.0.5:8080"
 		if _, err := Load(env(e)); err == nil || !strings.Contains(err.Error(), k) {

@@ -25,6 +25,11 @@ var publishedBoxKeys = []string{
 	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", // spec test vectors, sandbox
 	"ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", // bleproxy handshake tests
 	"f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f", // cmd/boxsim -fault wrong-key
+	SandboxMeterMasterKey, // docs/meter-protocol.md test vectors, the sandbox's meter key
+	// Not keys but public 64-hex-digit strings all the same: the REPORT
+	// plaintexts of docs/meter-protocol.md.
+	"0000000003010000162e0001e240000e10ffa169279480000000000000000000",
+	"02000000040100003d3e0001e240000e10ffa1692796d8000000010100000004",
 }
 
 // PublishedBoxKey reports whether hexKey is one of the published keys.

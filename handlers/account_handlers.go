@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/customer"
+	"gaspay/models"
 )
 
 type accountResponse struct {
@@ -23,6 +24,9 @@ type accountResponse struct {
 	Meter            *meterResponse `json:"meter,omitempty"`
 	Card             *cardResponse  `json:"card,omitempty"`
 	PurchaseLimitFen int64          `json:"purchase_limit_fen"`
+	// IoT is an IoT account's meter as of its last report and its newest
+	// credit on the way.
+	IoT *iotResponse `json:"iot,omitempty"`
 	// Access is "full", or "meter_only" for an account bound by meter
 	// number alone: no user number, holder or address, and only the
 	// caller's own payments.
@@ -101,7 +105,19 @@ func (h *handler) getAccount(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toAccountResponse(v))
+	out := toAccountResponse(v)
+	if v.Kind == models.KindIoT && v.Meter != nil && h.IoT != nil {
+		if out.IoT, err = h.iotView(c, v.ID, v.Meter.Number); err != nil {
+			writeError(c, err)
+			return
+		}
+		if d := out.IoT.Delivery; v.MeterOnly && d != nil {
+			// A meter-only binding learns whether gas is on its way and
+			// what to do, not whose order nor how much.
+			d.OrderNo, d.Seq, d.Amount = "", 0, 0
+		}
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func access(meterOnly bool) string {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gaspay/iot"
+	"gaspay/recharge"
 	"gaspay/staff"
 )
 
@@ -97,6 +100,20 @@ func (h *handler) adminRefund(c *gin.Context) {
 		return
 	}
 	out, err := h.Console.RequestRefund(c.Request.Context(), actor(c), no, req.Reason)
+	if errors.Is(err, recharge.ErrDeliveryInDoubt) && h.IoT != nil {
+		// An IoT recharge already sent: cancelled at the platform, refunded
+		// by itself once the meter proves it can never land.
+		rr, ierr := h.IoT.RequestRefund(c.Request.Context(), no, req.Reason, actor(c).Name)
+		if ierr == nil {
+			c.JSON(http.StatusAccepted, gin.H{"status": "cancel_requested", "order_no": rr.OrderNo, "delivery_state": rr.State,
+				"valid_until": rr.ValidUntil, "message": "The recharge was sent to the meter: it is being cancelled, and the refund completes once a meter report proves it was not applied."})
+			return
+		}
+		if !errors.Is(ierr, iot.ErrNotIoT) {
+			writeError(c, ierr)
+			return
+		}
+	}
 	if err != nil {
 		writeError(c, err)
 		return

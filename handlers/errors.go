@@ -15,6 +15,7 @@ import (
 	"gaspay/cards"
 	"gaspay/console"
 	"gaspay/customer"
+	"gaspay/iot"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/reconcile"
@@ -115,6 +116,7 @@ var domainErrors = []struct {
 	{cards.ErrCardPending, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "卡内还有燃气表未读入的气量：请先插卡上表。"}},
 	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "该流水号已用于另一笔付款。"}},
 	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "只能冲正当天的付款。"}},
+	{iot.ErrDeliveryOver, &apiError{Status: http.StatusConflict, Code: "delivery_over", Message: "这笔充值已到账或已取消。"}},
 	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "写卡或下发结果未知，请先读卡或等待燃气表通讯。"}},
 	{reconcile.ErrUnknownProvider, &apiError{Status: http.StatusBadRequest, Code: "invalid_provider", Message: "provider 须为 wechat 或 alipay。"}},
 	{reconcile.ErrBadDate, &apiError{Status: http.StatusBadRequest, Code: "invalid_date", Message: "date 须为已开始的日期，格式 YYYY-MM-DD（北京时间）。"}},

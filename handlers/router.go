@@ -12,6 +12,8 @@ import (
 	"gaspay/cards"
 	"gaspay/console"
 	"gaspay/customer"
+	"gaspay/iot"
+	"gaspay/messages"
 	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
@@ -39,6 +41,10 @@ type Deps struct {
 	Cards     *cards.Desk
 	Reconcile *reconcile.Service
 	Partners  *partner.Keys
+	// IoT delivers IoT credits through the meter platform.
+	IoT *iot.Service
+	// Messages tells customers what happened.
+	Messages *messages.Service
 	// AdminToken is the automation token: it acts with the admin role,
 	// and every use is audited.
 	AdminToken string
@@ -65,6 +71,12 @@ type Deps struct {
 	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
 	// reports what our notification endpoint answered.
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
+	// SandboxCTWing, set only in the sandbox, is the fake meter platform's
+	// device side, for cmd/metersim.
+	SandboxCTWing http.Handler
+	// SandboxWeChat, set only in the sandbox, lists the messages the
+	// sandbox WeChat received, newest first.
+	SandboxWeChat func() []SandboxMessage
 	// Hall is what the service hall's pages are told.
 	Hall HallInfo
 
@@ -118,6 +130,9 @@ func New(d Deps) (*gin.Engine, error) {
 	api.DELETE("/bindings/:id", h.deleteBinding)
 	api.PUT("/bindings/:id/default", h.setDefaultBinding)
 	api.GET("/accounts/:id", h.getAccount)
+	api.GET("/accounts/:id/meter-reports", h.meterReports)
+	api.PUT("/accounts/:id/low-balance", h.setLowBalance)
+	api.POST("/subscriptions", h.subscriptions)
 	api.GET("/oa/jssdk-config", h.jssdkConfig)
 	api.POST("/quotes", h.createQuote)
 	api.POST("/orders", h.createOrder)
@@ -133,6 +148,7 @@ func New(d Deps) (*gin.Engine, error) {
 	r.POST("/notify/wechat/pay", h.wechatPayNotify)
 	r.POST("/notify/wechat/refund", h.wechatRefundNotify)
 	r.POST("/notify/alipay", h.alipayNotify)
+	r.POST("/notify/ctwing", h.ctwingPush)
 
 	// Collection partners: signed requests, signed answers.
 	p := r.Group("/partner/v1", h.partnerAuth)
@@ -183,6 +199,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.POST("/staff/:name/disable", h.need(staff.Manage), h.adminDisableStaff)
 	admin.POST("/staff/:name/password", h.need(staff.Manage), h.adminResetPassword)
 	admin.GET("/refusals", read, h.adminRefusals)
+	admin.GET("/iot/meters/:number/reports", read, h.adminMeterReports)
 	// Reconciliation (issue 13): finance's.
 	rep := h.need(staff.Report)
 	admin.POST("/reconciliation/runs", rep, h.adminRunReconciliation)
@@ -207,6 +224,12 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	if d.SandboxAlipay != nil {
 		r.POST("/sandbox/alipay/pay/:no", h.sandboxAlipayPay)
+	}
+	if d.SandboxWeChat != nil {
+		r.GET("/sandbox/wechat/messages", h.sandboxMessages)
+	}
+	if d.SandboxCTWing != nil {
+		r.Any("/sandbox/ctwing/*path", gin.WrapH(http.StripPrefix("/sandbox/ctwing", d.SandboxCTWing)))
 	}
 	return r, nil
 }

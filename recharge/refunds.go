@@ -84,8 +84,13 @@ func (s *Service) RefundOrderWith(ctx context.Context, orderNo, reason, by strin
 // it stands, because the gas may be on its way to the meter. For a card it
 // stays in doubt while a WRITE_CARD of it may still be executed by a box
 // (a phone can hold one back) and until a read shows the card either way;
-// only cards.settleNotLanded, or a delivery, takes it out. A credit in
-// doubt may be delivered, never cancelled: money and gas never both go out.
+// only cards.settleNotLanded, or a delivery, takes it out. For an IoT
+// meter it is in doubt from the moment a recharge copy is handed to the
+// platform (iot.attempt) until a report proves it applied (delivered) or
+// proves every copy dead: the platform confirmed the cancel and the meter's
+// own clock passed every copy's not_after with the sequence not applied
+// (iot.settleUnapplied, docs/meter-protocol.md). A credit in doubt may be
+// delivered, never cancelled: money and gas never both go out.
 func InDoubt(c models.Credit) bool {
 	return c.Status == models.CreditPending && c.Attempts > 0
 }

@@ -95,7 +95,12 @@ func call(t *testing.T, url, token, idem string, body any) map[string]any {
 
 func TestConsoleInChromium(t *testing.T) {
 	b := browsertest.New(t)
-	d := &desk{t: t, b: b, srv: browsertest.Sandbox(t, map[string]string{"GASPAY_REFUND_APPROVAL_FEN": "1000"})}
+	// The IoT credit below stays queued (the meter platform is not sent
+	// it during this test), so that its refund is immediate once approved:
+	// a recharge already sent is refunded only after the meter proves it
+	// dead (issue 9).
+	d := &desk{t: t, b: b, srv: browsertest.Sandbox(t, map[string]string{"GASPAY_REFUND_APPROVAL_FEN": "1000",
+		"GASPAY_IOT_DISPATCH_INTERVAL": "1h"})}
 	// A desk, not a phone.
 	b.Do("desktop window", chromedp.EmulateViewport(1280, 900))
 	t.Setenv("GASPAY_TEST_ARTIFACTS", filepath.Join(browsertest.ArtifactsDir(), "console"))

@@ -6,6 +6,7 @@
 //	gaspay partner add --id ID --key-file FILE
 //	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
+//	gaspay iot device --meter NUMBER --device DEVICE_ID
 //	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
 //	gaspay import bills|readings FILE.csv, gaspay import resume
 //	gaspay staff add|disable|reset-password --name NAME …
@@ -58,6 +59,8 @@ const usage = `usage:
                                   write the partner's reconciliation file of a day
   gaspay partner check --id ID --date YYYY-MM-DD FILE
                                   compare the partner's own file with ours
+  gaspay iot device --meter NUMBER --device DEVICE_ID
+                                  record an IoT meter's device id at the meter platform
   gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
                                   reconcile a provider's bill of a day; exit 1 while differences stay open
   gaspay import bills FILE.csv    import bills (user_number,period,amount_fen,due_date)
@@ -101,6 +104,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return staffCmd(ctx, cfg, log, args, stdout)
 	case "partner":
 		return partnerCmd(ctx, cfg, log, args, stdout)
+	case "iot":
+		return iotCmd(ctx, cfg, log, args, stdout)
 	case "reconcile":
 		return reconcileCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"gaspay/config"
+	"gaspay/customer"
 	"gaspay/internal/testenv"
+	"gaspay/iot"
 )
 
 // environment gives run its own database: a fresh MySQL database when the
@@ -194,5 +198,37 @@ func TestPartnerCommands(t *testing.T) {
 	}
 	if err := run(ctx, []string{"partner", "reconcile", "--id", "nobody", "--date", "2026-11-01"}, getenv, &out, &out); err == nil {
 		t.Fatal("an unknown partner reconciled")
+	}
+}
+
+func TestIoTDeviceCommand(t *testing.T) {
+	getenv := environment(t, nil)
+	var out bytes.Buffer
+	ctx := context.Background()
+	if err := run(ctx, []string{"migrate"}, getenv, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := config.Load(getenv)
+	store, closeFn, err := openDB(cfg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if err := customer.SeedDemo(ctx, store, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"iot", "device", "--meter", "20231100001", "--device", "10000577a1b2c3"}, getenv, &out, &out); err != nil {
+		t.Fatalf("%v %s", err, out.String())
+	}
+	var dev string
+	store.DB().Raw("SELECT device_id FROM iot_meters WHERE meter_number = ?", "20231100001").Scan(&dev)
+	if dev != "10000577a1b2c3" {
+		t.Fatalf("device %q", dev)
+	}
+	if err := run(ctx, []string{"iot", "device", "--meter", "20231100002", "--device", "10000577a1b2c3"}, getenv, &out, &out); !errors.Is(err, iot.ErrDeviceTaken) {
+		t.Fatalf("a second meter on the same device: %v", err)
+	}
+	if err := run(ctx, []string{"iot", "device", "--meter", "0312000101", "--device", "x"}, getenv, &out, &out); !errors.Is(err, iot.ErrUnknownMeter) {
+		t.Fatalf("an ordinary meter: %v", err)
 	}
 }

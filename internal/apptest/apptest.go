@@ -27,6 +27,7 @@ import (
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/internal/testenv"
+	"gaspay/iot/ctwing/ctwingfake"
 	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/wechat/wxfake"
@@ -53,6 +54,8 @@ type Env struct {
 	Pay *wxpayfake.Server
 	// Alipay is Alipay's gateway; the app is AlipayAppID.
 	Alipay *alipayfake.Server
+	// CTWing is the meter platform; it pushes to the first instance.
+	CTWing *ctwingfake.Server
 	Clock  *Clock
 	env    map[string]string
 	n      int
@@ -131,6 +134,10 @@ func New(t testing.TB, vars map[string]string) *Env {
 	}
 	aliSrv := httptest.NewServer(e.Alipay)
 	t.Cleanup(aliSrv.Close)
+	e.CTWing = ctwingfake.New(ctwingfake.Config{AppKey: CTWingAppKey, AppSecret: ctwingSecret, MasterKey: ctwingMasterKey,
+		ProductID: CTWingProductID, Now: e.Clock.Now})
+	ctSrv := httptest.NewServer(e.CTWing)
+	t.Cleanup(ctSrv.Close)
 	e.env = map[string]string{
 		"GASPAY_WXPAY_MCHID":         MchID,
 		"GASPAY_WXPAY_SERIAL_NO":     keys.MerchantSerialNo,
@@ -145,6 +152,11 @@ func New(t testing.TB, vars map[string]string) *Env {
 		"GASPAY_ALIPAY_PUBLIC_KEY":   akeys.AlipayPublicKey,
 		"GASPAY_ALIPAY_GATEWAY":      aliSrv.URL + alipayfake.GatewayPath,
 		"GASPAY_WECHAT_API_BASE":     srv.URL,
+		"GASPAY_CTWING_APP_KEY":      CTWingAppKey,
+		"GASPAY_CTWING_APP_SECRET":   ctwingSecret,
+		"GASPAY_CTWING_MASTER_KEY":   ctwingMasterKey,
+		"GASPAY_CTWING_PRODUCT_ID":   "10000577",
+		"GASPAY_CTWING_BASE_URL":     ctSrv.URL,
 		"GASPAY_WECHAT_OAUTH_URL":    srv.URL + "/connect/oauth2/authorize",
 		"GASPAY_WECHAT_MP_APPID":     MPAppID,
 		"GASPAY_WECHAT_MP_SECRET":    MPSecret,
@@ -176,6 +188,14 @@ func pemPublic(t testing.TB, k *rsa.PublicKey) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
+
+// The test CTWing application.
+const (
+	CTWingAppKey    = "testAppKey"
+	CTWingProductID = 10000577
+	ctwingSecret    = "ctwing-app-secret"
+	ctwingMasterKey = "ctwing-master-key"
+)
 
 // Store is a store on the Env's database.
 func (e *Env) Store() *models.Store { return models.NewStore(e.DB) }
@@ -223,6 +243,9 @@ func (e *Env) Start() *Instance {
 	}
 	e.T.Cleanup(func() { a.Close() })
 	h.h = a.Handler
+	if e.n == 1 {
+		e.CTWing.SetPushURL(srv.URL + "/notify/ctwing")
+	}
 	return &Instance{App: a, URL: srv.URL, t: e.T}
 }
 

@@ -1,0 +1,406 @@
+package iot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gaspay/iot/meterproto"
+	"gaspay/models"
+)
+
+const batch = 500
+
+// errSkip ends a transaction that found nothing to do.
+var errSkip = errors.New("iot: nothing to do")
+
+// backoff is how long a delivery whose copy failed waits before the next.
+func backoff(copies int) time.Duration {
+	d := time.Minute << min(copies, 5)
+	return min(d, 30*time.Minute)
+}
+
+// DispatchPass queues the delivery of every new IoT credit and sends a copy
+// of every delivery that is due (queued, or expired undelivered). It
+// reports how many copies the platform accepted.
+func (s *Service) DispatchPass(ctx context.Context) int {
+	if _, err := s.Enqueue(ctx); err != nil {
+		s.log.ErrorContext(ctx, "iot enqueue", slog.String("err", err.Error()))
+	}
+	due, err := s.Due(ctx, batch)
+	if err != nil {
+		s.log.ErrorContext(ctx, "iot due", slog.String("err", err.Error()))
+		return 0
+	}
+	var mu sync.Mutex
+	sent := 0
+	work := make(chan Delivery)
+	var wg sync.WaitGroup
+	for range min(s.cfg.Workers, max(len(due), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				ok, err := s.Send(ctx, d)
+				if err != nil {
+					s.log.WarnContext(ctx, "iot send", slog.String("order_no", d.OrderNo), slog.String("err", err.Error()))
+				}
+				if ok {
+					mu.Lock()
+					sent++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, d := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	return sent
+}
+
+// Enqueue creates the queued delivery of every paid IoT credit that has
+// none (at most one batch).
+func (s *Service) Enqueue(ctx context.Context) (int, error) {
+	return st(s.store).enqueue(ctx, s.now().UTC(), batch)
+}
+
+// Due lists deliveries to send now.
+func (s *Service) Due(ctx context.Context, limit int) ([]Delivery, error) {
+	return st(s.store).due(ctx, s.now().UTC(), limit)
+}
+
+// Send seals a copy of a due delivery's recharge and hands it to the
+// platform, and reports whether the platform accepted it. The attempt is
+// counted on the credit before the copy leaves: from then the credit is in
+// doubt. A delivery no longer due is left alone.
+func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
+	now := s.now().UTC()
+	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
+	var cmd commandRow
+	var deviceID string
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		ts := st(tx)
+		cur, creditStatus, device, err := ts.lockForSend(ctx, d.AccountID, d.ID)
+		if err != nil {
+			return err
+		}
+		if (cur.State != Queued && cur.State != Expired) || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
+			return errSkip
+		}
+		if creditStatus != models.CreditPending {
+			// Refunded while queued (or delivered some other way): the
+			// delivery is over.
+			st := Cancelled
+			if creditStatus == models.CreditDelivered {
+				st = Applied
+			}
+			_, err := ts.updateDelivery(ctx, d.ID, []State{cur.State}, map[string]any{"state": st, "updated_at": now})
+			if err != nil {
+				return err
+			}
+			return errSkip
+		}
+		if ok, err := attempt(ctx, tx, d.CreditID, now); err != nil || !ok {
+			return errors.Join(err, errSkip)
+		}
+		if device == "" {
+			m, err := ts.ensureMeter(ctx, d.MeterNumber, "", now)
+			if err != nil {
+				return err
+			}
+			device = m.DeviceID
+		}
+		counter, err := ts.takeCommandCounter(ctx, d.MeterNumber)
+		if err != nil {
+			return err
+		}
+		deviceID = device
+		cmd = commandRow{DeliveryID: d.ID, MeterNumber: d.MeterNumber, Counter: counter, NotAfter: notAfter, State: copySending,
+			CreatedAt: now, UpdatedAt: now}
+		if err := ts.insertCommand(ctx, &cmd); err != nil {
+			return err
+		}
+		valid := notAfter
+		if cur.ValidUntil != nil && cur.ValidUntil.After(valid) {
+			valid = *cur.ValidUntil
+		}
+		_, err = ts.updateDelivery(ctx, d.ID, []State{cur.State}, map[string]any{"copies": cur.Copies + 1, "valid_until": valid,
+			"next_at": now.Add(backoff(cur.Copies)), "updated_at": now})
+		return err
+	})
+	if errors.Is(err, errSkip) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unit := meterproto.UnitFen
+	if d.Unit == string(models.UnitCm3) {
+		unit = meterproto.UnitCentiM3
+	}
+	payload, err := meterproto.SealRecharge(s.key(d.MeterNumber), d.MeterNumber, uint32(cmd.Counter), meterproto.Recharge{
+		Seq: uint32(d.Seq), Unit: unit, Credit: uint32(d.Amount), ReopenValve: true, NotAfter: uint32(notAfter.Unix())})
+	if err != nil {
+		return false, err
+	}
+	id, err := s.platform.Send(ctx, deviceID, payload, s.cfg.CommandTTL, fmt.Sprintf("d%d-c%d", d.ID, cmd.Counter))
+	done := s.now().UTC()
+	switch {
+	case err == nil:
+		// One commit for the copy's id and the delivery's move.
+		return true, s.store.Tx(ctx, func(tx *models.Store) error {
+			if err := st(tx).setCommand(ctx, cmd.ID, map[string]any{"command_id": id, "state": CmdSaved, "checked_at": done, "updated_at": done}); err != nil {
+				return err
+			}
+			_, err := st(tx).updateDelivery(ctx, d.ID, []State{Queued, Expired}, map[string]any{"state": Sent, "sent_at": done,
+				"next_at": done.Add(s.cfg.FollowEvery), "updated_at": done})
+			return err
+		})
+	case errors.Is(err, ErrPlatformRefused):
+		// Not cached: another copy after the backoff.
+		return false, errors.Join(err, st(s.store).setCommand(ctx, cmd.ID, map[string]any{"state": CmdFailed, "updated_at": done}))
+	default:
+		// Perhaps cached, perhaps not: the copy may still reach the meter
+		// until not_after; another copy follows after the backoff, and
+		// the sequence rule makes the two harmless together.
+		return false, errors.Join(err, st(s.store).setCommand(ctx, cmd.ID, map[string]any{"state": copyUnknown, "updated_at": done}))
+	}
+}
+
+// confirm asks the platform about a copy a push mentioned.
+func (s *Service) confirm(ctx context.Context, commandID string) {
+	c, err := st(s.store).commandByPlatformID(ctx, commandID)
+	if err != nil {
+		return
+	}
+	s.follow(ctx, c)
+}
+
+// follow asks the platform where a copy is and moves the delivery: the
+// device acknowledged it (delivered), or every copy is gone undelivered
+// (expired: another copy, same sequence).
+func (s *Service) follow(ctx context.Context, c commandRow) {
+	d, err := st(s.store).delivery(ctx, c.DeliveryID)
+	if err != nil || c.CommandID == nil {
+		return
+	}
+	m, err := st(s.store).meterByNumber(ctx, c.MeterNumber)
+	if err != nil {
+		return
+	}
+	state, err := s.platform.Query(ctx, m.DeviceID, *c.CommandID)
+	now := s.now().UTC()
+	if err != nil {
+		s.log.WarnContext(ctx, "iot query", slog.String("command_id", *c.CommandID), slog.String("err", err.Error()))
+		st(s.store).setCommand(ctx, c.ID, map[string]any{"checked_at": now})
+		return
+	}
+	if err := st(s.store).setCommand(ctx, c.ID, map[string]any{"state": state, "checked_at": now, "updated_at": now}); err != nil {
+		return
+	}
+	switch {
+	case state.Reached():
+		st(s.store).updateDelivery(ctx, d.ID, []State{Sent, Queued, Expired}, map[string]any{"state": Delivered, "delivered_at": now, "updated_at": now})
+	case !state.Waiting() && d.State == Sent && d.CancelRequestedAt == nil:
+		copies, err := st(s.store).commandsOf(ctx, d.ID)
+		if err != nil {
+			return
+		}
+		for _, x := range copies {
+			if x.State.Waiting() || x.State.Reached() || x.State == copySending || (x.State == copyUnknown && now.Before(x.NotAfter)) {
+				return
+			}
+		}
+		st(s.store).updateDelivery(ctx, d.ID, []State{Sent}, map[string]any{"state": Expired, "reason": "expired_at_platform",
+			"next_at": now, "updated_at": now})
+	}
+}
+
+// RefundRequest is the answer to a staff refund of an IoT credit already
+// sent.
+type RefundRequest struct {
+	OrderNo     string
+	State       State
+	RequestedAt time.Time
+	// ValidUntil is when the last copy dies on the meter: the refund
+	// completes at the first report after it that shows the purchase not
+	// applied.
+	ValidUntil *time.Time
+}
+
+// RequestRefund records a staff refund of an IoT credit whose recharge was
+// sent: the copies are cancelled at the platform, and the refund completes
+// by itself once the meter's report proves the purchase dead. If the meter
+// applies it first, it is delivered and never refunded.
+// Errors: ErrNotIoT, ErrDeliveryOver.
+func (s *Service) RequestRefund(ctx context.Context, orderNo, reason, by string) (RefundRequest, error) {
+	d, err := st(s.store).deliveryOfOrder(ctx, orderNo)
+	if errors.Is(err, models.ErrNotFound) {
+		return RefundRequest{}, ErrNotIoT
+	}
+	if err != nil {
+		return RefundRequest{}, err
+	}
+	now := s.now().UTC()
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		if _, err := tx.LockAccount(ctx, d.AccountID); err != nil {
+			return err
+		}
+		cur, err := st(tx).lockDelivery(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		if !cur.State.Open() {
+			return ErrDeliveryOver
+		}
+		d = cur
+		if cur.CancelRequestedAt != nil {
+			return nil
+		}
+		_, err = st(tx).updateDelivery(ctx, d.ID, openStates, map[string]any{"cancel_requested_at": now, "cancel_by": by,
+			"cancel_reason": reason, "updated_at": now})
+		d.CancelRequestedAt = &now
+		return err
+	})
+	if err != nil {
+		return RefundRequest{}, err
+	}
+	s.log.InfoContext(ctx, "iot refund requested", slog.String("order_no", orderNo), slog.String("by", by))
+	s.cancelCopies(ctx, d)
+	return RefundRequest{OrderNo: orderNo, State: d.State, RequestedAt: *d.CancelRequestedAt, ValidUntil: d.ValidUntil}, nil
+}
+
+// cancelCopies cancels at the platform every copy it may still deliver,
+// and records the confirmation once no copy can be delivered any more.
+func (s *Service) cancelCopies(ctx context.Context, d Delivery) {
+	m, err := st(s.store).meterByNumber(ctx, d.MeterNumber)
+	if err != nil {
+		return
+	}
+	copies, err := st(s.store).commandsOf(ctx, d.ID)
+	if err != nil {
+		return
+	}
+	now := s.now().UTC()
+	final := true
+	for _, c := range copies {
+		state := c.State
+		if c.CommandID != nil && (state.Waiting() || state == copySending) {
+			if err := s.platform.Cancel(ctx, m.DeviceID, *c.CommandID); err != nil && !errors.Is(err, ErrPlatformRefused) {
+				final = false
+				continue
+			}
+			// Confirmed by asking, not by the cancel's answer.
+			q, err := s.platform.Query(ctx, m.DeviceID, *c.CommandID)
+			if err != nil {
+				final = false
+				continue
+			}
+			state = q
+			st(s.store).setCommand(ctx, c.ID, map[string]any{"state": q, "checked_at": now, "updated_at": now})
+		}
+		if state.Waiting() || state == copySending || (state == copyUnknown && now.Before(c.NotAfter)) {
+			final = false
+		}
+	}
+	if final {
+		st(s.store).updateDelivery(ctx, d.ID, openStates, map[string]any{"cancel_confirmed_at": now, "updated_at": now})
+	}
+}
+
+// Locker hands out named, expiring locks shared by all replicas.
+type Locker interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
+}
+
+// Run dispatches every dispatchEvery and runs the janitor every
+// janitorEvery until ctx ends, each on one replica at a time.
+func (s *Service) Run(ctx context.Context, locks Locker, dispatchEvery, janitorEvery time.Duration) {
+	d := time.NewTicker(dispatchEvery)
+	j := time.NewTicker(janitorEvery)
+	defer d.Stop()
+	defer j.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.C:
+			if unlock, ok, err := locks.Lock(ctx, "iot:dispatch", 10*dispatchEvery+time.Minute); err == nil && ok {
+				s.DispatchPass(ctx)
+				unlock()
+			}
+		case <-j.C:
+			if unlock, ok, err := locks.Lock(ctx, "janitor:iot", 10*janitorEvery); err == nil && ok {
+				s.JanitorPass(ctx)
+				unlock()
+			}
+		}
+	}
+}
+
+// JanitorReport says what one pass did.
+type JanitorReport struct {
+	Followed, Cancelling, Silent, Unapplied, Refunds int
+}
+
+// JanitorPass asks the platform about copies sent but not confirmed,
+// applies what stored reports already prove, presses cancels staff asked
+// for, flags meters silent for longer than SilentAfter, alerts staff about
+// credits unapplied after UnappliedAlertAfter, and retries refunds proven
+// safe whose provider call failed.
+func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
+	var rep JanitorReport
+	now := s.now().UTC()
+	ts := st(s.store)
+	if cmds, err := ts.commandsToFollow(ctx, now.Add(-s.cfg.FollowEvery), batch); err == nil {
+		for _, c := range cmds {
+			rep.Followed++
+			s.follow(ctx, c)
+		}
+	}
+	if ds, err := ts.cancelling(ctx, batch); err == nil {
+		for _, d := range ds {
+			rep.Cancelling++
+			s.cancelCopies(ctx, d)
+		}
+	}
+	if ms, err := ts.silent(ctx, now.Add(-s.cfg.SilentAfter), batch); err != nil {
+		s.log.ErrorContext(ctx, "iot silent meters", slog.String("err", err.Error()))
+	} else {
+		for _, m := range ms {
+			rep.Silent++
+			if err := s.alert(ctx, s.store, AlertMeterSilent, "", fmt.Sprintf("meter %s has not reported since %s",
+				m.MeterNumber, m.ReportedAt.Format(time.RFC3339))); err == nil {
+				ts.flagSilent(ctx, m.MeterNumber, now)
+			}
+		}
+	}
+	if ds, err := ts.unapplied(ctx, now.Add(-s.cfg.UnappliedAlertAfter), batch); err == nil {
+		for _, d := range ds {
+			rep.Unapplied++
+			if err := s.alert(ctx, s.store, AlertUnapplied, d.OrderNo, fmt.Sprintf("purchase %d for meter %s is %s since %s",
+				d.Seq, d.MeterNumber, d.State, d.CreatedAt.Format(time.RFC3339))); err == nil {
+				ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"unapplied_alerted_at": now})
+			}
+		}
+	}
+	var stuck []Delivery
+	if err := s.store.DB().WithContext(ctx).Raw(`SELECT d.* FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
+		WHERE d.state = ? AND d.cancel_requested_at IS NOT NULL AND c.status = ? LIMIT ?`, Cancelled, models.CreditPending, batch).
+		Scan(&stuck).Error; err == nil {
+		for _, d := range stuck {
+			rep.Refunds++
+			s.completeRefund(ctx, d)
+		}
+	}
+	return rep
+}

@@ -1,0 +1,54 @@
+package iot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+
+	"gaspay/models"
+)
+
+// This file is the IoT delivery's whole use of the ledger: the credit is
+// touched at three moments only, each under its account's lock, through
+// the ledger's own conditional updates. Everything else about an IoT
+// delivery lives in the iot_* tables.
+//
+//  1. attempt: a copy is about to leave for the platform. From here the
+//     credit is in doubt (recharge.InDoubt) and cannot be cancelled.
+//  2. deliver: an authenticated report shows the sequence applied.
+//  3. settleUnapplied: the meter's own report proves that no copy can ever
+//     land (docs/meter-protocol.md, "Proving a recharge dead"): the one
+//     place an IoT credit leaves doubt without being delivered, as
+//     cards.settleNotLanded is for cards. The refund itself then goes
+//     through recharge.RefundOrder, whose cancelCredit asks InDoubt.
+
+// attempt counts a delivery attempt on a pending credit; false when the
+// credit is no longer pending.
+func attempt(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
+	return tx.UpdateCredit(ctx, creditID, models.CreditPending, map[string]any{
+		"attempts": gorm.Expr("attempts + 1"), "last_attempt_at": now, "updated_at": now})
+}
+
+// deliver marks a pending credit delivered; false when it was not pending
+// (delivered already, or cancelled: the caller alerts).
+func deliver(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
+	return tx.UpdateCredit(ctx, creditID, models.CreditPending, map[string]any{
+		"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now})
+}
+
+// settleUnapplied takes an IoT credit out of doubt once proven dead, and
+// closes its delivery. Call it under the account lock, with the proof.
+func settleUnapplied(ctx context.Context, tx *models.Store, d Delivery, now time.Time) error {
+	ok, err := tx.ClearCreditAttempts(ctx, d.CreditID, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("iot: credit no longer pending")
+	}
+	_, err = st(tx).updateDelivery(ctx, d.ID, openStates, map[string]any{
+		"state": Cancelled, "reason": "proven_unapplied", "updated_at": now})
+	return err
+}

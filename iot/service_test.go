@@ -1,0 +1,125 @@
+package iot_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"gaspay/bleproxy"
+	"gaspay/config"
+	"gaspay/customer"
+	"gaspay/internal/testenv"
+	"gaspay/iot"
+	"gaspay/iot/meterproto"
+	"gaspay/models"
+)
+
+// nullPlatform is never called by report ingestion.
+type nullPlatform struct{}
+
+func (nullPlatform) Send(context.Context, string, []byte, time.Duration, string) (string, error) {
+	return "", iot.ErrUnknownOutcome
+}
+func (nullPlatform) Query(context.Context, string, string) (iot.CommandState, error) {
+	return "", iot.ErrUnknownOutcome
+}
+func (nullPlatform) Cancel(context.Context, string, string) error { return iot.ErrUnknownOutcome }
+func (nullPlatform) ParsePush([]byte) (iot.Push, error)           { return iot.Push{}, iot.ErrMalformed }
+
+type noRefunds struct{}
+
+func (noRefunds) RefundOrder(context.Context, string, string, string) (models.Refund, error) {
+	return models.Refund{}, errors.New("no refunds here")
+}
+
+func newService(t *testing.T) (*iot.Service, *models.Store, bleproxy.MasterKey) {
+	t.Helper()
+	db := testenv.DB(t)
+	store := models.NewStore(db)
+	if err := customer.SeedDemo(context.Background(), store, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	master, _ := bleproxy.ParseMasterKey(config.SandboxMeterMasterKey)
+	return iot.New(store, nullPlatform{}, noRefunds{}, iot.Config{Master: master, CommandTTL: 48 * time.Hour, SilentAfter: 25 * time.Hour,
+		UnappliedAlertAfter: 72 * time.Hour}, testenv.Logger()), store, master
+}
+
+func report(t *testing.T, k bleproxy.Key, meter string, counter uint32, balance int32) []byte {
+	t.Helper()
+	b, err := meterproto.SealReport(k, meter, counter, meterproto.Report{Unit: meterproto.UnitFen, Balance: balance, MeterTime: 1764201600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestIngestRules(t *testing.T) {
+	svc, store, master := newService(t)
+	ctx := context.Background()
+	const meter = "20231100001"
+	k := meterproto.MeterKey(master, meter)
+	other, _ := bleproxy.ParseMasterKey("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	cases := []struct {
+		name    string
+		payload []byte
+		want    iot.Outcome
+		err     error
+	}{
+		{"fresh", report(t, k, meter, 5, 4000), iot.Taken, nil},
+		{"the same again", report(t, k, meter, 5, 4000), iot.Replayed, nil},
+		{"older, arriving late", report(t, k, meter, 4, 3000), iot.Replayed, nil},
+		{"newer", report(t, k, meter, 6, 3900), iot.Taken, nil},
+		{"another key", report(t, meterproto.MeterKey(other, meter), meter, 7, 1), 0, iot.ErrForged},
+		{"not a message", []byte("hello"), 0, iot.ErrMalformed},
+		{"a meter no IoT account has", report(t, meterproto.MeterKey(master, "99999999"), "99999999", 1, 1), 0, iot.ErrUnknownMeter},
+		{"an IC-card account's number", report(t, meterproto.MeterKey(master, "0312000101"), "0312000101", 1, 1), 0, iot.ErrUnknownMeter},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := svc.Ingest(ctx, meter, c.payload)
+			if got != c.want || !errors.Is(err, c.err) {
+				t.Fatalf("Ingest = %v, %v; want %v, %v", got, err, c.want, c.err)
+			}
+		})
+	}
+	rows, err := svc.Reports(ctx, meter, 10)
+	if err != nil || len(rows) != 2 || rows[0].Counter != 6 || rows[1].Counter != 5 {
+		t.Fatalf("history %+v %v", rows, err)
+	}
+	var balance int64
+	store.DB().Raw("SELECT last_balance_fen FROM meters WHERE meter_number = ?", meter).Scan(&balance)
+	if balance != 3900 {
+		t.Fatalf("account view balance %d", balance)
+	}
+}
+
+// Many replicas receiving the same push at once take it once.
+func TestIngestConcurrentDuplicates(t *testing.T) {
+	svc, _, master := newService(t)
+	const meter = "20231100002"
+	b := report(t, meterproto.MeterKey(master, meter), meter, 9, 100)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := svc.Ingest(context.Background(), meter, b)
+			if err != nil {
+				t.Error(err)
+			}
+			if out == iot.Taken {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if taken != 1 {
+		t.Fatalf("taken %d times", taken)
+	}
+}
