@@ -20,6 +20,11 @@ type OrderRequest struct {
 	Channel models.Channel
 	AppID   string
 	OpenID  string
+	// Provider names the provider when the channel does not (kiosk_code).
+	Provider string
+	// TTL, if set, is how long the order may be paid instead of the
+	// configured OrderTTL (a kiosk's screen waits 60 s).
+	TTL time.Duration
 }
 
 // inProgressAge is how long a pending order the provider has not heard of
@@ -70,6 +75,38 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		cardType = d.CardType
 	}
 
+	o, lines, err := s.place(ctx, req, tiers, cardType, d.ArrearsFen, nil)
+	if err != nil {
+		return OrderView{}, nil, err
+	}
+
+	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		// The provider may have the order: it stays pending, the janitor
+		// (or the customer's next attempt) asks and closes it.
+		s.log.WarnContext(ctx, "prepay outcome unknown", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
+		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+	case err != nil:
+		s.log.WarnContext(ctx, "prepay refused", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
+		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
+			return OrderView{}, nil, cerr
+		}
+		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
+	}
+	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
+		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
+	return OrderView{Order: o, Lines: lines}, params, nil
+}
+
+// place creates an order for req's account, priced again under the
+// account's lock, with its balance deduction, while no other purchase of
+// the account is in flight: an unpaid one is first settled with its
+// provider; if it turns out paid, this order is refused. build, if given,
+// completes the order and records what goes with it in the same
+// transaction. Every channel's order is placed here.
+func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType, arrears int64,
+	build func(tx *models.Store, o *models.Order) error) (models.Order, []Line, error) {
 	var o models.Order
 	var lines []Line
 	for attempt := 0; ; attempt++ {
@@ -82,7 +119,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 			}
 			// Priced again under the lock: the balance and the year's
 			// volume are what they are now.
-			q, err := s.price(st.Account, tiers, cardType, d.ArrearsFen, req.QuoteRequest)
+			q, err := s.price(st.Account, tiers, cardType, arrears, req.QuoteRequest)
 			if err != nil {
 				return err
 			}
@@ -107,43 +144,29 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 			if err := tx.AdjustBalance(ctx, st.ID, -q.DeductionFen, o.CreatedAt); err != nil {
 				return fmt.Errorf("recharge: deduction: %w", err)
 			}
-			return tx.CreateOrder(ctx, &o)
+			if err := tx.CreateOrder(ctx, &o); err != nil || build == nil {
+				return err
+			}
+			return build(tx, &o)
 		})
 		if err != nil {
-			return OrderView{}, nil, err
+			return models.Order{}, nil, err
 		}
 		if stale == nil {
 			break
 		}
 		if attempt == 2 {
-			return OrderView{}, nil, ErrOrderInProgress
+			return models.Order{}, nil, ErrOrderInProgress
 		}
 		paid, err := s.settle(ctx, *stale, true)
 		if err != nil {
-			return OrderView{}, nil, err
+			return models.Order{}, nil, err
 		}
 		if paid {
-			return OrderView{}, nil, ErrPreviousPaid
+			return models.Order{}, nil, ErrPreviousPaid
 		}
 	}
-
-	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
-	switch {
-	case errors.Is(err, ErrUnknownOutcome):
-		// The provider may have the order: it stays pending, the janitor
-		// (or the customer's next attempt) asks and closes it.
-		s.log.WarnContext(ctx, "prepay outcome unknown", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
-		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
-	case err != nil:
-		s.log.WarnContext(ctx, "prepay refused", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
-		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
-			return OrderView{}, nil, cerr
-		}
-		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
-	}
-	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
-		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
-	return OrderView{Order: o, Lines: lines}, params, nil
+	return o, lines, nil
 }
 
 func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
@@ -157,12 +180,20 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	}
 	now := s.now().UTC()
 	uid, acct := req.UserID, req.AccountID
+	ttl := s.cfg.OrderTTL
+	if req.TTL > 0 {
+		ttl = req.TTL
+	}
+	var user *int64
+	if uid != 0 {
+		user = &uid
+	}
 	return models.Order{
-		OrderNo: no, AccountID: acct, UserID: &uid, Channel: req.Channel, AppID: req.AppID, PayerOpenID: req.OpenID,
+		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
 		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
 		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
 		QuoteJSON: string(lines), Status: models.OrderPending, InflightAccountID: &acct,
-		ExpiresAt: now.Add(s.cfg.OrderTTL).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
+		ExpiresAt: now.Add(ttl).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
@@ -189,6 +220,9 @@ func (s *Service) description(userNumber string, o models.Order) string {
 // whether the order turned out paid. young says to leave alone an order the
 // provider has not heard of yet if it is only moments old.
 func (s *Service) settle(ctx context.Context, o models.Order, young bool) (paid bool, err error) {
+	if o.Channel == models.ChannelKioskCode {
+		return s.settleCode(ctx, o)
+	}
 	p := s.byName[s.providerOf(o)]
 	if p == nil {
 		return false, fmt.Errorf("recharge: order %s: no provider", o.OrderNo)
@@ -238,6 +272,9 @@ func (s *Service) paidFromTxn(ctx context.Context, p Provider, o models.Order, t
 
 // providerOf names the provider that takes an order's payment.
 func (s *Service) providerOf(o models.Order) string {
+	if o.Provider != "" {
+		return o.Provider
+	}
 	if p := s.providers[o.Channel]; p != nil {
 		return p.Name()
 	}
@@ -248,24 +285,38 @@ func (s *Service) providerOf(o models.Order) string {
 // reserved; it reports whether this call closed it (false: it was no
 // longer pending).
 func (s *Service) closeLocal(ctx context.Context, o models.Order, reason string) (bool, error) {
+	return s.endUnpaid(ctx, o, models.OrderClosed, reason, nil)
+}
+
+// endUnpaid ends a pending order unpaid, as status (closed, or reversed
+// for a payment code reversed at its provider), giving back the balance it
+// had reserved; also, if given, runs in the same transaction. It reports
+// whether this call ended it.
+func (s *Service) endUnpaid(ctx context.Context, o models.Order, status models.OrderStatus, reason string,
+	also func(tx *models.Store) error) (bool, error) {
 	var closed bool
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
 		if _, err := tx.LockAccount(ctx, o.AccountID); err != nil {
 			return err
 		}
 		now := s.now().UTC()
+		closed = false
 		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-			"status": models.OrderClosed, "inflight_account_id": nil, "close_reason": reason,
+			"status": status, "inflight_account_id": nil, "close_reason": reason,
 			"closed_at": now, "updated_at": now,
 		})
 		if err != nil || !ok {
 			return err
 		}
 		closed = true
-		return tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now)
+		if err := tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now); err != nil || also == nil {
+			return err
+		}
+		return also(tx)
 	})
 	if err == nil && closed {
-		s.log.InfoContext(ctx, "order closed", slog.String("order_no", o.OrderNo), slog.String("reason", reason))
+		s.log.InfoContext(ctx, "order closed", slog.String("order_no", o.OrderNo), slog.String("status", string(status)),
+			slog.String("reason", reason))
 	}
 	return closed, err
 }
