@@ -28,6 +28,7 @@ import (
 	"gaspay/config"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/kiosk"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -47,6 +48,9 @@ type Options struct {
 	// Now, when set, is the business clock of the payment services and
 	// the sandbox providers (tests move it past expiries).
 	Now func() time.Time
+	// NoCodeFollow leaves kiosk payment codes to requests and the janitor
+	// (load tests that step the loop themselves).
+	NoCodeFollow bool
 }
 
 // App is an assembled server.
@@ -129,6 +133,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
 		Partners:       partner.NewKeys(a.Store, a.Redis),
+		Kiosks:         kiosk.NewTerminals(a.Store, a.Redis),
+		Kiosk:          kiosk.NewService(a.Store, a.Cards, a.Recharge, cfg.PurchaseLimitFen),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
 		SandboxAlipay:  a.sandboxAlipay(),
@@ -298,6 +304,11 @@ func (a *App) wireRecharge(opts Options) error {
 	if opts.Now != nil {
 		a.Recharge.SetClock(opts.Now)
 	}
+	// Kiosks take payment codes under the official account's app id (any
+	// app id of the merchant will do for codepay). Each scanned code is
+	// followed by its own goroutine unless the clock is a test's.
+	a.Recharge.EnableCodes(a.Redis, opts.Now == nil && !opts.NoCodeFollow,
+		recharge.NewWeChatCodes(wechatPay, oa.AppID), recharge.NewAlipayCodes(ali))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"gaspay/auth"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/kiosk"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -34,6 +35,9 @@ type Deps struct {
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
 	Partners  *partner.Keys
+	// Kiosks authenticates self-service kiosks; Kiosk is their flow.
+	Kiosks *kiosk.Terminals
+	Kiosk  *kiosk.Service
 	// AdminToken authenticates staff until staff accounts exist.
 	AdminToken string
 	WeChat     *wechat.Client
@@ -111,12 +115,24 @@ func New(d Deps) (*gin.Engine, error) {
 	p.POST("/status", h.partnerStatus)
 	p.GET("/reconciliation", h.partnerReconciliation)
 
+	// Self-service kiosks: signed like partners, with X-Kiosk-Id.
+	k := r.Group("/kiosk/v1", h.kioskAuth)
+	k.POST("/sessions", h.openKioskSession)
+	k.POST("/sessions/:id/frames", h.relayKioskFrame)
+	k.POST("/sessions/:id/read", h.readKioskCard)
+	k.POST("/sessions/:id/write", h.writeKioskCard)
+	k.POST("/quotes", h.kioskQuote)
+	k.POST("/orders", h.kioskCreateOrder)
+	k.GET("/orders/:no", h.kioskGetOrder)
+	k.GET("/orders/:no/receipt", h.kioskReceipt)
+
 	// Staff.
 	admin := r.Group("/api/admin", h.staff)
 	admin.GET("/orders/:no", h.adminGetOrder)
 	admin.POST("/orders/:no/refund", h.adminRefund)
 	admin.GET("/alerts", h.adminAlerts)
 	admin.GET("/box/events", h.adminBoxEvents)
+	admin.GET("/kiosks", h.adminKiosks)
 
 	// The service hall's pages.
 	r.GET("/h5/*file", h.h5)

@@ -107,6 +107,30 @@ func (s *Service) EnableCodes(locks Locker, follow bool, ps ...CodeProvider) {
 	s.codeLocks, s.codeFollow = locks, follow
 }
 
+// QuoteAccount prices a purchase for an account without a user: at a
+// kiosk the card just read is the customer. The same rules as Quote.
+// Errors: those of Quote.
+func (s *Service) QuoteAccount(ctx context.Context, req QuoteRequest) (Quote, error) {
+	a, err := s.store.Account(ctx, req.AccountID)
+	if errors.Is(err, models.ErrNotFound) {
+		return Quote{}, ErrNotFound
+	}
+	if err != nil {
+		return Quote{}, err
+	}
+	tiers, err := s.tiers(ctx, a.TariffID)
+	if err != nil {
+		return Quote{}, err
+	}
+	var cardType *models.CardType
+	if c, err := s.store.CurrentCard(ctx, a.ID); err == nil {
+		cardType = &c.Type
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return Quote{}, err
+	}
+	return s.price(a, tiers, cardType, a.ArrearsFen, req)
+}
+
 // CodeOrderRequest is a kiosk purchase: the account of the card just read,
 // an amount or a volume, and the scanned code.
 type CodeOrderRequest struct {

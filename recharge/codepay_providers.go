@@ -18,7 +18,9 @@ type WeChatCodes struct {
 }
 
 // NewWeChatCodes lets w take payment codes under appID.
-func NewWeChatCodes(w *WeChatPay, appID string) *WeChatCodes { return &WeChatCodes{WeChatPay: w, appID: appID} }
+func NewWeChatCodes(w *WeChatPay, appID string) *WeChatCodes {
+	return &WeChatCodes{WeChatPay: w, appID: appID}
+}
 
 // CodeAppID implements CodeProvider.
 func (w *WeChatCodes) CodeAppID() string { return w.appID }

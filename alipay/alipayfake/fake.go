@@ -221,8 +221,8 @@ type Server struct {
 type trade struct {
 	Trade
 	buyerLogonID string
-	waitQueries  int  // queries left before a waiting code payment completes
-	neverPay     bool // waiting code payment that never completes by itself
+	waitQueries  int       // queries left before a waiting code payment completes
+	neverPay     bool      // waiting code payment that never completes by itself
 	payAt        time.Time // a waiting code payment completes at this time (zero: no)
 	raceCancel   bool      // the buyer pays as the first cancel arrives
 }

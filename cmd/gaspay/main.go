@@ -6,6 +6,8 @@
 //	gaspay partner add --id ID --key-file FILE
 //	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
+//	gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
+//	gaspay kiosk disable --id ID
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -53,7 +55,10 @@ const usage = `usage:
   gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
                                   write the partner's reconciliation file of a day
   gaspay partner check --id ID --date YYYY-MM-DD FILE
-                                  compare the partner's own file with ours`
+                                  compare the partner's own file with ours
+  gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
+                                  register a self-service kiosk and its card reader, or re-key it
+  gaspay kiosk disable --id ID    stop a kiosk`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -79,6 +84,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return importAccounts(ctx, cfg, log, args[1], stdout)
 	case "partner":
 		return partnerCmd(ctx, cfg, log, args, stdout)
+	case "kiosk":
+		return kioskCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
