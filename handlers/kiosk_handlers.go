@@ -105,6 +105,8 @@ func (h *handler) kioskAuth(c *gin.Context) {
 	orig := c.Writer
 	w := &kioskWriter{ResponseWriter: orig}
 	c.Writer = w
+	// A panic below is answered by the recover middleware, unsigned.
+	defer func() { c.Writer = orig }()
 	c.Set(ctxKiosk, k)
 	if err != nil {
 		logFrom(c).WarnContext(c.Request.Context(), "kiosk request refused", slog.String("kiosk", k.KioskID),
@@ -129,6 +131,9 @@ func (h *handler) kioskAuth(c *gin.Context) {
 	orig.Header().Set("X-Timestamp", s.Timestamp)
 	orig.Header().Set("X-Nonce", s.Nonce)
 	orig.Header().Set("X-Signature", s.Signature)
+	// A route may have declared the length of the answer before its
+	// words were put in Chinese.
+	orig.Header().Del("Content-Length")
 	orig.WriteHeader(status)
 	orig.Write(out)
 }

@@ -156,4 +156,3 @@ func cols(s string) int {
 func yuan(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
 
 func volume(centi int64) string { return fmt.Sprintf("%d.%02d", centi/100, centi%100) }
-

@@ -140,3 +140,13 @@ func LatestVersion() int {
 	all := allMigrations()
 	return all[len(all)-1].version
 }
+
+// Versions lists the migrations this binary knows, in order; versions
+// have gaps (each issue has its own range).
+func Versions() []int {
+	var out []int
+	for _, m := range allMigrations() {
+		out = append(out, m.version)
+	}
+	return out
+}
