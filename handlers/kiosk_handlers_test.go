@@ -32,7 +32,7 @@ func newKiosk(t *testing.T, env *apptest.Env, srv *apptest.Instance, id, boxID s
 	if seq > 0 {
 		box.InsertCard(demoCard(t, seq))
 	}
-	return &kioskclient.Terminal{Client: &kioskclient.Client{URL: srv.URL, ID: id, Key: []byte(kioskKey), Now: env.Clock.Now}, Box: box}
+	return &kioskclient.Terminal{Client: &kioskclient.Client{URL: srv.URL, ID: id, Key: []byte(kioskKey)}, Box: box}
 }
 
 func fen(n int64) *int64 { return &n }
@@ -140,7 +140,7 @@ func TestKioskAuthAndRefusals(t *testing.T) {
 	ctx := context.Background()
 	k := newKiosk(t, env, srv, "K-0001", "4B00000000000001", 4)
 
-	bad := &kioskclient.Client{URL: srv.URL, ID: "K-0001", Key: []byte("another-key-0123456789"), Now: env.Clock.Now}
+	bad := &kioskclient.Client{URL: srv.URL, ID: "K-0001", Key: []byte("another-key-0123456789")}
 	if a, _ := bad.Do(ctx, "GET", "/kiosk/v1/orders/GP2026000000000000", nil, ""); a.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong key: %d %s", a.Status, a.Body)
 	}
@@ -277,6 +277,34 @@ func TestKioskCodeLoop(t *testing.T) {
 		}
 		if n := env.Count("payments", "order_id = (SELECT id FROM orders WHERE order_no = ?)", o.Order.OrderNo); n != 0 {
 			t.Fatal("a reversed payment was taken as paid")
+		}
+	})
+
+	t.Run("reverse refused outright, paid after all: recorded and refunded", func(t *testing.T) {
+		b := balance()
+		o := kioskOrder(t, k, wxpayfake.AuthCode(wxpayfake.CodePayNeverConfirmed), "loop-refused-reverse")
+		for i := 0; i < 11; i++ {
+			o = poll(t, env, k, o.Order.OrderNo)
+		}
+		if o.Outcome != "paying" {
+			t.Fatalf("before the deadline: %+v", o)
+		}
+		// The customer pays; the deadline's query fails and the reverse is
+		// refused: what the provider holds decides.
+		if _, err := env.Pay.Pay(ctx, o.Order.OrderNo, ""); err != nil {
+			t.Fatal(err)
+		}
+		env.Pay.InjectFault(wxpayfake.RouteQuery, wxpayfake.Fault{Status: 500, Code: "SYSTEM_ERROR"}, 1)
+		env.Pay.InjectFault(wxpayfake.RouteReverse, wxpayfake.Fault{Status: 400, Code: "INVALID_REQUEST", Message: "不能撤销"}, 1)
+		o = poll(t, env, k, o.Order.OrderNo)
+		if o.Outcome != "reversed" || o.CodeState != "refunded" || (o.Order.Status != "refunding" && o.Order.Status != "refunded") {
+			t.Fatalf("%+v", o)
+		}
+		if fo, _ := env.Pay.Order(o.Order.OrderNo); fo.RefundedFen != fo.TotalFen || fo.TotalFen != o.Order.PayableFen {
+			t.Fatalf("at WeChat Pay: %+v", fo)
+		}
+		if n := env.Count("payments", "order_id = (SELECT id FROM orders WHERE order_no = ?)", o.Order.OrderNo); n != 1 || o.Order.Credit != nil || balance() != b {
+			t.Fatalf("%d payments, credit %+v, balance %d of %d", n, o.Order.Credit, balance(), b)
 		}
 	})
 
