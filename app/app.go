@@ -51,6 +51,9 @@ type Options struct {
 	// NoCodeFollow leaves kiosk payment codes to requests and the janitor
 	// (load tests that step the loop themselves).
 	NoCodeFollow bool
+	// WrapSandbox, when set, wraps the sandbox payment providers' handlers
+	// (kioskbench times the provider's share of a purchase).
+	WrapSandbox func(http.Handler) http.Handler
 }
 
 // App is an assembled server.
@@ -260,7 +263,7 @@ func (a *App) wireRecharge(opts Options) error {
 			return err
 		}
 		a.closers = append(a.closers, func() error { fake.Close(); return nil })
-		url, err := a.serveLoopback(fake)
+		url, err := a.serveLoopback(wrapSandbox(opts, fake))
 		if err != nil {
 			return fmt.Errorf("app: sandbox wechat pay: %w", err)
 		}
@@ -312,6 +315,13 @@ func (a *App) wireRecharge(opts Options) error {
 	return nil
 }
 
+func wrapSandbox(opts Options, h http.Handler) http.Handler {
+	if opts.WrapSandbox != nil {
+		return opts.WrapSandbox(h)
+	}
+	return h
+}
+
 // SandboxAlipayAppID is the app id of the sandbox Alipay.
 const SandboxAlipayAppID = "2021000000000000"
 
@@ -330,7 +340,7 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 		if err != nil {
 			return nil, err
 		}
-		url, err := a.serveLoopback(fake)
+		url, err := a.serveLoopback(wrapSandbox(opts, fake))
 		if err != nil {
 			return nil, fmt.Errorf("app: sandbox alipay: %w", err)
 		}
