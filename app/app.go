@@ -78,6 +78,9 @@ type App struct {
 	WeChatFake    *wxfake.Server
 	WeChatPayFake *wxpayfake.Server
 	AlipayFake    *alipayfake.Server
+	// sandboxAlipayProvider signs the sandbox's cashier URLs again when
+	// the sandbox pays a WAP order nobody opened.
+	sandboxAlipayProvider *recharge.Alipay
 
 	closers []func() error
 }
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		SandboxAlipay:  a.sandboxAlipay(),
 		WeChat:         a.WeChat,
 		OA:             a.oaApp(),
+		Hall:           handlers.HallInfo{UtilityName: cfg.UtilityName, SandboxLogin: cfg.WeChatSandbox()},
 		Ready:          a.Ready,
 	})
 	if err != nil {
@@ -215,9 +219,13 @@ func (a *App) wireWeChat() error {
 	return nil
 }
 
+// oaApp is the official account the JS-SDK signs for: in the sandbox the
+// one the in-process WeChat knows, with the secret made up for it (without
+// it the fake refuses the access token, and the signature never comes).
 func (a *App) oaApp() wechat.App {
 	if a.Config.WeChatSandbox() {
-		return wechat.App{AppID: SandboxOAAppID}
+		_, oa := a.Auth.Apps()
+		return oa
 	}
 	return wechatApp(a.Config.WeChatOA)
 }
@@ -352,7 +360,11 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL), nil
+	p := recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL)
+	if a.AlipayFake != nil {
+		a.sandboxAlipayProvider = p
+	}
+	return p, nil
 }
 
 // sandboxPay lets the sandbox's customers pay: the fake WeChat Pay marks the
@@ -399,9 +411,47 @@ func (a *App) sandboxAlipay() func(context.Context, string, string) (string, err
 		return nil
 	}
 	return func(ctx context.Context, orderNo, buyer string) (string, error) {
+		if _, ok := a.AlipayFake.Trade(orderNo); !ok {
+			if err := a.openSandboxCashier(ctx, orderNo); err != nil {
+				return "", err
+			}
+		}
 		res, err := a.AlipayFake.Pay(ctx, orderNo, buyer)
 		return res.Body, err
 	}
+}
+
+// openSandboxCashier plays the buyer opening a WAP order's cashier URL: a
+// WAP trade exists at Alipay only from then on. The URL is signed again for
+// the order (signing is local and the order's terms are stored), then
+// fetched from the sandbox's Alipay as the buyer's browser would.
+func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
+	o, err := a.Store.Order(ctx, orderNo)
+	if err != nil || o.Channel != models.ChannelAlipayWAP || o.Status != models.OrderPending {
+		// Nothing to open: Pay answers why it cannot pay.
+		return nil
+	}
+	params, err := a.sandboxAlipayProvider.Prepay(ctx, o, "燃气缴费 "+o.OrderNo)
+	if err != nil {
+		return err
+	}
+	wap, ok := params.(recharge.AlipayWAP)
+	if !ok {
+		return fmt.Errorf("app: sandbox alipay: no cashier URL for %s", orderNo)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wap.PayURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("app: sandbox alipay cashier: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("app: sandbox alipay cashier answered %d for %s", resp.StatusCode, orderNo)
+	}
+	return nil
 }
 
 // Run runs the server's background work until ctx ends: the janitor, and

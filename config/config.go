@@ -153,6 +153,9 @@ type Config struct {
 	// OANextPaths are the path prefixes an official-account login may
 	// return to.
 	OANextPaths []string
+	// UtilityName is the utility's name as customers know it: the service
+	// hall's pages and receipts show it.
+	UtilityName string
 
 	// TrustedProxies are the CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed; none by default, so a client cannot
@@ -213,6 +216,7 @@ func Load(getenv Getenv) (Config, error) {
 		BindFailWindow:   l.duration("GASPAY_BIND_FAIL_WINDOW", 10*time.Minute),
 		PurchaseLimitFen: l.integer("GASPAY_PURCHASE_LIMIT_FEN", 150000),
 		OANextPaths:      l.list("GASPAY_OA_NEXT_PATHS", []string{"/h5/"}),
+		UtilityName:      l.str("GASPAY_UTILITY_NAME", "洪通燃气"),
 		TrustedProxies:   l.list("GASPAY_TRUSTED_PROXIES", nil),
 		AdminToken:       l.secret("GASPAY_ADMIN_TOKEN"),
 		LogLevel:         l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),

@@ -284,6 +284,27 @@ type AccountView struct {
 	// Card is set for IC-card accounts with a current card.
 	Card             *CardView
 	PurchaseLimitFen int64
+	// Bills are an ordinary account's open bills, oldest first.
+	Bills []BillView
+	// PendingCredit is a paid credit on its way to the meter (IoT meters,
+	// IC cards), if any.
+	PendingCredit *PendingCreditView
+}
+
+// BillView is one open bill of an ordinary account.
+type BillView struct {
+	Period        string // YYYY-MM
+	AmountDueFen  int64
+	AmountPaidFen int64
+}
+
+// PendingCreditView is a paid credit not yet on the meter.
+type PendingCreditView struct {
+	OrderNo string
+	Kind    models.CreditKind
+	Unit    models.Unit
+	Amount  int64
+	PaidAt  *time.Time
 }
 
 // MeterView is an account's meter.
@@ -331,6 +352,24 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 		v.Card = &CardView{Serial: *d.CardSerial, Status: *d.CardStatus, LastWrittenSeq: d.CardLastSeq}
 		if d.CardType != nil {
 			v.Card.Type = *d.CardType
+		}
+	}
+	if d.Kind == models.KindOrdinary {
+		bills, err := s.store.OpenBills(ctx, d.ID)
+		if err != nil {
+			return AccountView{}, fmt.Errorf("customer: account %d bills: %w", accountID, err)
+		}
+		v.Bills = make([]BillView, len(bills))
+		for i, b := range bills {
+			v.Bills[i] = BillView{Period: b.Period, AmountDueFen: b.AmountDueFen, AmountPaidFen: b.AmountPaidFen}
+		}
+	} else {
+		c, err := s.store.PendingCredit(ctx, d.ID)
+		switch {
+		case err == nil:
+			v.PendingCredit = &PendingCreditView{OrderNo: c.OrderNo, Kind: c.Kind, Unit: c.Unit, Amount: c.Amount, PaidAt: c.PaidAt}
+		case !errors.Is(err, models.ErrNotFound):
+			return AccountView{}, fmt.Errorf("customer: account %d credit: %w", accountID, err)
 		}
 	}
 	return v, nil

@@ -23,6 +23,25 @@ type accountResponse struct {
 	Meter            *meterResponse `json:"meter,omitempty"`
 	Card             *cardResponse  `json:"card,omitempty"`
 	PurchaseLimitFen int64          `json:"purchase_limit_fen"`
+	// Bills are an ordinary account's open bills, oldest first.
+	Bills []billResponse `json:"bills,omitempty"`
+	// PendingCredit is a paid credit on its way to the meter.
+	PendingCredit *pendingCreditResponse `json:"pending_credit,omitempty"`
+}
+
+type billResponse struct {
+	Period        string `json:"period"`
+	AmountDueFen  int64  `json:"amount_due_fen"`
+	AmountPaidFen int64  `json:"amount_paid_fen"`
+	OwingFen      int64  `json:"owing_fen"`
+}
+
+type pendingCreditResponse struct {
+	OrderNo string     `json:"order_no"`
+	Kind    string     `json:"kind"`
+	Unit    string     `json:"unit"`
+	Amount  int64      `json:"amount"`
+	PaidAt  *time.Time `json:"paid_at,omitempty"`
 }
 
 type meterResponse struct {
@@ -49,6 +68,17 @@ func toAccountResponse(v customer.AccountView) accountResponse {
 	}
 	if cd := v.Card; cd != nil {
 		out.Card = &cardResponse{Serial: cd.Serial, Type: string(cd.Type), Status: string(cd.Status), LastWrittenSeq: cd.LastWrittenSeq}
+	}
+	if v.Bills != nil {
+		out.Bills = make([]billResponse, len(v.Bills))
+		for i, b := range v.Bills {
+			out.Bills[i] = billResponse{Period: b.Period, AmountDueFen: b.AmountDueFen, AmountPaidFen: b.AmountPaidFen,
+				OwingFen: b.AmountDueFen - b.AmountPaidFen}
+		}
+	}
+	if p := v.PendingCredit; p != nil {
+		out.PendingCredit = &pendingCreditResponse{OrderNo: p.OrderNo, Kind: string(p.Kind), Unit: string(p.Unit),
+			Amount: p.Amount, PaidAt: p.PaidAt}
 	}
 	return out
 }

@@ -2,12 +2,18 @@ package handlers
 
 import (
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
+
+// errSandboxPayRefused: the sandbox's provider would not take the payment
+// (the order is unknown there, paid, closed or expired); the page shows it.
+var errSandboxPayRefused = &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused",
+	Message: "沙箱支付未完成：该订单不存在、已支付、已关闭或已过期。"}
 
 var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Staff credentials required."}
 
@@ -99,7 +105,8 @@ func (h *handler) sandboxWeChatPay(c *gin.Context) {
 	}
 	status, err := h.SandboxPay(c.Request.Context(), no)
 	if err != nil {
-		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
+		logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", no), slog.String("err", err.Error()))
+		writeError(c, errSandboxPayRefused)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_status": status})
@@ -115,7 +122,8 @@ func (h *handler) sandboxAlipayPay(c *gin.Context) {
 	}
 	answer, err := h.SandboxAlipay(c.Request.Context(), no, "")
 	if err != nil {
-		writeError(c, &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused", Message: err.Error()})
+		logFrom(c).InfoContext(c.Request.Context(), "sandbox payment refused", slog.String("order_no", no), slog.String("err", err.Error()))
+		writeError(c, errSandboxPayRefused)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"paid": true, "notification_answer": answer})

@@ -22,20 +22,20 @@ func toBindRequest(req bindingRequest, userID int64, ip string) (customer.BindRe
 	switch req.By {
 	case customer.ByUserNumber:
 		if !customer.ValidDigits(req.Number, customer.MaxUserNumber) {
-			return out, badRequest("invalid_number", "number must be the user number: 1 to 12 digits.")
+			return out, badRequest("invalid_number", "用户号应为 1 到 12 位数字。")
 		}
 		if req.HolderName == "" {
-			return out, badRequest("holder_name_required", "holder_name is required with a user number.")
+			return out, badRequest("holder_name_required", "按用户号绑定时请填写户主姓名。")
 		}
 	case customer.ByMeterNumber:
 		if !customer.ValidDigits(req.Number, customer.MaxMeterNumber) {
-			return out, badRequest("invalid_number", "number must be the meter number: the 1 to 20 digits under its barcode.")
+			return out, badRequest("invalid_number", "表号应为表盘条形码下的 1 到 20 位数字。")
 		}
 	default:
-		return out, badRequest("invalid_by", `by must be "user_number" or "meter_number".`)
+		return out, badRequest("invalid_by", "请选择按用户号或按表号绑定。")
 	}
 	if req.HolderName != "" && !customer.ValidHolderName(req.HolderName) {
-		return out, badRequest("invalid_holder_name", "holder_name must be the holder's name as on the gas bill (letters only, at most 32).")
+		return out, badRequest("invalid_holder_name", "户主姓名应与缴费票据上一致（仅限文字，最多 32 个字）。")
 	}
 	return out, nil
 }

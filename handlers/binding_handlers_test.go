@@ -192,6 +192,10 @@ func TestBindingRateLimit(t *testing.T) {
 	if r.Status != http.StatusTooManyRequests || r.Code(t) != "too_many_attempts" || retry < 500 || retry > 600 {
 		t.Fatalf("sixth attempt: %d %s Retry-After=%q", r.Status, r.Body, r.Header.Get("Retry-After"))
 	}
+	// The customer reads the wait in minutes, in Chinese.
+	if msg, _ := r.JSON(t)["message"].(string); msg != "失败次数过多，请 10 分钟后再试。" {
+		t.Errorf("sixth attempt's message %q, want the wait in minutes", msg)
+	}
 	// The same IP is limited for another user too.
 	bob := srv.Login("bob")
 	if r := bind(srv, bob, "user_number", "031140086", "秦淮"); r.Status != http.StatusTooManyRequests {

@@ -16,7 +16,7 @@ import (
 // A frame is at most 512 bytes: 684 in base64.
 const maxFrameB64 = 700
 
-var errBadFrameEncoding = badRequest("invalid_frame", "The frame must be standard base64 of at most 512 bytes.")
+var errBadFrameEncoding = badRequest("invalid_frame", "数据格式错误。")
 
 func decodeFrame(s string) ([]byte, error) {
 	if len(s) == 0 || len(s) > maxFrameB64 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -33,7 +34,7 @@ func decodeJSON(c *gin.Context, dst any) error {
 		if errors.As(err, &mbe) {
 			return errBodyTooLarge
 		}
-		return badRequest("invalid_json", "The request body could not be read.")
+		return badRequest("invalid_json", "无法读取提交的内容。")
 	}
 	if !utf8.Valid(body) {
 		return errInvalidUTF8
@@ -44,25 +45,28 @@ func decodeJSON(c *gin.Context, dst any) error {
 		return badRequest("invalid_json", jsonProblem(err))
 	}
 	if dec.More() {
-		return badRequest("invalid_json", "The body must be one JSON object.")
+		return badRequest("invalid_json", "提交的内容格式不正确。")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("invalid_json", "The body must be one JSON object.")
+		return badRequest("invalid_json", "提交的内容格式不正确。")
 	}
 	return nil
 }
 
-// jsonProblem explains a decoding error without echoing the body.
+// jsonProblem explains a decoding error without echoing the body, in the
+// customer's words: a field is named by its JSON name only, never by the Go
+// type that holds it (a decoder reports an embedded struct's field as
+// "quoteRequest.amount_fen").
 func jsonProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)
+		return fmt.Sprintf("提交的内容不是有效的 JSON（第 %d 字节处）。", se.Offset)
 	case errors.As(err, &te):
-		return fmt.Sprintf("Field %q has the wrong type.", te.Field)
+		return fmt.Sprintf("字段 %s 的类型不正确。", jsonFieldName(te.Field))
 	case errors.Is(err, io.EOF):
-		return "The body is empty."
+		return "提交的内容为空。"
 	}
 	const unknown = "json: unknown field "
 	if msg := err.Error(); len(msg) > len(unknown) && msg[:len(unknown)] == unknown {
@@ -70,9 +74,22 @@ func jsonProblem(err error) string {
 		if len(name) > 66 {
 			name = name[:66] + "…"
 		}
-		return "Unknown field " + name + "."
+		return "不认识的字段 " + name + "。"
 	}
-	return "The body is not valid JSON."
+	return "提交的内容不是有效的 JSON。"
+}
+
+// jsonFieldName is the last element of a decoder's field path: the name
+// the client sent. Our requests have no nested objects, so the elements
+// before it can only be Go struct names.
+func jsonFieldName(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if path == "" {
+		return "（未知）"
+	}
+	return path
 }
 
 // pathID reads a positive integer path parameter.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -35,19 +36,19 @@ func badRequest(code, message string) *apiError {
 
 // Errors of the HTTP layer itself.
 var (
-	errNoRoute           = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "No such page or API."}
-	errNoMethod          = &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "This method is not allowed here."}
-	errMissingToken      = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Log in first."}
-	errBadOrigin         = &apiError{Status: http.StatusForbidden, Code: "bad_origin", Message: "This request must come from gaspay's own pages."}
-	errInvalidID         = badRequest("invalid_id", "The id in the path must be a positive whole number.")
-	errBodyTooLarge      = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "The request body is too large."}
-	errNotJSON           = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the body as application/json."}
-	errInvalidUTF8       = badRequest("invalid_utf8", "The request body is not valid UTF-8.")
-	errUpstream          = &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "WeChat did not answer in time; please try again."}
-	errNotReady          = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "The server cannot reach its storage."}
-	errInternal          = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side; please try again later."}
-	errUnknownBoxSession = &apiError{Status: http.StatusNotFound, Code: "box_session_not_found", Message: "This box session has ended; connect to the box again."}
-	errNotConfigured     = &apiError{Status: http.StatusServiceUnavailable, Code: "not_configured", Message: "This login is not available."}
+	errNoRoute           = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "页面或接口不存在。"}
+	errNoMethod          = &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "不支持此请求方式。"}
+	errMissingToken      = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "请先登录。"}
+	errBadOrigin         = &apiError{Status: http.StatusForbidden, Code: "bad_origin", Message: "请从本服务的页面操作。"}
+	errInvalidID         = badRequest("invalid_id", "编号无效。")
+	errBodyTooLarge      = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "提交的内容过大。"}
+	errNotJSON           = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "请求格式不正确，请以 JSON 提交。"}
+	errInvalidUTF8       = badRequest("invalid_utf8", "提交的内容含有无效字符。")
+	errUpstream          = &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "微信服务暂时没有响应，请稍后再试。"}
+	errNotReady          = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "服务暂时不可用，请稍后再试。"}
+	errInternal          = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "系统繁忙，请稍后再试。"}
+	errUnknownBoxSession = &apiError{Status: http.StatusNotFound, Code: "box_session_not_found", Message: "与充值宝的连接已结束，请重新连接充值宝。"}
+	errNotConfigured     = &apiError{Status: http.StatusServiceUnavailable, Code: "not_configured", Message: "暂不支持此登录方式。"}
 )
 
 // domainErrors maps the domain's sentinel errors to answers, in one place.
@@ -55,59 +56,59 @@ var domainErrors = []struct {
 	err error
 	api *apiError
 }{
-	{auth.ErrInvalidSession, &apiError{Status: http.StatusUnauthorized, Code: "session_expired", Message: "Your login has expired; log in again."}},
-	{auth.ErrInvalidCode, badRequest("invalid_code", "The login code is invalid or was already used; log in again.")},
-	{auth.ErrSnapshotUser, &apiError{Status: http.StatusForbidden, Code: "snapshot_user", Message: "Open the full page in WeChat to log in."}},
-	{auth.ErrBadState, badRequest("invalid_state", "The login link has expired or was opened in another browser; start again.")},
-	{auth.ErrBadNext, badRequest("invalid_next", "The page to return to is not allowed.")},
+	{auth.ErrInvalidSession, &apiError{Status: http.StatusUnauthorized, Code: "session_expired", Message: "登录已过期，请重新登录。"}},
+	{auth.ErrInvalidCode, badRequest("invalid_code", "登录凭证无效或已使用，请重新登录。")},
+	{auth.ErrSnapshotUser, &apiError{Status: http.StatusForbidden, Code: "snapshot_user", Message: "请在微信中打开完整页面后登录。"}},
+	{auth.ErrBadState, badRequest("invalid_state", "登录链接已过期或在其他浏览器中打开，请重新登录。")},
+	{auth.ErrBadNext, badRequest("invalid_next", "登录后要返回的页面不在允许范围内。")},
 	{auth.ErrNotConfigured, errNotConfigured},
-	{customer.ErrNoMatch, &apiError{Status: http.StatusNotFound, Code: "no_match", Message: "No account matches this number and holder name. Check both against your gas bill."}},
-	{customer.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "Too many failed attempts; please wait and try again."}},
-	{customer.ErrBindingLimit, &apiError{Status: http.StatusConflict, Code: "binding_limit", Message: "You have bound the most accounts allowed; unbind one first."}},
-	{customer.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "Not found among your accounts."}},
-	{customer.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
+	{customer.ErrNoMatch, &apiError{Status: http.StatusNotFound, Code: "no_match", Message: "没有与该号码和户主姓名相符的账户，请对照缴费票据核对后再试。"}},
+	{customer.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "失败次数过多，请稍后再试。"}},
+	{customer.ErrBindingLimit, &apiError{Status: http.StatusConflict, Code: "binding_limit", Message: "绑定的账户已达上限，请先解绑一个账户。"}},
+	{customer.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "在您绑定的账户中未找到。"}},
+	{customer.ErrInvalid, badRequest("invalid_request", "请求无效。")},
 
 	// Payments. EQ codes: WeChat's public utility protocol.
-	{recharge.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "Not found among your accounts and orders."}},
-	{recharge.ErrInvalid, badRequest("invalid_request", "The request is not valid.")},
-	{recharge.ErrAccountInactive, &apiError{Status: http.StatusConflict, Code: "account_inactive", Message: "This account cannot pay at present; please contact the service hall."}},
-	{recharge.ErrOverLimit, &apiError{Status: http.StatusUnprocessableEntity, Code: "over_limit", Message: "That is more than one purchase may buy; see the limits in the quote.", EQCode: "EQ0025"}}, // EQ0025
-	{recharge.ErrTooLittle, &apiError{Status: http.StatusUnprocessableEntity, Code: "amount_too_small", Message: "That amount does not buy 0.01 m³ of gas."}},
-	{recharge.ErrVolumeForBill, badRequest("volume_not_allowed", "Ordinary accounts pay an amount, not a volume.")},
-	{recharge.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "This account has no gas card in use; please contact the service hall."}},
-	{recharge.ErrCardChannel, &apiError{Status: http.StatusConflict, Code: "card_channel_required", Message: "IC-card meters are recharged with the card: use the mini-program with the recharge box, or a kiosk.", EQCode: "EQ0027"}}, // EQ0027
-	{recharge.ErrChannelMismatch, badRequest("channel_mismatch", "The channel must be the WeChat app you logged in with.")},
-	{recharge.ErrCreditPending, &apiError{Status: http.StatusConflict, Code: "credit_pending", Message: "Your last purchase has not reached the meter yet; load it first, then buy again.", EQCode: "EQ0026"}},         // EQ0026
-	{recharge.ErrPreviousPaid, &apiError{Status: http.StatusConflict, Code: "previous_order_paid", Message: "Your previous payment went through; its gas is on its way. No new payment was taken.", EQCode: "EQ0024"}}, // EQ0024
-	{recharge.ErrOrderInProgress, &apiError{Status: http.StatusConflict, Code: "order_in_progress", Message: "A payment for this account is being started; try again in a minute.", EQCode: "EQ0024"}},                 // EQ0024
-	{recharge.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "payment_unavailable", Message: "The payment service did not answer; nothing was charged. Please try again."}},
-	{recharge.ErrProviderRefused, &apiError{Status: http.StatusBadGateway, Code: "payment_refused", Message: "The payment service refused this payment; nothing was charged."}},
-	{recharge.ErrNotRefundable, &apiError{Status: http.StatusConflict, Code: "not_refundable", Message: "Only a paid order can be refunded."}},
-	{recharge.ErrDelivered, &apiError{Status: http.StatusConflict, Code: "credit_delivered", Message: "The gas reached the meter; this order cannot be refunded here."}},
+	{recharge.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "在您的账户和订单中未找到。"}},
+	{recharge.ErrInvalid, badRequest("invalid_request", "请求无效。")},
+	{recharge.ErrAccountInactive, &apiError{Status: http.StatusConflict, Code: "account_inactive", Message: "该账户暂不能缴费，请联系燃气公司营业厅。"}},
+	{recharge.ErrOverLimit, &apiError{Status: http.StatusUnprocessableEntity, Code: "over_limit", Message: "超出单次购买上限，请按页面提示的限额输入。", EQCode: "EQ0025"}}, // EQ0025
+	{recharge.ErrTooLittle, &apiError{Status: http.StatusUnprocessableEntity, Code: "amount_too_small", Message: "金额太小，不足以购买 0.01 立方米燃气。"}},
+	{recharge.ErrVolumeForBill, badRequest("volume_not_allowed", "普表用户请按金额缴费。")},
+	{recharge.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "该账户没有在用的燃气卡，请联系燃气公司营业厅。"}},
+	{recharge.ErrCardChannel, &apiError{Status: http.StatusConflict, Code: "card_channel_required", Message: "IC卡表需要写卡充值：请使用微信小程序配合蓝牙充值宝，或到自助售气终端、营业厅购气。", EQCode: "EQ0027"}}, // EQ0027
+	{recharge.ErrChannelMismatch, badRequest("channel_mismatch", "支付方式与您登录的微信应用不一致。")},
+	{recharge.ErrCreditPending, &apiError{Status: http.StatusConflict, Code: "credit_pending", Message: "上次购买的气量尚未到表，请等它到表后再购买。", EQCode: "EQ0026"}},       // EQ0026
+	{recharge.ErrPreviousPaid, &apiError{Status: http.StatusConflict, Code: "previous_order_paid", Message: "您上一笔付款已成功，正在到表途中；本次没有扣款。", EQCode: "EQ0024"}}, // EQ0024
+	{recharge.ErrOrderInProgress, &apiError{Status: http.StatusConflict, Code: "order_in_progress", Message: "该账户有一笔付款正在发起，请一分钟后再试。", EQCode: "EQ0024"}},   // EQ0024
+	{recharge.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "payment_unavailable", Message: "支付服务没有响应，未扣款，请重试。"}},
+	{recharge.ErrProviderRefused, &apiError{Status: http.StatusBadGateway, Code: "payment_refused", Message: "支付服务拒绝了这笔付款，未扣款。"}},
+	{recharge.ErrNotRefundable, &apiError{Status: http.StatusConflict, Code: "not_refundable", Message: "只有已支付的订单才能退款。"}},
+	{recharge.ErrDelivered, &apiError{Status: http.StatusConflict, Code: "credit_delivered", Message: "燃气已到表，此订单不能在此退款。"}},
 	// The recharge box. Order matters: the first match wins.
 	{bleproxy.ErrUnknownSession, errUnknownBoxSession},
 	{bleproxy.ErrSessionReplaced, &apiError{Status: http.StatusConflict, Code: "box_session_replaced", Message: "充值宝已开始新的连接，这次连接已失效，请重新连接充值宝。"}},
-	{bleproxy.ErrSessionBusy, &apiError{Status: http.StatusConflict, Code: "box_session_busy", Message: "The previous frame of this session is still being handled; send one frame at a time."}},
-	{bleproxy.ErrReplay, &apiError{Status: http.StatusConflict, Code: "frame_replayed", Message: "This frame was already used; reconnect to the box if it keeps happening."}},
-	{bleproxy.ErrCounter, &apiError{Status: http.StatusConflict, Code: "frame_out_of_order", Message: "This frame is out of order; reconnect to the box."}},
-	{bleproxy.ErrBadMAC, &apiError{Status: http.StatusUnauthorized, Code: "frame_rejected", Message: "The box's frame could not be authenticated; reconnect to the box."}},
-	{bleproxy.ErrWrongBox, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "This frame belongs to another box."}},
-	{bleproxy.ErrUnexpectedType, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "This frame is not expected here."}},
-	{bleproxy.ErrBadNonce, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrShortFrame, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrFrameTooLarge, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrBadMagic, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrBadVersion, badRequest("invalid_frame", "The frame is of a protocol version this server does not speak.")},
-	{bleproxy.ErrBadLength, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrUnknownType, badRequest("invalid_frame", "The frame is malformed.")},
-	{bleproxy.ErrBadBody, badRequest("invalid_frame", "The frame is malformed.")},
-	{cards.ErrBoxBlocked, &apiError{Status: http.StatusForbidden, Code: "box_blocked", Message: "This recharge box has been blocked; please contact the service hall."}},
-	{cards.ErrReadFirst, &apiError{Status: http.StatusConflict, Code: "read_card_first", Message: "Read the card first, then write it."}},
-	{cards.ErrNotForCard, &apiError{Status: http.StatusConflict, Code: "order_not_for_card", Message: "No paid purchase of this order waits for the card in the box."}},
-	{cards.ErrCardPending, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "This card still carries gas the meter has not taken: insert it into the meter first."}},
-	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "This serial was used for another payment."}},
-	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "Only a payment of today can be reversed."}},
-	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "A delivery was attempted and its outcome is unknown; read the card or wait for the meter first."}},
+	{bleproxy.ErrSessionBusy, &apiError{Status: http.StatusConflict, Code: "box_session_busy", Message: "上一条指令仍在处理中，请稍候。"}},
+	{bleproxy.ErrReplay, &apiError{Status: http.StatusConflict, Code: "frame_replayed", Message: "该指令已使用过；如反复出现，请重新连接充值宝。"}},
+	{bleproxy.ErrCounter, &apiError{Status: http.StatusConflict, Code: "frame_out_of_order", Message: "指令顺序错误，请重新连接充值宝。"}},
+	{bleproxy.ErrBadMAC, &apiError{Status: http.StatusUnauthorized, Code: "frame_rejected", Message: "充值宝的数据校验失败，请重新连接充值宝。"}},
+	{bleproxy.ErrWrongBox, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "该数据来自另一台充值宝。"}},
+	{bleproxy.ErrUnexpectedType, &apiError{Status: http.StatusBadRequest, Code: "frame_rejected", Message: "此时不应收到该数据。"}},
+	{bleproxy.ErrBadNonce, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrShortFrame, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrFrameTooLarge, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrBadMagic, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrBadVersion, badRequest("invalid_frame", "充值宝的协议版本不受支持。")},
+	{bleproxy.ErrBadLength, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrUnknownType, badRequest("invalid_frame", "数据格式错误。")},
+	{bleproxy.ErrBadBody, badRequest("invalid_frame", "数据格式错误。")},
+	{cards.ErrBoxBlocked, &apiError{Status: http.StatusForbidden, Code: "box_blocked", Message: "该充值宝已被停用，请联系燃气公司营业厅。"}},
+	{cards.ErrReadFirst, &apiError{Status: http.StatusConflict, Code: "read_card_first", Message: "请先读卡，再写卡。"}},
+	{cards.ErrNotForCard, &apiError{Status: http.StatusConflict, Code: "order_not_for_card", Message: "充值宝中的卡没有待写入的该订单购气。"}},
+	{cards.ErrCardPending, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "卡内还有燃气表未读入的气量：请先插卡上表。"}},
+	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "该流水号已用于另一笔付款。"}},
+	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "只能冲正当天的付款。"}},
+	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "写卡或下发结果未知，请先读卡或等待燃气表通讯。"}},
 }
 
 // toAPIError is the answer err gets: errors meant for the client as they
@@ -126,12 +127,22 @@ func writeError(c *gin.Context, err error) {
 	var ra *customer.AttemptsError
 	if errors.As(err, &ra) {
 		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfter+time.Second-1)/time.Second)))
+		wait := *ae
+		wait.Message = fmt.Sprintf("失败次数过多，请 %d 分钟后再试。", waitMinutes(ra.RetryAfter))
+		ae = &wait
 	}
 	if ae.Status >= 500 {
 		logFrom(c).ErrorContext(c.Request.Context(), "request failed",
 			slog.String("code", ae.Code), slog.String("err", err.Error()))
 	}
 	c.AbortWithStatusJSON(ae.Status, ae)
+}
+
+// waitMinutes is a wait as a person reads it: whole minutes, rounded up,
+// at least one.
+func waitMinutes(d time.Duration) int {
+	m := int((d + time.Minute - 1) / time.Minute)
+	return max(m, 1)
 }
 
 func mapDomain(err error) *apiError {

@@ -20,9 +20,9 @@ var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
 const abandonedAfter = time.Minute
 
 var (
-	errIdemKeyMissing = badRequest("idempotency_key_required", "Send an Idempotency-Key header of 8 to 64 letters, digits, - or _.")
-	errIdemKeyReused  = &apiError{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Message: "This Idempotency-Key was used with another request."}
-	errIdemInProgress = &apiError{Status: http.StatusConflict, Code: "request_in_progress", Message: "The first request with this Idempotency-Key is still running."}
+	errIdemKeyMissing = badRequest("idempotency_key_required", "请求缺少有效的 Idempotency-Key（8 到 64 位字母、数字、- 或 _）。")
+	errIdemKeyReused  = &apiError{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Message: "该 Idempotency-Key 已用于另一笔请求。"}
+	errIdemInProgress = &apiError{Status: http.StatusConflict, Code: "request_in_progress", Message: "相同的请求正在处理中，请稍候。"}
 )
 
 // idempotent answers a request at most once per (scope, Idempotency-Key):

@@ -40,7 +40,7 @@ func (h *handler) mpLogin(c *gin.Context) {
 		return
 	}
 	if !validCode(req.Code) {
-		writeError(c, badRequest("invalid_code", "code must be the code wx.login returned."))
+		writeError(c, badRequest("invalid_code", "登录凭证无效，请重新登录。"))
 		return
 	}
 	l, err := h.Auth.MiniProgramLogin(c.Request.Context(), req.Code)
@@ -108,7 +108,7 @@ func (h *handler) jssdkConfig(c *gin.Context) {
 	page := c.Query("url")
 	u, err := url.Parse(page)
 	if err != nil || len(page) > 1024 || u.Scheme+"://"+u.Host != h.PublicURL || !strings.HasPrefix(u.Path, "/") {
-		writeError(c, badRequest("invalid_url", "url must be a page of this site."))
+		writeError(c, badRequest("invalid_url", "只能为本站页面签名。"))
 		return
 	}
 	if h.OA.AppID == "" {

@@ -26,15 +26,15 @@ const maxQuantity = 1_000_000_000
 func toQuoteRequest(req quoteRequest, userID int64) (recharge.QuoteRequest, error) {
 	out := recharge.QuoteRequest{UserID: userID, AccountID: req.AccountID}
 	if req.AccountID <= 0 {
-		return out, badRequest("invalid_account_id", "account_id must be the id of one of your accounts.")
+		return out, badRequest("invalid_account_id", "请选择您绑定的账户。")
 	}
 	switch {
 	case (req.VolumeCm3 == nil) == (req.AmountFen == nil):
-		return out, badRequest("volume_or_amount", "Give exactly one of volume_cm3 (0.01 m³) and amount_fen (fen).")
+		return out, badRequest("volume_or_amount", "请输入购买金额或气量（二选一）。")
 	case req.VolumeCm3 != nil && (*req.VolumeCm3 <= 0 || *req.VolumeCm3 > maxQuantity):
-		return out, badRequest("invalid_volume", "volume_cm3 must be a positive whole number of 0.01 m³.")
+		return out, badRequest("invalid_volume", "气量应为大于 0 的数，最小单位 0.01 立方米。")
 	case req.AmountFen != nil && (*req.AmountFen <= 0 || *req.AmountFen > maxQuantity):
-		return out, badRequest("invalid_amount", "amount_fen must be a positive whole number of fen.")
+		return out, badRequest("invalid_amount", "金额应大于 0，最小单位 0.01 元。")
 	case req.VolumeCm3 != nil:
 		out.VolumeCm3 = *req.VolumeCm3
 	default:
@@ -189,18 +189,18 @@ func (h *handler) createOrder(c *gin.Context) {
 	}
 	ch, ok := models.ParseChannel(req.Channel)
 	if !ok || ch == models.ChannelPartner {
-		writeError(c, badRequest("invalid_channel", `channel must be "wechat_mp", "wechat_oa", "alipay_wap" or "alipay_mp".`))
+		writeError(c, badRequest("invalid_channel", "不支持该支付方式。"))
 		return
 	}
 	oreq := recharge.OrderRequest{QuoteRequest: qr, Channel: ch, AppID: s.AppID, OpenID: s.OpenID}
 	switch {
 	case ch == models.ChannelAlipayMP && !buyerOpenID.MatchString(req.BuyerOpenID):
-		writeError(c, badRequest("invalid_buyer", "buyer_open_id must be the Alipay buyer's open id."))
+		writeError(c, badRequest("invalid_buyer", "缺少有效的支付宝买家标识。"))
 		return
 	case ch == models.ChannelAlipayMP:
 		oreq.AppID, oreq.OpenID = "", req.BuyerOpenID
 	case req.BuyerOpenID != "":
-		writeError(c, badRequest("invalid_buyer", "buyer_open_id is for alipay_mp only."))
+		writeError(c, badRequest("invalid_buyer", "只有支付宝小程序支付需要买家标识。"))
 		return
 	case ch == models.ChannelAlipayWAP:
 		oreq.AppID, oreq.OpenID = "", ""
@@ -227,7 +227,7 @@ func validOrderNo(s string) bool {
 	return true
 }
 
-var errInvalidOrderNo = badRequest("invalid_order_no", "The order number is not valid.")
+var errInvalidOrderNo = badRequest("invalid_order_no", "订单号无效。")
 
 // getOrder shows one order of the caller's accounts, with its payment and
 // delivery state.
@@ -249,7 +249,7 @@ func (h *handler) getOrder(c *gin.Context) {
 func (h *handler) listOrders(c *gin.Context) {
 	id, err := strconv.ParseInt(c.Query("account_id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(c, badRequest("invalid_account_id", "account_id must be the id of one of your accounts."))
+		writeError(c, badRequest("invalid_account_id", "请选择您绑定的账户。"))
 		return
 	}
 	list, err := h.Recharge.Orders(c.Request.Context(), session(c).UserID, id, 50)

@@ -52,6 +52,8 @@ type Deps struct {
 	// SandboxAlipay, likewise, pays through the sandbox's Alipay; it
 	// reports what our notification endpoint answered.
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
+	// Hall is what the service hall's pages are told.
+	Hall HallInfo
 }
 
 type handler struct {
@@ -70,7 +72,8 @@ func New(d Deps) (*gin.Engine, error) {
 	}
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	h := &handler{Deps: d, pages: web.H5()}
+	h := &handler{Deps: d}
+	h.pages = web.Hall(http.HandlerFunc(h.hallNotFound))
 
 	r.Use(h.requestID, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
@@ -97,6 +100,7 @@ func New(d Deps) (*gin.Engine, error) {
 	api.POST("/orders", h.createOrder)
 	api.GET("/orders", h.listOrders)
 	api.GET("/orders/:no", h.getOrder)
+	api.GET("/orders/:no/receipt", h.orderReceipt)
 	api.POST("/box/sessions", h.openBoxSession)
 	api.POST("/box/sessions/:id/frames", h.relayBoxFrame)
 	api.POST("/box/sessions/:id/read", h.readBoxCard)
@@ -134,8 +138,11 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/box/events", h.adminBoxEvents)
 	admin.GET("/kiosks", h.adminKiosks)
 
-	// The service hall's pages.
-	r.GET("/h5/*file", h.h5)
+	// The service hall's pages, and what they are told about the server.
+	r.GET("/h5/*file", h.hallPage)
+	r.HEAD("/h5/*file", h.hallPage)
+	r.GET("/api/hall", h.hallConfig)
+	r.GET("/h5", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/h5/") })
 
 	// The sandbox's customer actions; these routes do not exist outside it.
 	if d.SandboxPay != nil {

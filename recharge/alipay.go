@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"gaspay/alipay"
 	"gaspay/models"
@@ -21,9 +22,16 @@ type Alipay struct {
 
 // NewAlipay adapts an Alipay client; notifications come back to publicURL's
 // /notify/alipay (with no query string, which would break the signature)
-// and the buyer's browser to the service hall.
+// and the buyer's browser to the service hall's result page for the order.
 func NewAlipay(client *alipay.Client, appID, publicURL string) *Alipay {
-	return &Alipay{client: client, appID: appID, notifyURL: publicURL + "/notify/alipay", returnURL: publicURL + "/h5/"}
+	return &Alipay{client: client, appID: appID, notifyURL: publicURL + "/notify/alipay", returnURL: publicURL + "/h5/result"}
+}
+
+// resultURL is the service hall's page that follows the order: where the
+// cashier returns the buyer (Alipay appends its own parameters) and where
+// a buyer who leaves the cashier lands.
+func (a *Alipay) resultURL(orderNo string) string {
+	return a.returnURL + "?" + url.Values{"order_no": {orderNo}}.Encode()
 }
 
 // Name implements Provider.
@@ -67,7 +75,7 @@ func (a *Alipay) Prepay(ctx context.Context, o models.Order, description string)
 		return AlipayMP{TradeNo: no}, nil
 	}
 	u, err := a.client.WapPayURL(ctx, alipay.WapPayRequest{OutTradeNo: o.OrderNo, Subject: description, AmountFen: o.PayableFen,
-		TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL, ReturnURL: a.returnURL, QuitURL: a.returnURL})
+		TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL, ReturnURL: a.resultURL(o.OrderNo), QuitURL: a.resultURL(o.OrderNo)})
 	if err != nil {
 		return nil, wrapAlipay("wap", err)
 	}

@@ -9,25 +9,30 @@ import (
 // gateway's directory so that the fake works mounted under any prefix.
 const pageTemplates = `
 {{define "cashier"}}<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Alipay sandbox cashier</title></head>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>支付宝收银台（沙箱 sandbox cashier）</title>
+<style>body{font-family:sans-serif;margin:0;background:#f5f5f5}h1{background:#1677ff;color:#fff;font-size:18px;margin:0;padding:14px;text-align:center}
+main{padding:16px}dl{background:#fff;border-radius:8px;padding:12px 16px;display:grid;grid-template-columns:max-content 1fr;gap:8px 12px}dt{color:#888}dd{margin:0;word-break:break-all}
+#total_amount{font-size:24px;font-weight:bold}button{width:100%;font-size:17px;padding:12px;border:0;border-radius:8px;background:#1677ff;color:#fff}p{color:#888;font-size:13px}</style></head>
 <body>
-<h1>Alipay sandbox cashier</h1>
-<p>This is a sandbox cashier: no real money moves.</p>
+<h1>支付宝收银台（沙箱）</h1>
+<main>
+<p>这是沙箱收银台（sandbox cashier）：不会真实扣款。</p>
 <dl>
-<dt>Order</dt><dd id="out_trade_no">{{.OutTradeNo}}</dd>
-<dt>Subject</dt><dd>{{.Subject}}</dd>
-<dt>Amount (yuan)</dt><dd id="total_amount">{{.Amount}}</dd>
+<dt>订单号</dt><dd id="out_trade_no">{{.OutTradeNo}}</dd>
+<dt>商品</dt><dd>{{.Subject}}</dd>
+<dt>金额（元）</dt><dd id="total_amount">{{.Amount}}</dd>
 </dl>
 <form method="post" action="cashier/pay">
 <input type="hidden" name="out_trade_no" value="{{.OutTradeNo}}">
-<button type="submit">Pay {{.Amount}}</button>
+<button type="submit">确认付款 {{.Amount}} 元</button>
 </form>
+</main>
 </body></html>
 {{end}}
 {{define "message"}}<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>Alipay sandbox cashier</title></head>
-<body><h1>Alipay sandbox cashier</h1><p id="message">{{.}}</p></body></html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>支付宝收银台（沙箱）</title></head>
+<body><h1>支付宝收银台（沙箱 sandbox cashier）</h1><p id="message">{{.}}</p></body></html>
 {{end}}`
 
 type cashierData struct {

@@ -106,6 +106,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	srv := handlers.Server(cfg.Addr, a.Handler)
 	fmt.Fprintf(stdout, "gaspay listening on %s (%s)\n", cfg.PublicURL, a.Describe())
+	fmt.Fprintf(stdout, "service hall (服务大厅): %s/h5/\n", cfg.PublicURL)
 	if parts := cfg.EmbeddedParts(); len(parts) > 0 {
 		fmt.Fprintf(stdout, "embedded defaults in use (not for production):\n")
 		for _, p := range parts {

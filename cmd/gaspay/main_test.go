@@ -116,6 +116,10 @@ func TestServeAndShutDown(t *testing.T) {
 	if !strings.Contains(out.String(), "gaspay listening on") || !strings.Contains(out.String(), "sandbox WeChat") {
 		t.Fatalf("start-up did not say what it runs on:\n%s", out.String())
 	}
+	// A newcomer is told where the service hall is.
+	if !strings.Contains(out.String(), "service hall (服务大厅): http://") || !strings.Contains(out.String(), "/h5/\n") {
+		t.Fatalf("start-up did not print the service hall's URL:\n%s", out.String())
+	}
 }
 
 func TestPartnerCommands(t *testing.T) {
