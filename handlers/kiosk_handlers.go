@@ -21,7 +21,7 @@ import (
 
 const ctxKiosk = "gaspay.kiosk"
 
-var errKioskAuth = &apiError{Status: http.StatusUnauthorized, Code: "kiosk_unauthenticated", Message: "The request's kiosk, timestamp, nonce or signature is not valid."}
+var errKioskAuth = &apiError{Status: http.StatusUnauthorized, Code: "kiosk_unauthenticated", Message: "终端认证失败，请联系燃气公司。"}
 
 // kioskErrors are the kiosk flow's own errors; the rest go through
 // domainErrors.
@@ -29,15 +29,16 @@ var kioskErrors = []struct {
 	err error
 	api *apiError
 }{
-	{recharge.ErrBadAuthCode, &apiError{Status: http.StatusUnprocessableEntity, Code: "auth_code_not_accepted", Message: "Not a WeChat or Alipay payment code."}},
-	{cards.ErrNoCardRead, &apiError{Status: http.StatusConflict, Code: "read_card_first", Message: "Read the card first."}},
-	{kiosk.ErrWrongBox, &apiError{Status: http.StatusForbidden, Code: "wrong_box", Message: "This HELLO is not from this kiosk's card reader."}},
-	{kiosk.ErrCardNotLoaded, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "The card's last purchase is not in the meter yet."}},
-	{kiosk.ErrNoReceipt, &apiError{Status: http.StatusConflict, Code: "no_receipt", Message: "Only a paid purchase has a receipt."}},
+	{recharge.ErrBadAuthCode, &apiError{Status: http.StatusUnprocessableEntity, Code: "auth_code_not_accepted", Message: "付款码无效，请打开微信或支付宝付款码重新扫码。"}},
+	{cards.ErrNoCardRead, &apiError{Status: http.StatusConflict, Code: "read_card_first", Message: "请先插入IC卡并读卡。"}},
+	{kiosk.ErrWrongBox, &apiError{Status: http.StatusForbidden, Code: "wrong_box", Message: "读写器与本终端不符，请联系燃气公司。"}},
+	{kiosk.ErrCardNotLoaded, &apiError{Status: http.StatusConflict, Code: "credit_not_loaded", Message: "卡中还有未插表的气量，请先将卡插入燃气表，再来购气。"}},
+	{kiosk.ErrNoReceipt, &apiError{Status: http.StatusConflict, Code: "no_receipt", Message: "该订单未支付成功，没有凭条。"}},
 }
 
-// kioskScreen is what a kiosk's screen says for an error code: the
-// customer standing at it reads Chinese.
+// kioskScreen is what a kiosk's screen says for an error code, where the
+// kiosk's customer is better told otherwise than the general answer (the
+// card in the reader, not the phone).
 var kioskScreen = map[string]string{
 	"kiosk_unauthenticated":  "终端认证失败，请联系燃气公司。",
 	"auth_code_not_accepted": "付款码无效，请打开微信或支付宝付款码重新扫码。",
@@ -271,7 +272,7 @@ func toKioskPurchase(req kioskPurchaseRequest) (kiosk.Purchase, error) {
 	if vol == nil {
 		vol = req.VolumeCm3
 	} else if req.VolumeCm3 != nil {
-		return kiosk.Purchase{}, badRequest("volume_or_amount", "Give exactly one of volume_centi_m3 (0.01 m³) and amount_fen (fen).")
+		return kiosk.Purchase{}, badRequest("volume_or_amount", "请只填写购气金额（amount_fen，分）或购气量（volume_centi_m3，0.01方）中的一项。")
 	}
 	q, err := toQuoteRequest(quoteRequest{AccountID: 1, VolumeCm3: vol, AmountFen: req.AmountFen}, 0)
 	if err != nil {
@@ -289,7 +290,7 @@ func (h *handler) kioskQuote(c *gin.Context) {
 		return
 	}
 	if req.AuthCode != "" {
-		writeError(c, badRequest("invalid_request", "A quote takes no auth_code."))
+		writeError(c, badRequest("invalid_request", "询价不需要付款码。"))
 		return
 	}
 	p, err := toKioskPurchase(req)
@@ -337,7 +338,7 @@ func (h *handler) kioskCreateOrder(c *gin.Context) {
 		return
 	}
 	if len(req.AuthCode) < 16 || len(req.AuthCode) > 24 || !allDigits(req.AuthCode) {
-		writeError(c, badRequest("invalid_auth_code", "auth_code must be the 16 to 24 digits of a payment code."))
+		writeError(c, badRequest("invalid_auth_code", "付款码无效，请打开微信或支付宝付款码重新扫码。"))
 		return
 	}
 	k := kioskOf(c)
