@@ -29,6 +29,7 @@ import (
 	"gaspay/customer"
 	"gaspay/handlers"
 	"gaspay/kiosk"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -68,6 +69,8 @@ type App struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Partners  *partner.Keys
+	Metrics   *metrics.Metrics
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -127,7 +130,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		FailLimit:        cfg.BindFailLimit,
 		FailWindow:       cfg.BindFailWindow,
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
+		MeterBinds:       cfg.MeterBindDailyLimit,
+		Location:         time.FixedZone("CST", 8*3600),
 	}, log)
+	a.Partners = partner.NewKeys(a.Store, a.Redis)
+	a.Metrics = metrics.New(a.Store, log)
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
 		Production:     cfg.Production(),
@@ -138,8 +145,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
-		Partners:       partner.NewKeys(a.Store, a.Redis),
-		Kiosks:         kiosk.NewTerminals(a.Store, a.Redis),
+		Partners:       a.Partners,
+		Kiosks:         kiosk.NewTerminals(a.Store),
 		Kiosk:          kiosk.NewService(a.Store, a.Cards, a.Recharge, cfg.PurchaseLimitFen),
 		AdminToken:     a.AdminToken,
 		SandboxPay:     a.sandboxPay(),
@@ -148,6 +155,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		OA:             a.oaApp(),
 		Hall:           handlers.HallInfo{UtilityName: cfg.UtilityName, SandboxLogin: cfg.WeChatSandbox()},
 		Ready:          a.Ready,
+		Metrics:        a.Metrics,
+		OrderLimit:     a.Redis.NewLimit("orders", cfg.OrderRateLimit, cfg.OrderRateWindow),
+		BoxOpenLimit:   a.Redis.NewLimit("boxopen", cfg.BoxOpenLimit, cfg.BoxOpenWindow),
+		BoxUsers:       a.Redis.NewMembers("boxusers", 90*24*time.Hour),
 	})
 	if err != nil {
 		return nil, err
@@ -458,10 +469,30 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
+	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()
+}
+
+// forgetNonces deletes expired partner nonces every interval. Replicas
+// doing it at once only delete the same rows.
+func (a *App) forgetNonces(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.Partners.DeleteExpiredNonces(ctx); err != nil {
+			a.Log.WarnContext(ctx, "partner nonces not deleted", slog.String("err", err.Error()))
+		} else if n > 0 {
+			a.Log.DebugContext(ctx, "partner nonces deleted", slog.Int64("count", n))
+		}
+	}
 }
 
 // Ready reports whether the database and Redis answer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -123,5 +124,19 @@ func TestSandbox(t *testing.T) {
 	got = call("GET", "/api/orders/"+order["order_no"].(string), token, "")
 	if got["status"] != "paid" || got["credit"].(map[string]any)["settled_fen"] != 8640.0 {
 		t.Fatalf("order after the sandbox Alipay payment: %v", got)
+	}
+	// Paying again, or an order nobody has: a plain refusal that names no
+	// part of the fakes.
+	for _, path := range []string{"/sandbox/alipay/pay/" + order["order_no"].(string), "/sandbox/wechat/pay/GP20261122000000000001"} {
+		resp, err := http.Post(srv.URL+path, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), `"sandbox_pay_refused"`) ||
+			strings.Contains(string(body), "fake") || strings.Contains(string(body), "GP2026") {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
 	}
 }

@@ -83,13 +83,18 @@ func (s *Sessions) Create(ctx context.Context, sess Session, sessionKey string) 
 		return "", expires, err
 	}
 	k, uk := s.key(token), s.userKey(sess.UserID)
+	// The user's set of sessions lets staff (or the user) end them all.
+	// It is written first, and on its own: in a Redis Cluster the session
+	// and the set live in different slots, so no transaction spans them,
+	// and a session must never exist that the set does not name.
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, k, raw, s.ttl)
-		// The user's set of sessions lets staff (or the user) end them all.
 		p.SAdd(ctx, uk, k)
 		p.Expire(ctx, uk, s.ttl)
 		return nil
 	})
+	if err == nil {
+		err = s.rdb.Set(ctx, k, raw, s.ttl).Err()
+	}
 	if err != nil {
 		return "", expires, fmt.Errorf("auth: session create: %w", err)
 	}
@@ -126,13 +131,13 @@ func (s *Sessions) Revoke(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
+	// The session first: once it is gone the token is dead, whatever
+	// becomes of the index.
 	k := s.key(token)
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k)
-		p.SRem(ctx, s.userKey(sess.UserID), k)
-		return nil
-	})
-	return err
+	if err := s.rdb.Del(ctx, k).Err(); err != nil {
+		return err
+	}
+	return s.rdb.SRem(ctx, s.userKey(sess.UserID), k).Err()
 }
 
 // RevokeUser ends every session of a user.
@@ -142,5 +147,15 @@ func (s *Sessions) RevokeUser(ctx context.Context, userID int64) error {
 	if err != nil {
 		return fmt.Errorf("auth: session revoke user: %w", err)
 	}
-	return s.rdb.Del(ctx, append(keys, uk)...).Err()
+	// One key per DEL: the keys live in different cluster slots.
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("auth: session revoke user: %w", err)
+	}
+	return s.rdb.Del(ctx, uk).Err()
 }

@@ -11,6 +11,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -165,10 +166,38 @@ type Config struct {
 	// AdminToken authenticates staff calls until staff accounts exist.
 	AdminToken Secret
 
+	// MeterBindDailyLimit is how many accounts one user may bind by meter
+	// number alone per day (Beijing time): a meter number is printed on
+	// the meter, so it proves little.
+	MeterBindDailyLimit int
+	// OrderRateLimit orders per OrderRateWindow may one user create.
+	OrderRateLimit  int
+	OrderRateWindow time.Duration
+	// BoxOpenLimit box sessions per BoxOpenWindow may one user, and one
+	// box, open.
+	BoxOpenLimit  int
+	BoxOpenWindow time.Duration
+
+	// MetricsAddr, when set, serves /metrics on its own listener (for the
+	// monitoring network only); otherwise /metrics is a staff route.
+	MetricsAddr string
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+
+	// Settings are the variables as read, secrets masked, for the start-up
+	// log: what the server actually runs with.
+	Settings []Setting
+}
+
+// Setting is one variable of the effective configuration. Value is masked
+// for secrets; Default says the variable was not set.
+type Setting struct {
+	Name    string
+	Value   string
+	Default bool
 }
 
 // Getenv reads one environment variable, like os.Getenv.
@@ -222,9 +251,18 @@ func Load(getenv Getenv) (Config, error) {
 		LogLevel:         l.level("GASPAY_LOG_LEVEL", slog.LevelInfo),
 		ShutdownTimeout:  l.duration("GASPAY_SHUTDOWN_TIMEOUT", 15*time.Second),
 	}
+	// Limits and operations (issue 14), read apart so that the block
+	// above stays as it was.
+	c.MeterBindDailyLimit = int(l.integer("GASPAY_METER_BIND_DAILY_LIMIT", 5))
+	c.OrderRateLimit = int(l.integer("GASPAY_ORDER_RATE_LIMIT", 10))
+	c.OrderRateWindow = l.duration("GASPAY_ORDER_RATE_WINDOW", 10*time.Minute)
+	c.BoxOpenLimit = int(l.integer("GASPAY_BOX_OPEN_LIMIT", 30))
+	c.BoxOpenWindow = l.duration("GASPAY_BOX_OPEN_WINDOW", 10*time.Minute)
+	c.MetricsAddr = l.str("GASPAY_METRICS_ADDR", "")
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + portOf(c.Addr)
 	}
+	c.Settings = l.settings
 	if err := errors.Join(append(l.errs, c.Validate())...); err != nil {
 		return Config{}, err
 	}
@@ -261,8 +299,9 @@ func (c Config) Validate() error {
 	if a := c.Alipay; a.AppID != "" && (!a.PrivateKey.IsSet() || a.PublicKey == "") {
 		bad("GASPAY_ALIPAY_*: an app needs PRIVATE_KEY(_FILE) and Alipay's PUBLIC_KEY(_FILE)")
 	}
-	if c.OrderTTL < time.Minute || c.OrderTTL > 2*time.Hour {
-		bad("GASPAY_ORDER_TTL: between 1m and 2h (WeChat Pay's bounds), got %s", c.OrderTTL)
+	if c.OrderTTL < MinOrderTTL || c.OrderTTL > MaxOrderTTL {
+		bad("GASPAY_ORDER_TTL: between %s and %s, got %s (WeChat Pay wants time_expire at least 1m ahead when the order reaches it, "+
+			"and the expiry is cut to the second and may be sent again in a retry)", MinOrderTTL, MaxOrderTTL, c.OrderTTL)
 	}
 	if c.BoxSessionTTL < 30*time.Second {
 		bad("GASPAY_BOX_SESSION_TTL: at least 30s, got %s", c.BoxSessionTTL)
@@ -278,6 +317,10 @@ func (c Config) Validate() error {
 	}
 	if c.BindingLimit < 1 || c.BindFailLimit < 1 || c.BindFailWindow < time.Second {
 		bad("GASPAY_BINDING_LIMIT, GASPAY_BIND_FAIL_LIMIT and GASPAY_BIND_FAIL_WINDOW must be positive")
+	}
+	if c.MeterBindDailyLimit < 1 || c.OrderRateLimit < 1 || c.OrderRateWindow < time.Second ||
+		c.BoxOpenLimit < 1 || c.BoxOpenWindow < time.Second {
+		bad("GASPAY_METER_BIND_DAILY_LIMIT, GASPAY_ORDER_RATE_* and GASPAY_BOX_OPEN_* must be positive")
 	}
 	if c.PurchaseLimitFen < 1 {
 		bad("GASPAY_PURCHASE_LIMIT_FEN must be positive")
@@ -301,6 +344,17 @@ func (c Config) Validate() error {
 		}
 		if len(c.AdminToken) < 32 {
 			bad("production needs a GASPAY_ADMIN_TOKEN of at least 32 characters")
+		}
+		if PublishedBoxKey(c.BoxMasterKey.Reveal()) {
+			bad("GASPAY_BOX_MASTER_KEY_FILE holds a key published in gaspay's documentation or tests; production needs the utility's own secret key")
+		}
+		for _, u := range []struct{ name, url string }{
+			{"GASPAY_WECHAT_API_BASE", c.WeChatAPIBase}, {"GASPAY_WECHAT_OAUTH_URL", c.WeChatOAuthURL},
+			{"GASPAY_WXPAY_BASE_URL", c.WeChatPay.BaseURL}, {"GASPAY_ALIPAY_GATEWAY", c.Alipay.Gateway},
+		} {
+			if u.url != "" && !strings.HasPrefix(u.url, "https://") {
+				bad("production needs an https %s, got %q", u.name, u.url)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -359,14 +413,22 @@ func portOf(addr string) string {
 
 // loader reads typed values, collecting every error.
 type loader struct {
-	getenv Getenv
-	errs   []error
+	getenv   Getenv
+	errs     []error
+	settings []Setting
+}
+
+// note records a variable for the effective configuration.
+func (l *loader) note(key, value string, isDefault bool) {
+	l.settings = append(l.settings, Setting{Name: key, Value: value, Default: isDefault})
 }
 
 func (l *loader) str(key, def string) string {
 	if v := strings.TrimSpace(l.getenv(key)); v != "" {
+		l.note(key, v, false)
 		return v
 	}
+	l.note(key, def, true)
 	return def
 }
 
@@ -374,6 +436,12 @@ func (l *loader) str(key, def string) string {
 // whitespace trimmed. Setting both is an error: which one wins would be a
 // guess.
 func (l *loader) secret(key string) Secret {
+	s := l.readSecret(key)
+	l.note(key, s.String(), s == "")
+	return s
+}
+
+func (l *loader) readSecret(key string) Secret {
 	v, file := l.getenv(key), l.getenv(key+"_FILE")
 	switch {
 	case v != "" && file != "":
@@ -394,6 +462,7 @@ func (l *loader) secret(key string) Secret {
 // too dangerous to sit in an environment that gets dumped.
 func (l *loader) secretFile(key string) Secret {
 	file := l.getenv(key)
+	l.note(key, file, file == "")
 	if file == "" {
 		return ""
 	}
@@ -408,8 +477,10 @@ func (l *loader) secretFile(key string) Secret {
 func (l *loader) duration(key string, def time.Duration) time.Duration {
 	v := l.getenv(key)
 	if v == "" {
+		l.note(key, def.String(), true)
 		return def
 	}
+	l.note(key, v, false)
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s: %w", key, err))
@@ -420,8 +491,10 @@ func (l *loader) duration(key string, def time.Duration) time.Duration {
 func (l *loader) integer(key string, def int64) int64 {
 	v := l.getenv(key)
 	if v == "" {
+		l.note(key, strconv.FormatInt(def, 10), true)
 		return def
 	}
+	l.note(key, v, false)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s: not an integer: %q", key, v))
@@ -431,6 +504,7 @@ func (l *loader) integer(key string, def int64) int64 {
 
 func (l *loader) list(key string, def []string) []string {
 	v := l.getenv(key)
+	l.note(key, cmp.Or(v, strings.Join(def, ",")), v == "")
 	if v == "" {
 		return def
 	}
@@ -445,6 +519,7 @@ func (l *loader) list(key string, def []string) []string {
 
 func (l *loader) level(key string, def slog.Level) slog.Level {
 	v := l.getenv(key)
+	l.note(key, cmp.Or(v, strings.ToLower(def.String())), v == "")
 	if v == "" {
 		return def
 	}

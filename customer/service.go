@@ -42,12 +42,36 @@ func (e *AttemptsError) Error() string {
 // Is makes errors.Is(err, ErrTooManyAttempts) true.
 func (e *AttemptsError) Is(target error) bool { return target == ErrTooManyAttempts }
 
+// RetryAfterDuration is when to try again.
+func (e *AttemptsError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
+// ErrMeterBindLimit: the user has bound as many accounts by meter number
+// alone as a day allows; see *MeterLimitError for when to retry.
+var ErrMeterBindLimit = errors.New("customer: daily meter-number binding limit reached")
+
+// MeterLimitError is ErrMeterBindLimit with the time until the next day.
+type MeterLimitError struct{ RetryAfter time.Duration }
+
+func (e *MeterLimitError) Error() string {
+	return fmt.Sprintf("customer: daily meter-number binding limit reached, retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrMeterBindLimit) true.
+func (e *MeterLimitError) Is(target error) bool { return target == ErrMeterBindLimit }
+
+// RetryAfterDuration is when to try again.
+func (e *MeterLimitError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
 // Config holds the service's limits.
 type Config struct {
 	BindingLimit     int
 	FailLimit        int
 	FailWindow       time.Duration
 	PurchaseLimitFen int64
+	// MeterBinds is how many accounts a user may newly bind by meter
+	// number alone per day (in Location).
+	MeterBinds int
+	Location   *time.Location
 }
 
 // Service binds users to accounts and shows accounts to their users.
@@ -57,11 +81,22 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+	// meterBinds counts the accounts each user newly bound by meter
+	// number alone, per day.
+	meterBinds *rediskv.Limit
 }
 
 // NewService makes a service.
 func NewService(store *models.Store, rdb *rediskv.Client, cfg Config, log *slog.Logger) *Service {
-	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.MeterBinds == 0 {
+		cfg.MeterBinds = 5
+	}
+	// A window longer than a day: the key names the day, and must outlive it.
+	meterBinds := rdb.NewLimit("meterbind", cfg.MeterBinds, 25*time.Hour)
+	return &Service{store: store, rdb: rdb, cfg: cfg, log: log, now: time.Now, meterBinds: meterBinds}
 }
 
 // How a customer identifies the account to bind.
@@ -89,8 +124,12 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 	}
 	// Count the attempt as a failure before looking anything up, so that
 	// concurrent guesses cannot slip past the limit; a success gives it back.
-	if err := s.takeAttempt(ctx, req.UserID, req.IP); err != nil {
+	userOver, ipOver, err := s.takeAttempt(ctx, req.UserID, req.IP)
+	if err != nil {
 		return b, false, err
+	}
+	if userOver != nil {
+		return b, false, userOver
 	}
 	a, ok, err := s.match(ctx, req)
 	if err != nil {
@@ -98,10 +137,44 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "binding refused", slog.Int64("user_id", req.UserID), slog.String("by", req.By))
+		if ipOver != nil {
+			return b, false, ipOver
+		}
 		return b, false, ErrNoMatch
 	}
+	bound, _, err := s.store.BindingKind(ctx, req.UserID, a.ID)
+	if err != nil {
+		return b, false, fmt.Errorf("customer: bind: %w", err)
+	}
+	// An IP over its limit (many users behind one NAT, one of them
+	// guessing) still lets a user through to an account they hold: that
+	// reveals nothing they cannot already see.
+	if ipOver != nil && !bound {
+		return b, false, ipOver
+	}
 	s.giveBackAttempt(ctx, req.UserID, req.IP)
-	b, created, err = s.store.Bind(ctx, req.UserID, a.ID, s.cfg.BindingLimit, s.now().UTC())
+	proved := req.HolderName != ""
+	// A meter number alone is printed on the meter: each new binding by it
+	// counts against the user's day, so that meters cannot be harvested.
+	counted := false
+	if !proved && !bound {
+		day := s.now().In(s.cfg.Location)
+		ok, _, err := s.meterBinds.Take(ctx, meterDaySubject(req.UserID, day))
+		if err != nil {
+			return b, false, fmt.Errorf("customer: bind: %w", err)
+		}
+		if !ok {
+			s.log.WarnContext(ctx, "meter-number binding limit", slog.Int64("user_id", req.UserID))
+			return b, false, &MeterLimitError{RetryAfter: untilTomorrow(day)}
+		}
+		counted = true
+	}
+	b, created, err = s.store.BindAs(ctx, req.UserID, a.ID, s.cfg.BindingLimit, !proved, s.now().UTC())
+	if counted && (err != nil || !created) {
+		if gerr := s.meterBinds.GiveBack(ctx, meterDaySubject(req.UserID, s.now().In(s.cfg.Location))); gerr != nil {
+			s.log.WarnContext(ctx, "meter binding give-back failed", slog.String("err", gerr.Error()))
+		}
+	}
 	if errors.Is(err, models.ErrLimit) {
 		return b, false, ErrBindingLimit
 	}
@@ -109,9 +182,20 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) (b models.Binding, 
 		return b, false, fmt.Errorf("customer: bind: %w", err)
 	}
 	if created {
-		s.log.InfoContext(ctx, "account bound", slog.Int64("user_id", req.UserID), slog.Int64("account_id", a.ID))
+		s.log.InfoContext(ctx, "account bound", slog.Int64("user_id", req.UserID), slog.Int64("account_id", a.ID),
+			slog.Bool("meter_only", b.MeterOnly))
 	}
 	return b, created, nil
+}
+
+func meterDaySubject(userID int64, day time.Time) string {
+	return strconv.FormatInt(userID, 10) + ":" + day.Format("20060102")
+}
+
+// untilTomorrow is the time from t to the next midnight of t's location.
+func untilTomorrow(t time.Time) time.Duration {
+	y, m, d := t.Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, t.Location()).Sub(t)
 }
 
 func (r BindRequest) validate() error {
@@ -162,24 +246,18 @@ func (s *Service) match(ctx context.Context, req BindRequest) (models.Account, b
 	return a, true, nil
 }
 
-// takeAttempt counts a binding attempt against the user and the IP; if
-// either is over the limit, it is refused with the time until the window
-// ends.
+// takeAttemptScript counts a binding attempt against KEYS[1] and answers
+// the count and the window's remaining milliseconds. One key per call: the
+// user's and the IP's counters live in different hash slots of a cluster.
 var takeAttemptScript = redis.NewScript(`
-local out = {}
-for i, k in ipairs(KEYS) do
-	local n = redis.call("INCR", k)
-	if n == 1 then redis.call("PEXPIRE", k, ARGV[1]) end
-	out[i] = {n, redis.call("PTTL", k)}
-end
-return out`)
+local n = redis.call("INCR", KEYS[1])
+if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+return {n, redis.call("PTTL", KEYS[1])}`)
 
-// giveBackAttempt returns an attempt that succeeded, if its window is
-// still open (a DECR on a missing key would create one without expiry).
+// giveBackScript returns an attempt that succeeded, if its window is still
+// open (a DECR on a missing key would create one without expiry).
 var giveBackScript = redis.NewScript(`
-for _, k in ipairs(KEYS) do
-	if tonumber(redis.call("GET", k) or "0") > 0 then redis.call("DECR", k) end
-end
+if tonumber(redis.call("GET", KEYS[1]) or "0") > 0 then redis.call("DECR", KEYS[1]) end
 return 0`)
 
 func (s *Service) attemptKeys(userID int64, ip string) []string {
@@ -189,32 +267,36 @@ func (s *Service) attemptKeys(userID int64, ip string) []string {
 	}
 }
 
-func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) error {
-	res, err := takeAttemptScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip), s.cfg.FailWindow.Milliseconds()).Slice()
-	if err != nil {
-		return fmt.Errorf("customer: rate limit: %w", err)
-	}
-	var wait time.Duration
-	for _, r := range res {
-		pair, _ := r.([]any)
-		if len(pair) != 2 {
-			return errors.New("customer: rate limit: bad script answer")
+// takeAttempt counts a binding attempt against the user and the IP. It
+// answers the refusal of each that is over its limit, with the time until
+// its window ends.
+func (s *Service) takeAttempt(ctx context.Context, userID int64, ip string) (userOver, ipOver *AttemptsError, err error) {
+	// The user's counter first: a user over the limit is refused without
+	// costing the IP an attempt.
+	over := make([]*AttemptsError, 2)
+	for i, k := range s.attemptKeys(userID, ip) {
+		res, err := takeAttemptScript.Run(ctx, s.rdb, []string{k}, s.cfg.FailWindow.Milliseconds()).Int64Slice()
+		if err != nil {
+			return nil, nil, fmt.Errorf("customer: rate limit: %w", err)
 		}
-		n, _ := pair[0].(int64)
-		ttl, _ := pair[1].(int64)
-		if n > int64(s.cfg.FailLimit) {
-			wait = max(wait, time.Duration(ttl)*time.Millisecond)
+		if len(res) != 2 {
+			return nil, nil, errors.New("customer: rate limit: bad script answer")
+		}
+		if res[0] > int64(s.cfg.FailLimit) {
+			over[i] = &AttemptsError{RetryAfter: time.Duration(res[1]) * time.Millisecond}
+			if i == 0 {
+				return over[0], nil, nil
+			}
 		}
 	}
-	if wait > 0 {
-		return &AttemptsError{RetryAfter: wait}
-	}
-	return nil
+	return over[0], over[1], nil
 }
 
 func (s *Service) giveBackAttempt(ctx context.Context, userID int64, ip string) {
-	if err := giveBackScript.Run(ctx, s.rdb, s.attemptKeys(userID, ip)).Err(); err != nil {
-		s.log.WarnContext(ctx, "rate limit give-back failed", slog.String("err", err.Error()))
+	for _, k := range s.attemptKeys(userID, ip) {
+		if err := giveBackScript.Run(ctx, s.rdb, []string{k}).Err(); err != nil {
+			s.log.WarnContext(ctx, "rate limit give-back failed", slog.String("err", err.Error()))
+		}
 	}
 }
 
@@ -227,7 +309,13 @@ type BindingView struct {
 	Kind          models.AccountKind
 	HolderMasked  string
 	AddressMasked string
-	BoundAt       time.Time
+	// MeterOnly: bound by meter number alone; the user number, holder
+	// and address are not shown.
+	MeterOnly bool
+	// MeterNumber is the account's meter, if it has one (what a
+	// meter-only binding is known by).
+	MeterNumber string
+	BoundAt     time.Time
 }
 
 // Bindings lists the user's bindings, the default first.
@@ -240,6 +328,12 @@ func (s *Service) Bindings(ctx context.Context, userID int64) ([]BindingView, er
 	for i, r := range rows {
 		out[i] = BindingView{ID: r.ID, AccountID: r.AccountID, IsDefault: r.IsDefault, UserNumber: r.UserNumber,
 			Kind: r.Kind, HolderMasked: MaskName(r.HolderName), AddressMasked: MaskAddress(r.Address), BoundAt: r.CreatedAt}
+		if r.MeterNumber != nil {
+			out[i].MeterNumber = *r.MeterNumber
+		}
+		if r.MeterOnly {
+			out[i].MeterOnly, out[i].UserNumber, out[i].HolderMasked, out[i].AddressMasked = true, "", "", ""
+		}
 	}
 	return out, nil
 }
@@ -284,6 +378,11 @@ type AccountView struct {
 	// Card is set for IC-card accounts with a current card.
 	Card             *CardView
 	PurchaseLimitFen int64
+	// MeterOnly: bound by meter number alone. The view then holds the
+	// balance, the meter and the delivery state only.
+	MeterOnly bool
+	// CreditPending: a paid purchase has not reached the meter yet.
+	CreditPending bool
 	// Bills are an ordinary account's open bills, oldest first.
 	Bills []BillView
 	// PendingCredit is a paid credit on its way to the meter (IoT meters,
@@ -370,6 +469,16 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 			v.PendingCredit = &PendingCreditView{OrderNo: c.OrderNo, Kind: c.Kind, Unit: c.Unit, Amount: c.Amount, PaidAt: c.PaidAt}
 		case !errors.Is(err, models.ErrNotFound):
 			return AccountView{}, fmt.Errorf("customer: account %d credit: %w", accountID, err)
+		}
+	}
+	v.CreditPending = v.PendingCredit != nil
+	if d.MeterOnly {
+		// Only what the meter number itself could tell: the balance, the
+		// meter, whether gas is on its way (not whose order, nor how much).
+		v.MeterOnly = true
+		v.UserNumber, v.HolderMasked, v.AddressMasked, v.ArrearsFen, v.Card, v.Bills = "", "", "", nil, nil, nil
+		if v.PendingCredit != nil {
+			v.PendingCredit = &PendingCreditView{Kind: v.PendingCredit.Kind, Unit: v.PendingCredit.Unit}
 		}
 	}
 	return v, nil

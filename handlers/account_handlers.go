@@ -23,6 +23,11 @@ type accountResponse struct {
 	Meter            *meterResponse `json:"meter,omitempty"`
 	Card             *cardResponse  `json:"card,omitempty"`
 	PurchaseLimitFen int64          `json:"purchase_limit_fen"`
+	// Access is "full", or "meter_only" for an account bound by meter
+	// number alone: no user number, holder or address, and only the
+	// caller's own payments.
+	Access        string `json:"access"`
+	CreditPending bool   `json:"credit_pending"`
 	// Bills are an ordinary account's open bills, oldest first.
 	Bills []billResponse `json:"bills,omitempty"`
 	// PendingCredit is a paid credit on its way to the meter.
@@ -61,7 +66,7 @@ func toAccountResponse(v customer.AccountView) accountResponse {
 	out := accountResponse{
 		ID: v.ID, BindingID: v.BindingID, IsDefault: v.IsDefault, UserNumber: v.UserNumber, Kind: string(v.Kind),
 		Status: string(v.Status), Holder: v.HolderMasked, Address: v.AddressMasked, BalanceFen: v.BalanceFen,
-		ArrearsFen: v.ArrearsFen, PurchaseLimitFen: v.PurchaseLimitFen,
+		ArrearsFen: v.ArrearsFen, PurchaseLimitFen: v.PurchaseLimitFen, Access: access(v.MeterOnly), CreditPending: v.CreditPending,
 	}
 	if m := v.Meter; m != nil {
 		out.Meter = &meterResponse{Number: m.Number, LastBalanceFen: m.LastBalanceFen, LastReportedAt: m.LastReportedAt}
@@ -97,4 +102,11 @@ func (h *handler) getAccount(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, toAccountResponse(v))
+}
+
+func access(meterOnly bool) string {
+	if meterOnly {
+		return "meter_only"
+	}
+	return "full"
 }

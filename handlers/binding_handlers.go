@@ -41,19 +41,23 @@ func toBindRequest(req bindingRequest, userID int64, ip string) (customer.BindRe
 }
 
 type bindingResponse struct {
-	ID         int64     `json:"id"`
-	AccountID  int64     `json:"account_id"`
-	IsDefault  bool      `json:"is_default"`
-	UserNumber string    `json:"user_number"`
-	Kind       string    `json:"kind"`
-	Holder     string    `json:"holder"`
-	Address    string    `json:"address"`
-	BoundAt    time.Time `json:"bound_at"`
+	ID         int64  `json:"id"`
+	AccountID  int64  `json:"account_id"`
+	IsDefault  bool   `json:"is_default"`
+	UserNumber string `json:"user_number"`
+	Kind       string `json:"kind"`
+	Holder     string `json:"holder"`
+	Address    string `json:"address"`
+	Access     string `json:"access"`
+	// MeterNumber is the account's meter, if it has one: what a
+	// meter-only binding is shown by.
+	MeterNumber string    `json:"meter_number,omitempty"`
+	BoundAt     time.Time `json:"bound_at"`
 }
 
 func toBindingResponse(b customer.BindingView) bindingResponse {
 	return bindingResponse{ID: b.ID, AccountID: b.AccountID, IsDefault: b.IsDefault, UserNumber: b.UserNumber,
-		Kind: string(b.Kind), Holder: b.HolderMasked, Address: b.AddressMasked, BoundAt: b.BoundAt}
+		Kind: string(b.Kind), Holder: b.HolderMasked, Address: b.AddressMasked, Access: access(b.MeterOnly), MeterNumber: b.MeterNumber, BoundAt: b.BoundAt}
 }
 
 // listBindings lists the caller's bound accounts, the default first.

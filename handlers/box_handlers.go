@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -64,10 +65,41 @@ func (h *handler) openBoxSession(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	id, ans, err := h.Cards.Open(c.Request.Context(), session(c).UserID, hello)
+	// Every HELLO, genuine or not, costs a row in the box record: a user
+	// opens only so many sessions, and a box only so many for users it
+	// has not opened one for before (its owner is not locked out by
+	// strangers sending HELLOs with its id). A frame too short to name its
+	// box is left to Open to refuse.
+	ctx := c.Request.Context()
+	uid := session(c).UserID
+	if err := h.limit(c, h.BoxOpenLimit, "box_open_user", errBoxOpenRate, userSubject(uid)); err != nil {
+		writeError(c, err)
+		return
+	}
+	box := ""
+	if f, err := bleproxy.ParseFrame(hello); err == nil && h.BoxUsers != nil {
+		box = strings.ToUpper(f.BoxID.String())
+		known, err := h.BoxUsers.Has(ctx, box, userSubject(uid))
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		if !known {
+			if err := h.limit(c, h.BoxOpenLimit, "box_open_box", errBoxOpenRate, "box:"+box); err != nil {
+				writeError(c, err)
+				return
+			}
+		}
+	}
+	id, ans, err := h.Cards.Open(ctx, uid, hello)
 	if err != nil {
 		writeError(c, err)
 		return
+	}
+	if box != "" {
+		if err := h.BoxUsers.Add(ctx, box, userSubject(uid)); err != nil {
+			logFrom(c).WarnContext(ctx, "box user not remembered", slog.String("err", err.Error()))
+		}
 	}
 	c.JSON(http.StatusCreated, toBoxAnswer(id, ans))
 }

@@ -14,7 +14,9 @@ import (
 	"gaspay/bleproxy"
 	"gaspay/cards"
 	"gaspay/customer"
+	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/rediskv"
 	"gaspay/wechat"
 )
 
@@ -45,6 +47,7 @@ var (
 	errNotJSON           = &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "请求格式不正确，请以 JSON 提交。"}
 	errInvalidUTF8       = badRequest("invalid_utf8", "提交的内容含有无效字符。")
 	errUpstream          = &apiError{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "微信服务暂时没有响应，请稍后再试。"}
+	errUnavailable       = &apiError{Status: http.StatusServiceUnavailable, Code: "service_unavailable", Message: "服务暂时不可用，请稍后再试。"}
 	errNotReady          = &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "服务暂时不可用，请稍后再试。"}
 	errInternal          = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "系统繁忙，请稍后再试。"}
 	errUnknownBoxSession = &apiError{Status: http.StatusNotFound, Code: "box_session_not_found", Message: "与充值宝的连接已结束，请重新连接充值宝。"}
@@ -64,6 +67,7 @@ var domainErrors = []struct {
 	{auth.ErrNotConfigured, errNotConfigured},
 	{customer.ErrNoMatch, &apiError{Status: http.StatusNotFound, Code: "no_match", Message: "没有与该号码和户主姓名相符的账户，请对照缴费票据核对后再试。"}},
 	{customer.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "失败次数过多，请稍后再试。"}},
+	{customer.ErrMeterBindLimit, &apiError{Status: http.StatusTooManyRequests, Code: "meter_bind_limit", Message: "今天用表号绑定的账户已达上限，请明天再试，或用用户号和户主姓名绑定。"}},
 	{customer.ErrBindingLimit, &apiError{Status: http.StatusConflict, Code: "binding_limit", Message: "绑定的账户已达上限，请先解绑一个账户。"}},
 	{customer.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "在您绑定的账户中未找到。"}},
 	{customer.ErrInvalid, badRequest("invalid_request", "请求无效。")},
@@ -124,11 +128,26 @@ func toAPIError(err error) *apiError {
 // writeError answers err; a 5xx is logged with its cause.
 func writeError(c *gin.Context, err error) {
 	ae := toAPIError(err)
-	var ra *customer.AttemptsError
+	c.Set(ctxErrorCode, ae.Code)
+	if dep := dependencyDown(err); dep != "" {
+		// Not our bug and not the client's: a dependency is down. Say
+		// when to come back; log it as what it is, for the alerting that
+		// watches dependencies.
+		c.Header("Retry-After", strconv.Itoa(int(unavailableRetry/time.Second)))
+		logFrom(c).ErrorContext(c.Request.Context(), "dependency unavailable",
+			slog.String("dependency", dep), slog.String("err", err.Error()))
+		c.Set(ctxErrorCode, errUnavailable.Code)
+		c.AbortWithStatusJSON(errUnavailable.Status, errUnavailable)
+		return
+	}
+	var ra interface{ RetryAfterDuration() time.Duration }
 	if errors.As(err, &ra) {
-		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfter+time.Second-1)/time.Second)))
+		c.Header("Retry-After", strconv.Itoa(int((ra.RetryAfterDuration()+time.Second-1)/time.Second)))
+	}
+	var at *customer.AttemptsError
+	if errors.As(err, &at) {
 		wait := *ae
-		wait.Message = fmt.Sprintf("失败次数过多，请 %d 分钟后再试。", waitMinutes(ra.RetryAfter))
+		wait.Message = fmt.Sprintf("失败次数过多，请 %d 分钟后再试。", waitMinutes(at.RetryAfter))
 		ae = &wait
 	}
 	if ae.Status >= 500 {
@@ -136,6 +155,22 @@ func writeError(c *gin.Context, err error) {
 			slog.String("code", ae.Code), slog.String("err", err.Error()))
 	}
 	c.AbortWithStatusJSON(ae.Status, ae)
+}
+
+// unavailableRetry is the Retry-After of a 503: long enough for a Redis
+// failover or restart, short enough that a customer's retry finds it back.
+const unavailableRetry = 5 * time.Second
+
+// dependencyDown names the dependency err says is out of reach ("redis",
+// "database"), or "".
+func dependencyDown(err error) string {
+	if errors.Is(err, rediskv.ErrUnavailable) {
+		return "redis"
+	}
+	if models.Unavailable(err) {
+		return "database"
+	}
+	return ""
 }
 
 // waitMinutes is a wait as a person reads it: whole minutes, rounded up,

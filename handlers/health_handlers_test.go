@@ -26,9 +26,10 @@ func TestHealthAndReadiness(t *testing.T) {
 	if r := srv.Do(apptest.Request{Method: "GET", Path: "/healthz"}); r.Status != http.StatusOK {
 		t.Fatalf("healthz without redis: %d", r.Status)
 	}
-	// A customer request now fails with "internal" and no cause.
+	// A customer request now fails as unavailable, to retry later, with
+	// no cause.
 	r = srv.Do(apptest.Request{Method: "GET", Path: "/api/bindings", Token: "gps_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
-	if r.Status != http.StatusInternalServerError || r.Code(t) != "internal" || len(r.Body) > 120 {
+	if r.Status != http.StatusServiceUnavailable || r.Code(t) != "service_unavailable" || r.Header.Get("Retry-After") == "" || len(r.Body) > 120 {
 		t.Fatalf("request without redis: %d %s", r.Status, r.Body)
 	}
 }

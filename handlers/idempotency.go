@@ -77,7 +77,10 @@ func (h *handler) idempotent(c *gin.Context, scope string, req any, fn func() (i
 	status, body, err := fn()
 	if err != nil {
 		ae := toAPIError(err)
-		if ae.Status >= 500 {
+		// A refusal by a rate limit is not the request's answer: the same
+		// key may try again once the window has passed.
+		var limited *limitedError
+		if ae.Status >= 500 || errors.As(err, &limited) {
 			if rerr := h.Store.ReleaseIdempotencyKey(ctx, k.ID); rerr != nil {
 				logFrom(c).WarnContext(ctx, "idempotency release", slog.String("err", rerr.Error()))
 			}

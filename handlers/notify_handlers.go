@@ -30,15 +30,18 @@ func (h *handler) wechatPayNotify(c *gin.Context) {
 	}
 	ev, err := p.ParsePayment(c.Request)
 	if recharge.IsNotAPayment(err) {
+		h.verdict("wechat", "not_payment")
 		c.Status(http.StatusNoContent)
 		return
 	}
 	if err != nil {
+		h.verdict("wechat", "refused")
 		logFrom(c).WarnContext(ctx, "wechat notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
 		wechatFail(c, http.StatusUnauthorized, "签名验证失败")
 		return
 	}
-	_, err = h.Recharge.MarkPaid(ctx, ev)
+	out, err := h.Recharge.MarkPaid(ctx, ev)
+	h.verdict("wechat", verdictOf(out, err))
 	switch {
 	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
 		c.Status(http.StatusNoContent)
@@ -85,20 +88,54 @@ func (h *handler) alipayNotify(c *gin.Context) {
 	}
 	ev, err := p.ParsePayment(c.Request)
 	if recharge.IsNotAPayment(err) {
+		h.verdict("alipay", "not_payment")
 		c.String(http.StatusOK, "success")
 		return
 	}
 	if err != nil {
+		h.verdict("alipay", "refused")
 		logFrom(c).WarnContext(ctx, "alipay notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
 		c.String(http.StatusBadRequest, "fail")
 		return
 	}
-	_, err = h.Recharge.MarkPaid(ctx, ev)
+	out, err := h.Recharge.MarkPaid(ctx, ev)
+	h.verdict("alipay", verdictOf(out, err))
 	switch {
 	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
 		c.String(http.StatusOK, "success")
 	default:
 		logFrom(c).ErrorContext(ctx, "alipay notification not taken", slog.String("order_no", ev.OrderNo), slog.String("err", err.Error()))
 		c.String(http.StatusInternalServerError, "fail")
+	}
+}
+
+// verdictOf names what a notification did, for the metrics.
+func verdictOf(out recharge.Outcome, err error) string {
+	switch {
+	case errors.Is(err, recharge.ErrMismatch):
+		return "mismatch"
+	case errors.Is(err, recharge.ErrUnknownOrder):
+		return "unknown_order"
+	case err != nil:
+		return "failed"
+	}
+	switch out {
+	case recharge.Paid:
+		return "taken"
+	case recharge.Duplicate:
+		return "duplicate"
+	case recharge.LateRefund:
+		return "late_refund"
+	case recharge.ConflictRefund:
+		return "conflict_refund"
+	case recharge.OtherPayment:
+		return "other_payment"
+	}
+	return "unknown"
+}
+
+func (h *handler) verdict(provider, v string) {
+	if h.Metrics != nil {
+		h.Metrics.Notification(provider, v)
 	}
 }

@@ -421,3 +421,33 @@ func TestPaymentBehindUndeliveredCreditRefunded(t *testing.T) {
 		t.Fatalf("%d refunds", n)
 	}
 }
+
+// A genuinely signed notification that another transaction paid an order
+// already paid is recorded for staff and acknowledged, once: not a 500
+// that WeChat Pay retries forever.
+func TestOtherTransactionForPaidOrderAlerts(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	b := newBuyer(t, env, srv, "alice", "031130001", "李娜")
+	no := orderNo(t, b.order(map[string]any{"amount_fen": 5000}))
+	if res, err := env.Pay.Pay(context.Background(), no, ""); err != nil || !res.Acknowledged() {
+		t.Fatalf("pay: %+v %v", res, err)
+	}
+	for i := 0; i < 2; i++ {
+		res, err := env.Pay.SendPaymentNotification(context.Background(), no, wxpayfake.NotifyOptions{TransactionID: "4200000000209901011234567890"})
+		if err != nil || !res.Acknowledged() {
+			t.Fatalf("other transaction %d: %+v %v", i, res, err)
+		}
+	}
+	if status, payments, credits := paidState(t, env, no); status != "paid" || payments != 1 || credits != 1 {
+		t.Fatalf("the order changed: %s %d payments %d credits", status, payments, credits)
+	}
+	if n := env.Count("alerts", "kind = ? AND order_no = ? AND detail LIKE ?", "second_payment", no, "%4200000000209901011234567890%"); n != 2 {
+		t.Fatalf("second_payment alerts: %d", n)
+	}
+	r := srv.Do(apptest.Request{Method: "GET", Path: "/api/admin/alerts", Token: apptest.AdminToken})
+	if !strings.Contains(string(r.Body), "second_payment") {
+		t.Fatalf("staff do not see it: %s", r.Body)
+	}
+}

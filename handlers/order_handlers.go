@@ -206,6 +206,12 @@ func (h *handler) createOrder(c *gin.Context) {
 		oreq.AppID, oreq.OpenID = "", ""
 	}
 	h.idempotent(c, "user:"+strconv.FormatInt(s.UserID, 10), req, func() (int, any, error) {
+		// Each order opens a trade at a provider and, for a stranger,
+		// could supersede another's unpaid order: a user creates only so
+		// many. A repeat answered from its key is not counted.
+		if err := h.limit(c, h.OrderLimit, "order_rate", errOrderRate, userSubject(s.UserID)); err != nil {
+			return 0, nil, err
+		}
 		v, params, err := h.Recharge.CreateOrder(c.Request.Context(), oreq)
 		if err != nil {
 			return 0, nil, err

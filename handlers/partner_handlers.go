@@ -39,6 +39,11 @@ func (h *handler) partnerAuth(c *gin.Context) {
 		PartnerID: c.GetHeader("X-Partner-Id"), Timestamp: c.GetHeader("X-Timestamp"), Nonce: c.GetHeader("X-Nonce"),
 		Signature: c.GetHeader("X-Signature"), Method: c.Request.Method, Path: c.Request.RequestURI, Body: body,
 	})
+	if err != nil && !partner.IsAuthFailure(err) {
+		// Storage out of reach is not a bad signature: the partner retries.
+		writeError(c, err)
+		return
+	}
 	if err != nil {
 		logFrom(c).WarnContext(c.Request.Context(), "partner request refused", slog.String("partner", p.PartnerID),
 			slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))

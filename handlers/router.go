@@ -12,6 +12,7 @@ import (
 	"gaspay/cards"
 	"gaspay/customer"
 	"gaspay/kiosk"
+	"gaspay/metrics"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -43,6 +44,17 @@ type Deps struct {
 	WeChat     *wechat.Client
 	// OA is the official account, for JS-SDK signatures.
 	OA wechat.App
+	// OrderLimit limits the orders each user creates; BoxOpenLimit the box
+	// sessions each user, and each box, opens. Nil: no limit.
+	OrderLimit   Limiter
+	BoxOpenLimit Limiter
+	// BoxUsers are the users each box opened a session for: the box's
+	// limit binds only the others, so that strangers sending HELLOs with
+	// a box's id cannot lock its owner out.
+	BoxUsers BoxUsers
+	// Metrics, when set, counts requests and verdicts and serves
+	// /metrics to staff.
+	Metrics *metrics.Metrics
 	// Ready reports whether the database and Redis answer.
 	Ready func(context.Context) error
 	// SandboxPay, set only in the sandbox, makes the fake WeChat Pay pay
@@ -75,12 +87,16 @@ func New(d Deps) (*gin.Engine, error) {
 	h := &handler{Deps: d}
 	h.pages = web.Hall(http.HandlerFunc(h.hallNotFound))
 
-	r.Use(h.requestID, h.accessLog, h.recover)
+	r.Use(h.requestID, h.observe, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errNoMethod) })
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
+	// Operations: Prometheus (staff token; GASPAY_METRICS_ADDR also serves
+	// it on a listener of its own) and the API's description.
+	r.GET("/metrics", h.staff, h.metrics)
+	r.GET("/openapi.json", h.openAPI)
 
 	// Logins.
 	r.POST("/api/mp/login", h.mpLogin)
@@ -137,6 +153,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/alerts", h.adminAlerts)
 	admin.GET("/box/events", h.adminBoxEvents)
 	admin.GET("/kiosks", h.adminKiosks)
+	admin.GET("/refusals", h.adminRefusals)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)

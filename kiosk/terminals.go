@@ -17,23 +17,22 @@ import (
 
 	"gaspay/models"
 	"gaspay/partner"
-	"gaspay/rediskv"
 )
 
 // ErrUnknownKiosk: no such kiosk, or it is disabled.
 var ErrUnknownKiosk = errors.New("kiosk: unknown or disabled kiosk")
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9-]{2,32}$`)
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9-]{2,30}$`)
 
-// ValidID reports whether s can be a kiosk id: 2 to 32 letters, digits and
-// hyphens.
+// ValidID reports whether s can be a kiosk id: 2 to 30 letters, digits and
+// hyphens (its nonces are kept as caller "k:" and the id, in the partners'
+// 32 characters).
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // Terminals authenticates kiosks, caching each for keyTTL: a new key or a
 // disable takes effect within that on every replica.
 type Terminals struct {
 	store *models.Store
-	rdb   *rediskv.Client
 	now   func() time.Time
 
 	mu      sync.Mutex
@@ -54,8 +53,8 @@ const (
 )
 
 // NewTerminals makes the kiosk authenticator.
-func NewTerminals(store *models.Store, rdb *rediskv.Client) *Terminals {
-	return &Terminals{store: store, rdb: rdb, now: time.Now, cache: map[string]cached{}, touched: map[string]time.Time{}}
+func NewTerminals(store *models.Store) *Terminals {
+	return &Terminals{store: store, now: time.Now, cache: map[string]cached{}, touched: map[string]time.Time{}}
 }
 
 // Kiosk finds an active kiosk.
@@ -94,7 +93,8 @@ func (t *Terminals) Authenticate(ctx context.Context, r partner.Request, ip stri
 	if err != nil {
 		return models.Kiosk{}, err
 	}
-	if err := partner.Verify(ctx, t.rdb, t.now(), "kiosk", k.KioskID, []byte(k.Secret), r); err != nil {
+	// Nonces are kept with the partners', under "k:" and the kiosk's id.
+	if err := partner.Verify(ctx, t.store, t.now(), "k:"+k.KioskID, []byte(k.Secret), r); err != nil {
 		return k, err
 	}
 	now := t.now()

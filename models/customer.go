@@ -100,5 +100,8 @@ type Binding struct {
 	UserID    int64
 	AccountID int64
 	IsDefault bool
+	// MeterOnly: bound by meter number without the holder's name; the
+	// user sees the account's balance and delivery, and their own payments.
+	MeterOnly bool
 	CreatedAt time.Time
 }

@@ -48,6 +48,7 @@ type AccountDetail struct {
 	Account
 	BindingID       int64
 	IsDefault       bool
+	MeterOnly       bool
 	MeterNumber     *string
 	MeterBalanceFen *int64
 	MeterReportedAt *time.Time
@@ -63,7 +64,7 @@ type AccountDetail struct {
 func (s *Store) BoundAccount(ctx context.Context, userID, accountID int64) (AccountDetail, error) {
 	var d AccountDetail
 	res := s.db.WithContext(ctx).Raw(`
-		SELECT a.*, b.id AS binding_id, b.is_default,
+		SELECT a.*, b.id AS binding_id, b.is_default, b.meter_only,
 			m.meter_number, m.last_balance_fen AS meter_balance_fen, m.last_reported_at AS meter_reported_at,
 			c.card_serial, c.card_type, c.status AS card_status, c.last_written_seq AS card_last_seq
 		FROM bindings b
@@ -108,6 +109,13 @@ func (s *Store) User(ctx context.Context, id int64) (User, error) {
 // created false. The user's first binding becomes their default.
 // Errors: ErrLimit when the user already has limit bindings.
 func (s *Store) Bind(ctx context.Context, userID, accountID int64, limit int, at time.Time) (b Binding, created bool, err error) {
+	return s.BindAs(ctx, userID, accountID, limit, false, at)
+}
+
+// BindAs is Bind, saying whether the binding proves the holder's name
+// (meterOnly false) or only the meter number. An existing meter-only
+// binding that is now proved becomes a full one; a full one stays full.
+func (s *Store) BindAs(ctx context.Context, userID, accountID int64, limit int, meterOnly bool, at time.Time) (b Binding, created bool, err error) {
 	err = s.Tx(ctx, func(tx *Store) error {
 		db := tx.db
 		// The user's row serialises their bindings, so that two binds at
@@ -118,6 +126,10 @@ func (s *Store) Bind(ctx context.Context, userID, accountID int64, limit int, at
 		}
 		if err := db.Where("user_id = ? AND account_id = ?", userID, accountID).Take(&b).Error; err == nil {
 			created = false
+			if b.MeterOnly && !meterOnly {
+				b.MeterOnly = false
+				return db.Model(&Binding{}).Where("id = ?", b.ID).Update("meter_only", false).Error
+			}
 			return nil
 		} else if !errors.Is(err, gorm.ErrRecordNotFound) {
 			return err
@@ -129,7 +141,7 @@ func (s *Store) Bind(ctx context.Context, userID, accountID int64, limit int, at
 		if n >= int64(limit) {
 			return ErrLimit
 		}
-		b = Binding{UserID: userID, AccountID: accountID, IsDefault: n == 0, CreatedAt: at}
+		b = Binding{UserID: userID, AccountID: accountID, IsDefault: n == 0, MeterOnly: meterOnly, CreatedAt: at}
 		created = true
 		return db.Create(&b).Error
 	})
@@ -141,19 +153,23 @@ type BindingSummary struct {
 	ID         int64
 	AccountID  int64
 	IsDefault  bool
+	MeterOnly  bool
 	CreatedAt  time.Time
 	UserNumber string
 	Kind       AccountKind
 	HolderName string
 	Address    string
+	// MeterNumber is the account's meter, if it has one.
+	MeterNumber *string
 }
 
 // Bindings lists a user's bindings, the default first.
 func (s *Store) Bindings(ctx context.Context, userID int64) ([]BindingSummary, error) {
 	var out []BindingSummary
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT b.id, b.account_id, b.is_default, b.created_at, a.user_number, a.kind, a.holder_name, a.address
-		FROM bindings b JOIN accounts a ON a.id = b.account_id
+		SELECT b.id, b.account_id, b.is_default, b.meter_only, b.created_at, a.user_number, a.kind, a.holder_name, a.address,
+			m.meter_number
+		FROM bindings b JOIN accounts a ON a.id = b.account_id LEFT JOIN meters m ON m.account_id = a.id
 		WHERE b.user_id = ?
 		ORDER BY b.is_default DESC, b.id`, userID).Scan(&out).Error
 	return out, err

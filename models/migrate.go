@@ -135,18 +135,18 @@ func SchemaVersion(ctx context.Context, db *gorm.DB) (int, error) {
 	return int(v.Int64), err
 }
 
-// LatestVersion is the newest migration this binary knows.
-func LatestVersion() int {
-	all := allMigrations()
-	return all[len(all)-1].version
-}
-
-// Versions lists the migrations this binary knows, in order; versions
-// have gaps (each issue has its own range).
+// Versions are the schema's versions in order; there may be gaps (each
+// issue works in its own range).
 func Versions() []int {
 	var out []int
 	for _, m := range allMigrations() {
 		out = append(out, m.version)
 	}
 	return out
+}
+
+// LatestVersion is the newest migration this binary knows.
+func LatestVersion() int {
+	all := allMigrations()
+	return all[len(all)-1].version
 }

@@ -326,6 +326,42 @@ func allMigrations() []migration {
 			`CREATE INDEX ix_card_writes_session ON card_writes (session_id, resolved_at)`,
 			`CREATE INDEX ix_card_writes_account_seq ON card_writes (account_id, seq)`,
 		}},
+		{25, "meter-only bindings", []string{
+			// A binding made with the meter number alone (the digits printed
+			// on an IoT meter) proves nothing about its holder: it sees the
+			// balance, the delivery state and the user's own payments, not
+			// the holder's name, address or history.
+			`ALTER TABLE bindings ADD COLUMN meter_only BOOLEAN NOT NULL DEFAULT FALSE`,
+		}},
+		{26, "refusal counts", []string{
+			// Requests refused by a rate limit, counted per day, kind and
+			// subject (a user, a box): a flood adds to one row instead of
+			// a row per request.
+			`CREATE TABLE refusal_counts (
+				id {{id}},
+				day CHAR(10) NOT NULL,
+				kind VARCHAR(32) NOT NULL,
+				subject VARCHAR(64) NOT NULL,
+				times BIGINT NOT NULL,
+				first_at {{time}} NOT NULL,
+				last_at {{time}} NOT NULL,
+				CONSTRAINT ux_refusal_counts UNIQUE (day, kind, subject)
+			){{table}}`,
+		}},
+		{27, "partner nonces", []string{
+			// Every nonce a partner's signed request used, kept past the
+			// signature's window: a replay inside the window collides with
+			// the unique key, even after Redis lost its data. The janitor
+			// deletes expired ones.
+			`CREATE TABLE partner_nonces (
+				id {{id}},
+				partner_id VARCHAR(32) NOT NULL,
+				nonce VARCHAR(64) NOT NULL,
+				expires_at {{time}} NOT NULL,
+				CONSTRAINT ux_partner_nonces UNIQUE (partner_id, nonce)
+			){{table}}`,
+			`CREATE INDEX ix_partner_nonces_expires ON partner_nonces (expires_at)`,
+		}},
 		{55, "kiosks", []string{
 			// Self-service kiosks (自助售气终端): each signs its requests with
 			// its own HMAC key, like a partner, and has one built-in card

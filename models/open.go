@@ -2,12 +2,15 @@ package models
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -158,4 +161,16 @@ func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string,
 		sql, rows := fc()
 		l.log.WarnContext(ctx, "slow sql", slog.String("sql", sql), slog.Duration("elapsed", elapsed), slog.Int64("rows", rows))
 	}
+}
+
+// Unavailable reports whether err says the database is out of reach (a
+// refused, reset or broken connection, a network timeout) rather than
+// refusing a statement.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -406,7 +406,27 @@ func byOrder[T any](ctx context.Context, s *Store, orderIDs []int64, key func(T)
 
 // IsBound reports whether the user has bound the account.
 func (s *Store) IsBound(ctx context.Context, userID, accountID int64) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Model(&Binding{}).Where("user_id = ? AND account_id = ?", userID, accountID).Count(&n).Error
-	return n > 0, err
+	bound, _, err := s.BindingKind(ctx, userID, accountID)
+	return bound, err
+}
+
+// BindingKind reports whether the user has bound the account and whether
+// only by its meter number.
+func (s *Store) BindingKind(ctx context.Context, userID, accountID int64) (bound, meterOnly bool, err error) {
+	var b Binding
+	err = s.db.WithContext(ctx).Select("id", "meter_only").Where("user_id = ? AND account_id = ?", userID, accountID).Take(&b).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return true, b.MeterOnly, nil
+}
+
+// OrdersOfUser lists one user's orders of an account, newest first.
+func (s *Store) OrdersOfUser(ctx context.Context, accountID, userID int64, limit int) ([]Order, error) {
+	var out []Order
+	err := s.db.WithContext(ctx).Where("account_id = ? AND user_id = ?", accountID, userID).Order("id DESC").Limit(limit).Find(&out).Error
+	return out, err
 }

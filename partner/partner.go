@@ -8,7 +8,7 @@
 //
 // where PATH is the request path with its query string as sent and body is
 // empty for GET. The timestamp must be within five minutes of ours and the
-// nonce unused (kept in Redis) so that a captured request cannot be played
+// nonce unused (kept in the database) so that a captured request cannot be played
 // again. Answers are signed the same way over status, timestamp, nonce and
 // body, so the partner knows they are ours.
 package partner
@@ -39,6 +39,17 @@ var (
 	ErrNonceReused    = errors.New("partner: nonce already used")
 	ErrMalformed      = errors.New("partner: malformed authentication headers")
 )
+
+// IsAuthFailure reports whether err is a refusal of the request's
+// authentication (as opposed to storage failing while checking it).
+func IsAuthFailure(err error) bool {
+	for _, e := range []error{ErrUnknownPartner, ErrStale, ErrBadSignature, ErrNonceReused, ErrMalformed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // Window is how far a request's timestamp may be from ours.
 const Window = 5 * time.Minute
@@ -136,7 +147,7 @@ func (k *Keys) Authenticate(ctx context.Context, r Request) (models.Partner, err
 	if err != nil {
 		return models.Partner{}, err
 	}
-	return p, Verify(ctx, k.rdb, k.now(), "partner", p.PartnerID, []byte(p.Secret), r)
+	return p, Verify(ctx, k.store, k.now(), p.PartnerID, []byte(p.Secret), r)
 }
 
 func checkShape(r Request) error {
@@ -149,12 +160,19 @@ func checkShape(r Request) error {
 	return nil
 }
 
-// Verify checks a request signed with secret by the caller id of a kind of
-// caller (scope: "partner", "kiosk"): its shape, a timestamp within the
-// window, the signature, and, last, a nonce not used before by that caller.
+// Nonces keeps the nonces signed requests used.
+type Nonces interface {
+	// UseNonce records a caller's nonce until expiresAt; a nonce the caller
+	// used before is models.ErrDuplicate.
+	UseNonce(ctx context.Context, callerID, nonce string, expiresAt time.Time) error
+}
+
+// Verify checks a request signed with secret by a caller (callerID: the
+// partner's id, or "k:" and a kiosk's): its shape, a timestamp within the
+// window, the signature, and, last, a nonce the caller has not used before.
 // Every API signed this way (partners, kiosks) goes through it.
 // Errors: ErrMalformed, ErrStale, ErrBadSignature, ErrNonceReused.
-func Verify(ctx context.Context, rdb *rediskv.Client, now time.Time, scope, id string, secret []byte, r Request) error {
+func Verify(ctx context.Context, nonces Nonces, now time.Time, callerID string, secret []byte, r Request) error {
 	if err := checkShape(r); err != nil {
 		return err
 	}
@@ -166,15 +184,22 @@ func Verify(ctx context.Context, rdb *rediskv.Client, now time.Time, scope, id s
 	if !hmac.Equal([]byte(want), []byte(r.Signature)) {
 		return ErrBadSignature
 	}
-	// Kept twice the window: any replay within the window finds it.
-	ok, err := rdb.SetNX(ctx, rdb.Key(scope, "nonce", id, r.Nonce), 1, 2*Window).Result()
-	if err != nil {
-		return fmt.Errorf("%s: nonce: %w", scope, err)
-	}
-	if !ok {
+	// Kept in the database, under a unique key, for twice the window: any
+	// replay within the window collides, even after a Redis restart.
+	err := nonces.UseNonce(ctx, callerID, r.Nonce, now.Add(2*Window))
+	if errors.Is(err, models.ErrDuplicate) {
 		return ErrNonceReused
 	}
+	if err != nil {
+		return fmt.Errorf("partner: nonce: %w", err)
+	}
 	return nil
+}
+
+// DeleteExpiredNonces forgets the nonces no request can use any more (the
+// janitor calls it).
+func (k *Keys) DeleteExpiredNonces(ctx context.Context) (int64, error) {
+	return k.store.DeleteExpiredNonces(ctx, k.now())
 }
 
 // Signed is the headers of a signed answer.

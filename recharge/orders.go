@@ -92,6 +92,9 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
 			return OrderView{}, nil, cerr
 		}
+		if errors.Is(err, ErrProviderRefused) {
+			return OrderView{}, nil, err
+		}
 		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
 	}
 	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
@@ -158,7 +161,12 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 		if attempt == 2 {
 			return models.Order{}, nil, ErrOrderInProgress
 		}
-		paid, err := s.settle(ctx, *stale, true)
+		// Another user's unpaid order does not block this one: a stranger
+		// who bound the meter cannot hold its owner off by leaving orders
+		// open. Only the same user's own order, moments old, is taken to be
+		// still starting (a double tap).
+		young := stale.UserID != nil && *stale.UserID == req.UserID
+		paid, err := s.settle(ctx, *stale, young)
 		if err != nil {
 			return models.Order{}, nil, err
 		}

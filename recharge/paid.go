@@ -25,6 +25,11 @@ const (
 	// ConflictRefund: the account had an undelivered credit the payment
 	// could not queue behind; it is recorded and refunded.
 	ConflictRefund
+	// OtherPayment: the order was already paid by another transaction of
+	// its provider. Nothing changed here; staff are alerted to settle it
+	// with the provider (the notification is acknowledged: sending it
+	// again would not change it).
+	OtherPayment
 )
 
 // MarkPaid takes a payment reported by a provider, exactly once: one
@@ -56,13 +61,18 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	// A repeat is answered from two reads: a payment, once written, never
 	// changes.
 	if o.Status != models.OrderPending {
-		if prev, err := s.store.PaymentOf(ctx, o.ID); err == nil && prev.ProviderTxnID == ev.TxnID {
-			return Duplicate, nil
+		if prev, err := s.store.PaymentOf(ctx, o.ID); err == nil {
+			if prev.ProviderTxnID == ev.TxnID {
+				return Duplicate, nil
+			}
+			s.otherPayment(ctx, ev, prev)
+			return OtherPayment, nil
 		}
 	}
 
 	var out Outcome
 	var refund models.Refund
+	var otherPrev models.Payment
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out, refund = 0, models.Refund{}
 		a, err := tx.LockAccount(ctx, o.AccountID)
@@ -84,7 +94,8 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 				return errors.Join(err, perr)
 			}
 			if prev.ProviderTxnID != ev.TxnID {
-				return fmt.Errorf("recharge: order %s paid by %s, now reported paid by %s", o.OrderNo, prev.ProviderTxnID, ev.TxnID)
+				out, otherPrev = OtherPayment, prev
+				return nil
 			}
 			out = Duplicate
 			return nil
@@ -132,8 +143,19 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	case LateRefund, ConflictRefund:
 		s.alert(ctx, "payment_refunded", ev.OrderNo, fmt.Sprintf("payment %s refunded automatically: %s", ev.TxnID, refund.Reason))
 		s.submitRefund(ctx, refund)
+	case OtherPayment:
+		s.otherPayment(ctx, ev, otherPrev)
 	}
 	return out, nil
+}
+
+// otherPayment records, as an alert for staff, a payment reported for an
+// order another transaction already paid: the money may have been taken
+// twice, and only a person can settle that with the provider.
+func (s *Service) otherPayment(ctx context.Context, ev PaidEvent, prev models.Payment) {
+	s.alert(ctx, "second_payment", ev.OrderNo, fmt.Sprintf(
+		"%s reports payment %s of %d fen (payer %s, via %s); the order was paid by %s of %d fen",
+		ev.Provider, ev.TxnID, ev.AmountFen, ev.Payer, ev.Source, prev.ProviderTxnID, prev.AmountFen))
 }
 
 // errCreditConflict: the account already has an undelivered credit; the

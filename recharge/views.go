@@ -29,8 +29,13 @@ func (s *Service) Order(ctx context.Context, userID int64, orderNo string) (Orde
 	if err != nil {
 		return OrderView{}, err
 	}
-	if ok, err := s.store.IsBound(ctx, userID, o.AccountID); err != nil || !ok {
+	bound, meterOnly, err := s.store.BindingKind(ctx, userID, o.AccountID)
+	if err != nil || !bound {
 		return OrderView{}, errors.Join(err, ErrNotFound)
+	}
+	// A meter-only binding sees the user's own payments only.
+	if meterOnly && (o.UserID == nil || *o.UserID != userID) {
+		return OrderView{}, ErrNotFound
 	}
 	views, err := s.views(ctx, []models.Order{o})
 	if err != nil {
@@ -59,10 +64,18 @@ func (s *Service) OrderByNo(ctx context.Context, orderNo string) (OrderView, err
 // Orders lists the orders of one of the user's accounts, newest first.
 // Errors: ErrNotFound when the user has not bound the account.
 func (s *Service) Orders(ctx context.Context, userID, accountID int64, limit int) ([]OrderView, error) {
-	if ok, err := s.store.IsBound(ctx, userID, accountID); err != nil || !ok {
+	bound, meterOnly, err := s.store.BindingKind(ctx, userID, accountID)
+	if err != nil || !bound {
 		return nil, errors.Join(err, ErrNotFound)
 	}
-	orders, err := s.store.OrdersOf(ctx, accountID, limit)
+	var orders []models.Order
+	if meterOnly {
+		// Bound by meter number alone: the user's own payments only; the
+		// whole history needs the holder's name.
+		orders, err = s.store.OrdersOfUser(ctx, accountID, userID, limit)
+	} else {
+		orders, err = s.store.OrdersOf(ctx, accountID, limit)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -39,12 +39,19 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (unloc
 
 // KV adapts the client to the small stores the provider packages define:
 // wechat.TokenCache (credentials shared by replicas) and bleproxy.KV (box
-// sessions under locks). Keys are placed under the prefix.
+// sessions under locks). Keys are placed under the prefix, each in a hash
+// tag of its own ("gaspay:{box:sess:…}" and "gaspay:{box:sess:…}:lock"),
+// so that a value and its lock share a Redis Cluster slot.
 type KV struct{ C *Client }
+
+func (t KV) key(k string) string { return t.C.Key("{" + k + "}") }
+
+// KeyOf is the Redis key under which KV keeps k.
+func (t KV) KeyOf(k string) string { return t.key(k) }
 
 // Get returns the value or "".
 func (t KV) Get(ctx context.Context, key string) (string, error) {
-	v, err := t.C.Get(ctx, t.C.Key(key)).Result()
+	v, err := t.C.Get(ctx, t.key(key)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -53,17 +60,17 @@ func (t KV) Get(ctx context.Context, key string) (string, error) {
 
 // Set stores value for ttl.
 func (t KV) Set(ctx context.Context, key, value string, ttl time.Duration) error {
-	return t.C.Set(ctx, t.C.Key(key), value, ttl).Err()
+	return t.C.Set(ctx, t.key(key), value, ttl).Err()
 }
 
 // DeleteIf removes key while it still holds value.
 func (t KV) DeleteIf(ctx context.Context, key, value string) error {
-	return deleteIf.Run(ctx, t.C, []string{t.C.Key(key)}, value).Err()
+	return deleteIf.Run(ctx, t.C, []string{t.key(key)}, value).Err()
 }
 
 // Lock takes a lock; see Client.Lock.
 func (t KV) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
-	return t.C.Lock(ctx, key, ttl)
+	return t.C.Lock(ctx, "{"+key+"}", ttl)
 }
 
 // checkout takes KEYS[2] (the lock) for ARGV[2] ms with owner ARGV[1] and
@@ -96,7 +103,7 @@ func (t KV) Checkout(ctx context.Context, key string, lockTTL time.Duration) (st
 		return "", "", false, err
 	}
 	token := hex.EncodeToString(b)
-	res, err := checkout.Run(ctx, t.C, []string{t.C.Key(key), t.C.Key(key) + ":lock"}, token, lockTTL.Milliseconds()).Slice()
+	res, err := checkout.Run(ctx, t.C, []string{t.key(key), t.key(key) + ":lock"}, token, lockTTL.Milliseconds()).Slice()
 	if err != nil {
 		return "", "", false, err
 	}
@@ -111,7 +118,7 @@ func (t KV) Checkout(ctx context.Context, key string, lockTTL time.Duration) (st
 // Checkin stores value and releases the lock in one round trip.
 // Errors: ErrLockLost when the lock was no longer token's.
 func (t KV) Checkin(ctx context.Context, key, token, value string, ttl time.Duration) error {
-	n, err := checkin.Run(ctx, t.C, []string{t.C.Key(key), t.C.Key(key) + ":lock"}, token, value, ttl.Milliseconds()).Int()
+	n, err := checkin.Run(ctx, t.C, []string{t.key(key), t.key(key) + ":lock"}, token, value, ttl.Milliseconds()).Int()
 	if err != nil {
 		return err
 	}
@@ -123,5 +130,5 @@ func (t KV) Checkin(ctx context.Context, key, token, value string, ttl time.Dura
 
 // Release releases key's lock if it is still token's.
 func (t KV) Release(ctx context.Context, key, token string) error {
-	return deleteIf.Run(ctx, t.C, []string{t.C.Key(key) + ":lock"}, token).Err()
+	return deleteIf.Run(ctx, t.C, []string{t.key(key) + ":lock"}, token).Err()
 }

@@ -90,7 +90,7 @@ func TestAccessTokenFetchedOnceAcrossReplicas(t *testing.T) {
 	if n := f.Calls("/cgi-bin/stable_token"); n != 1 {
 		t.Fatalf("stable_token called %d times", n)
 	}
-	ttl := rdb.TTL(context.Background(), rdb.Key("wechat", "token", app.AppID)).Val()
+	ttl := rdb.TTL(context.Background(), rediskv.KV{C: rdb}.KeyOf("wechat:token:"+app.AppID)).Val()
 	if ttl <= 6800*time.Second || ttl > 6900*time.Second {
 		t.Fatalf("token cached for %s, want expires_in - 300s", ttl)
 	}

@@ -27,7 +27,7 @@ const sandboxMaster = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1
 type state struct {
 	HelloCounter uint32 `json:"hello_counter"`
 	OtherHello   uint32 `json:"other_hello_counter,omitempty"` // the second box of the hold faults
-	Card         string `json:"card"` // hex of the 64-byte image
+	Card         string `json:"card"`                          // hex of the 64-byte image
 	MeterSeq     uint16 `json:"meter_seq"`
 	MeterRemain  uint32 `json:"meter_remaining"`
 	MeterUsage   uint32 `json:"meter_usage"`

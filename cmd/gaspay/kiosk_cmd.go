@@ -32,7 +32,7 @@ func kioskCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		return fmt.Errorf("%w\n%s", err, usage)
 	}
 	if !kiosk.ValidID(*id) {
-		return errors.New("--id: 2 to 32 letters, digits and hyphens")
+		return errors.New("--id: 2 to 30 letters, digits and hyphens")
 	}
 	store, closeFn, err := openDB(cfg, log)
 	if err != nil {

@@ -35,6 +35,7 @@ import (
 	"gaspay/handlers"
 	"gaspay/logging"
 	"gaspay/models"
+	"gaspay/rediskv"
 )
 
 func main() {
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := logging.New(stderr, cfg.LogLevel)
+	// go-redis logs reconnects through a package variable of its own:
+	// send those lines through slog, so that stderr stays JSON.
+	rediskv.RouteLogs(log)
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -94,6 +98,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	log.InfoContext(ctx, "configuration", cfg.LogAttrs()...)
+	if len(cfg.TrustedProxies) == 0 {
+		log.WarnContext(ctx, "no GASPAY_TRUSTED_PROXIES: clients are counted by the address that connects; "+
+			"behind a load balancer every customer shares its address and its binding limit")
+	}
 	a, err := app.New(ctx, cfg, log, app.Options{})
 	if err != nil {
 		return err
@@ -123,6 +132,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); a.Run(bg) }()
 	defer func() { stopBG(); <-bgDone }()
+
+	// Prometheus on a listener of its own (the monitoring network), when
+	// configured; it is also a staff route on the main listener.
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Metrics.Handler())
+		msrv := handlers.Server(cfg.MetricsAddr, mux)
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		log.InfoContext(ctx, "metrics listening", slog.String("addr", mln.Addr().String()))
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -84,7 +86,13 @@ func TestServeAndShutDown(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	getenv := environment(t, map[string]string{"GASPAY_ADDR": addr, "GASPAY_REDIS_PREFIX": "gaspaytest:" + t.Name() + ":"})
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := mln.Addr().String()
+	mln.Close()
+	getenv := environment(t, map[string]string{"GASPAY_ADDR": addr, "GASPAY_METRICS_ADDR": maddr, "GASPAY_REDIS_PREFIX": "gaspaytest:" + t.Name() + ":"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
@@ -104,6 +112,16 @@ func TestServeAndShutDown(t *testing.T) {
 		cancel()
 		t.Fatalf("server never ready: %v\n%s", <-done, out.String())
 	}
+	// Prometheus on its own listener, without the staff token.
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(scrape), "gaspay_ledger_scrape_ok 1") {
+		t.Fatalf("metrics listener: %d %.300s", resp.StatusCode, scrape)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -115,6 +133,22 @@ func TestServeAndShutDown(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "gaspay listening on") || !strings.Contains(out.String(), "sandbox WeChat") {
 		t.Fatalf("start-up did not say what it runs on:\n%s", out.String())
+	}
+	// The effective configuration, as JSON, with every variable; and the
+	// warning that no proxy is trusted.
+	var cfgLine map[string]any
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, `"msg":"configuration"`) {
+			if err := json.Unmarshal([]byte(line), &cfgLine); err != nil {
+				t.Fatalf("configuration line is not JSON: %s", line)
+			}
+		}
+	}
+	if cfgLine["GASPAY_ADDR"] != addr || cfgLine["GASPAY_ORDER_TTL"] != "15m0s (default)" || cfgLine["GASPAY_ADMIN_TOKEN"] != "(unset)" {
+		t.Fatalf("configuration line = %v", cfgLine)
+	}
+	if !strings.Contains(out.String(), "no GASPAY_TRUSTED_PROXIES") {
+		t.Fatalf("no warning about trusted proxies:\n%s", out.String())
 	}
 	// A newcomer is told where the service hall is.
 	if !strings.Contains(out.String(), "service hall (服务大厅): http://") || !strings.Contains(out.String(), "/h5/\n") {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,12 +99,17 @@ func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 // replica would.
 func ReopenRedis(t testing.TB, c *rediskv.Client) *rediskv.Client {
 	t.Helper()
-	rc, ok := c.UniversalClient.(*redis.Client)
-	if !ok {
-		t.Fatalf("ReopenRedis: not a single-node client")
+	var other redis.UniversalClient
+	switch rc := c.UniversalClient.(type) {
+	case *redis.Client:
+		o := rc.Options()
+		other = redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
+	case *redis.ClusterClient:
+		o := rc.Options()
+		other = redis.NewClusterClient(&redis.ClusterOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password})
+	default:
+		t.Fatalf("ReopenRedis: a %T", c.UniversalClient)
 	}
-	o := rc.Options()
-	other := redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
 	t.Cleanup(func() { other.Close() })
 	return rediskv.New(other, c.Prefix())
 }
@@ -191,13 +197,49 @@ func Redis(t testing.TB) *rediskv.Client {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+		clean := func(ctx context.Context, node redis.UniversalClient) error {
+			iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				node.Del(ctx, iter.Val())
+			}
+			return iter.Err()
+		}
+		// A cluster's keys are spread over its masters: scan each.
+		if cc, ok := c.UniversalClient.(*redis.ClusterClient); ok {
+			cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return clean(ctx, n) })
+		} else {
+			clean(ctx, c.UniversalClient)
 		}
 		closeFn()
 	})
 	return c
+}
+
+// Keys lists the keys matching pattern, on every master of a cluster.
+func Keys(t testing.TB, c *rediskv.Client, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var out []string
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			out = append(out, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := c.UniversalClient.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(ctx, c.UniversalClient)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func randomHex(n int) string {

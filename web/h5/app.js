@@ -181,7 +181,14 @@ function accountPicker(list, current, page) {
   return h("label", { class: "picker" }, "选择账户",
     h("select", { id: "account-picker", onchange: (ev) => go("/h5/" + page + "?id=" + ev.target.value) },
       list.map((b) => h("option", { value: b.account_id, selected: b.account_id === current.id },
-        b.user_number + " " + b.holder + "（" + kinds[b.kind] + "）"))));
+        accountName(b) + "（" + kinds[b.kind] + "）"))));
+}
+
+// accountName is how an account is shown: its user number and masked
+// holder, or, bound by meter number alone (which shows neither), its meter.
+function accountName(x) {
+  if (x.access === "meter_only") return "表号 " + (x.meter_number || (x.meter && x.meter.number) || "");
+  return x.user_number + " " + x.holder;
 }
 
 const noAccount = () => card(h("p", {}, "您还没有绑定燃气账户。"), link("/h5/bind", "绑定账户"));
@@ -209,8 +216,10 @@ async function homePage() {
 }
 
 function summary(a, withMeter) {
-  const rows = [["用户号", a.user_number], ["户主", a.holder], ["类型", kinds[a.kind]], ["地址", a.address]];
-  if (withMeter && a.meter) rows.push(["表号", a.meter.number]);
+  const rows = a.access === "meter_only"
+    ? [["表号", a.meter ? a.meter.number : ""], ["类型", kinds[a.kind]], ["说明", "用表号绑定：可查看余额和本人缴费记录；用用户号和户主姓名绑定后可查看全部信息。"]]
+    : [["用户号", a.user_number], ["户主", a.holder], ["类型", kinds[a.kind]], ["地址", a.address]];
+  if (withMeter && a.meter && a.access !== "meter_only") rows.push(["表号", a.meter.number]);
   if (a.kind === "ordinary") rows.push(["欠费合计", yuan(a.arrears_fen || 0) + " 元", a.arrears_fen > 0 ? "owing" : ""]);
   if (a.kind === "iot" && a.meter && a.meter.last_balance_fen !== undefined) rows.push(["表内余额", yuan(a.meter.last_balance_fen) + " 元"]);
   rows.push(["账户余额", yuan(a.balance_fen) + " 元"]);
@@ -222,7 +231,7 @@ function summary(a, withMeter) {
 async function accountsPage() {
   const list = await bindings();
   const items = list.map((b) => h("li", { class: "account" },
-    h("div", {}, h("strong", {}, b.holder + " · " + b.user_number), h("span", { class: "tag" }, kinds[b.kind]),
+    h("div", {}, h("strong", {}, b.access === "meter_only" ? accountName(b) : b.holder + " · " + b.user_number), h("span", { class: "tag" }, kinds[b.kind]),
       b.is_default ? h("span", { class: "tag default" }, "默认") : null, h("br"), h("small", {}, b.address)),
     h("div", { class: "actions" },
       link("/h5/account?id=" + b.account_id, "查看", "small"),
@@ -237,7 +246,7 @@ async function accountsPage() {
       }, "设为默认"),
       h("button", {
         type: "button", class: "small danger", onclick: async () => {
-          if (!confirm("确定解绑账户 " + b.user_number + "？")) return;
+          if (!confirm("确定解绑账户 " + (b.access === "meter_only" ? accountName(b) : b.user_number) + "？")) return;
           try {
             await api("DELETE", "/api/bindings/" + b.id);
             toast("已解绑");
@@ -613,7 +622,7 @@ async function recordsPage() {
       h("span", { class: "tag " + o.status }, orderStates[o.status] || o.status)));
   });
   show("缴费记录", accountPicker(list, a, "records") || "",
-    card(h("h2", {}, a.user_number + " " + a.holder),
+    card(h("h2", {}, accountName(a)),
       orders.length ? h("ul", { class: "list", id: "records" }, items) : h("p", {}, "暂无缴费记录。")));
 }
 

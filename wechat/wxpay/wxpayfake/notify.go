@@ -53,6 +53,10 @@ type NotifyOptions struct {
 	BadNonceLength bool
 	// URL sends to this address instead of the order's notify_url.
 	URL string
+	// TransactionID, if set, replaces the paid order's transaction id in a
+	// genuinely signed notification: another payment of the same order
+	// (a provider's fault, or a second trade under one out_trade_no).
+	TransactionID string
 }
 
 // NotifyResult is what the merchant answered to a notification.
@@ -165,6 +169,11 @@ func (s *Server) SendPaymentNotification(ctx context.Context, outTradeNo string,
 	if o.TransactionID == "" {
 		s.mu.Unlock()
 		return NotifyResult{}, fmt.Errorf("wxpayfake: notify %s: %w", outTradeNo, ErrNotPaid)
+	}
+	if opts.TransactionID != "" {
+		other := *o
+		other.TransactionID = opts.TransactionID
+		o = &other
 	}
 	n := s.paymentNotification(o, opts.URL)
 	s.mu.Unlock()
