@@ -26,7 +26,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -351,33 +350,4 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("alipay: %s: %w", op, err)
-}
-
-// DownloadBill fetches a bill file from a URL returned by BillURL (valid for
-// about 30 seconds). Alipay serves a zip of GBK CSV files; the sandbox fake
-// serves the same layout in UTF-8. The file is not signed: it comes over
-// HTTPS from Alipay's host named in a signed response.
-func (c *Client) DownloadBill(ctx context.Context, billURL string) ([]byte, error) {
-	const op = "download bill"
-	const maxBill = 256 << 20
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, billURL, nil)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("alipay: %s: HTTP %d", op, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBill+1))
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	if len(body) > maxBill {
-		return nil, fmt.Errorf("alipay: %s: larger than %d bytes", op, maxBill)
-	}
-	return body, nil
 }

@@ -36,6 +36,10 @@ var (
 	// anything but "success" and ignore its content.
 	ErrBadNotification = errors.New("bad notification")
 
+	// ErrNoBill is isp.bill_not_exist: no bill for that day (not ready
+	// yet — Alipay's are ready after 10:00 the next day — or no trade).
+	ErrNoBill = errors.New("no bill")
+
 	// ErrInvalidRequest means our own arguments were refused before anything
 	// was sent to Alipay.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -49,6 +53,7 @@ const (
 
 	subCodeTradeNotExist = "ACQ.TRADE_NOT_EXIST"
 	subCodeSystemError   = "ACQ.SYSTEM_ERROR"
+	subCodeBillNotExist  = "isp.bill_not_exist"
 )
 
 // BizError is a verified business failure from Alipay: a correctly signed
@@ -78,6 +83,8 @@ func (e *BizError) Is(target error) bool {
 		return e.SubCode == subCodeTradeNotExist
 	case ErrUnknown:
 		return e.Code == codeUnavailable || e.SubCode == subCodeSystemError
+	case ErrNoBill:
+		return e.SubCode == subCodeBillNotExist
 	}
 	return false
 }

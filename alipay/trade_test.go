@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"gaspay/alipay"
 	"gaspay/alipay/alipayfake"
@@ -539,32 +542,81 @@ func TestBill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("BillURL: %v", err)
 	}
-	data, err := e.client.DownloadBill(ctx, u)
+	bill, err := e.client.DownloadBillFile(ctx, u, t.TempDir())
 	if err != nil {
-		t.Fatalf("DownloadBill: %v", err)
+		t.Fatalf("DownloadBillFile: %v", err)
 	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	defer bill.Close()
+	var rows []alipay.BillRow
+	sum, err := bill.Rows(func(r alipay.BillRow) error { rows = append(rows, r); return nil })
 	if err != nil {
-		t.Fatalf("bill is not a zip: %v", err)
+		t.Fatalf("Rows: %v", err)
 	}
-	files := map[string]string{}
-	for _, f := range zr.File {
-		rc, _ := f.Open()
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		files[f.Name] = string(b)
+	if sum.Account != testAppID || sum.Payments != 2 || sum.Refunds != 1 || sum.NetFen != 12400 || sum.FeeFen != 0 {
+		t.Errorf("summary %+v", sum)
 	}
-	detail := files[testAppID+"_20240501_业务明细.csv"]
-	summary := files[testAppID+"_20240501_业务明细(汇总).csv"]
 	tr1, _ := e.fake.Trade("B1")
-	for _, want := range []string{"支付宝交易号,商户订单号,业务类型", tr1.TradeNo + ",B1,交易", "123.45,123.45", "B1,退款", "-0.45,-0.45", "BR1", "#交易合计：2笔，退款合计：1笔"} {
-		if !strings.Contains(detail, want) {
-			t.Errorf("detail lacks %q:\n%s", want, detail)
+	if len(rows) != 3 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	byKey := map[string]alipay.BillRow{}
+	for _, r := range rows {
+		byKey[r.OutTradeNo+"/"+r.BizType] = r
+	}
+	if r := byKey["B1/交易"]; r.TradeNo != tr1.TradeNo || r.AmountFen != 12345 || r.ReceivedFen != 12345 || r.IsRefund() || r.FinishedAt.IsZero() {
+		t.Errorf("payment row %+v", r)
+	}
+	if r := byKey["B1/退款"]; r.AmountFen != -45 || r.RefundNo != "BR1" || !r.IsRefund() {
+		t.Errorf("refund row %+v", r)
+	}
+	if r := byKey["B2/交易"]; r.AmountFen != 100 {
+		t.Errorf("payment row %+v", r)
+	}
+
+	t.Run("GBK files and names", func(t *testing.T) {
+		u, err := e.client.BillURL(ctx, "trade", today)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !strings.Contains(summary, "合计,,2,1,124.00,124.00") {
-		t.Errorf("summary:\n%s", summary)
-	}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("bill is not a zip: %v", err)
+		}
+		files := map[string]string{}
+		for _, f := range zr.File {
+			name, err := simplifiedchinese.GBK.NewDecoder().String(f.Name)
+			if err != nil || !f.NonUTF8 {
+				t.Fatalf("name %q: %v (NonUTF8 %v)", f.Name, err, f.NonUTF8)
+			}
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if utf8.Valid(b) {
+				t.Errorf("%s is UTF-8, want GBK", name)
+			}
+			text, err := simplifiedchinese.GBK.NewDecoder().Bytes(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = string(text)
+		}
+		detail := files[testAppID+"_20240501_业务明细.csv"]
+		summary := files[testAppID+"_20240501_业务明细(汇总).csv"]
+		for _, want := range []string{"支付宝交易号,商户订单号,业务类型", tr1.TradeNo + ",B1,交易", "123.45,123.45", "B1,退款", "-0.45,-0.45", "BR1", "#交易合计：2笔，退款合计：1笔"} {
+			if !strings.Contains(detail, want) {
+				t.Errorf("detail lacks %q:\n%s", want, detail)
+			}
+		}
+		if !strings.Contains(summary, "合计,,2,1,124.00,124.00") {
+			t.Errorf("summary:\n%s", summary)
+		}
+	})
 
 	t.Run("link expires after 30 s", func(t *testing.T) {
 		u, err := e.client.BillURL(ctx, "trade", today)
@@ -572,7 +624,7 @@ func TestBill(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.clock.Advance(31 * time.Second)
-		if _, err := e.client.DownloadBill(ctx, u); err == nil || !strings.Contains(err.Error(), "404") {
+		if _, err := e.client.DownloadBillFile(ctx, u, t.TempDir()); err == nil || !strings.Contains(err.Error(), "404") {
 			t.Fatalf("expired link: %v", err)
 		}
 	})

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,6 +34,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/rediskv"
 	"gaspay/wechat"
 	"gaspay/wechat/wxfake"
@@ -71,6 +73,7 @@ type App struct {
 	Cards     *cards.Desk
 	Partners  *partner.Keys
 	Metrics   *metrics.Metrics
+	Reconcile *reconcile.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -84,6 +87,9 @@ type App struct {
 	// sandboxAlipayProvider signs the sandbox's cashier URLs again when
 	// the sandbox pays a WAP order nobody opened.
 	sandboxAlipayProvider *recharge.Alipay
+
+	// billSources are the providers' bills, for reconciliation.
+	billSources []reconcile.Source
 
 	closers []func() error
 }
@@ -121,6 +127,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := a.wireCards(opts); err != nil {
 		return nil, err
 	}
+	a.wireReconcile(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
 		a.AdminToken = randomHex(16)
@@ -145,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
 		Cards:          a.Cards,
+		Reconcile:      a.Reconcile,
 		Partners:       a.Partners,
 		Kiosks:         kiosk.NewTerminals(a.Store),
 		Kiosk:          kiosk.NewService(a.Store, a.Cards, a.Recharge, cfg.PurchaseLimitFen),
@@ -277,6 +285,8 @@ func (a *App) wireRecharge(opts Options) error {
 		// sooner than WeChat's 15s/15s/30s/3m… so that the sandbox shows it.
 		fcfg.NotifyRetries = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
 		fcfg.AutoCompleteRefunds, fcfg.RefundDelay = true, 2*time.Second
+		// Today's bill at once, so that reconciliation can be tried.
+		fcfg.BillsSameDay = true
 		fake, err := wxpayfake.New(fcfg)
 		if err != nil {
 			return err
@@ -308,6 +318,7 @@ func (a *App) wireRecharge(opts Options) error {
 		return err
 	}
 	wechatPay := recharge.NewWeChatPay(client, wcfg.MchID, cfg.PublicURL)
+	a.billSources = append(a.billSources, reconcile.WeChatBills{Client: client, MchID: wcfg.MchID})
 	ali, err := a.alipay(opts)
 	if err != nil {
 		return err
@@ -371,6 +382,7 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.billSources = append(a.billSources, reconcile.AlipayBills{Client: client, Account: cmp.Or(a.Config.AlipayBillAccount, acfg.AppID)})
 	p := recharge.NewAlipay(client, acfg.AppID, a.Config.PublicURL)
 	if a.AlipayFake != nil {
 		a.sandboxAlipayProvider = p
@@ -469,8 +481,9 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 // the flushing of the boxes' record.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.Reconcile.RunDaily(ctx, time.Minute) }()
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()
@@ -492,6 +505,19 @@ func (a *App) forgetNonces(ctx context.Context, interval time.Duration) {
 		} else if n > 0 {
 			a.Log.DebugContext(ctx, "partner nonces deleted", slog.Int64("count", n))
 		}
+	}
+}
+
+// wireReconcile builds reconciliation over the providers' bills.
+func (a *App) wireReconcile(opts Options) {
+	a.Reconcile = reconcile.NewService(a.Store, a.Recharge, a.billSources, a.Redis, reconcile.Config{
+		Location:         a.Recharge.Location(),
+		ReadyAfter:       a.Config.ReconcileAfter,
+		Retry:            a.Config.ReconcileRetry,
+		DeliveryAlertAge: a.Config.DeliveryAlertAge,
+	}, a.Log)
+	if opts.Now != nil {
+		a.Reconcile.SetClock(opts.Now)
 	}
 }
 

@@ -141,6 +141,18 @@ type Config struct {
 	// JanitorInterval is how often unknown outcomes are chased.
 	JanitorInterval time.Duration
 
+	// ReconcileAfter is the time of day (Beijing) after which yesterday's
+	// bills are reconciled; the providers publish them after 10:00.
+	ReconcileAfter time.Duration
+	// ReconcileRetry is how long to wait before asking again for a bill
+	// that was not ready or failed.
+	ReconcileRetry time.Duration
+	// DeliveryAlertAge: paid credits undelivered for longer raise an alert.
+	DeliveryAlertAge time.Duration
+	// AlipayBillAccount is the account Alipay's bills name (the 2088…
+	// partner id); empty means the app id.
+	AlipayBillAccount string
+
 	// SessionTTL is how long a customer's login lasts.
 	SessionTTL time.Duration
 	// BindingLimit is how many accounts one WeChat user may bind.
@@ -239,6 +251,9 @@ func Load(getenv Getenv) (Config, error) {
 		BoxSessionTTL:    l.duration("GASPAY_BOX_SESSION_TTL", 5*time.Minute),
 		OrderTTL:         l.duration("GASPAY_ORDER_TTL", 15*time.Minute),
 		JanitorInterval:  l.duration("GASPAY_JANITOR_INTERVAL", 30*time.Second),
+		ReconcileAfter:   l.duration("GASPAY_RECONCILE_AFTER", 10*time.Hour),
+		ReconcileRetry:   l.duration("GASPAY_RECONCILE_RETRY", 10*time.Minute),
+		DeliveryAlertAge: l.duration("GASPAY_DELIVERY_ALERT_AGE", 24*time.Hour),
 		SessionTTL:       l.duration("GASPAY_SESSION_TTL", 24*time.Hour),
 		BindingLimit:     int(l.integer("GASPAY_BINDING_LIMIT", 5)),
 		BindFailLimit:    int(l.integer("GASPAY_BIND_FAIL_LIMIT", 5)),
@@ -259,6 +274,7 @@ func Load(getenv Getenv) (Config, error) {
 	c.BoxOpenLimit = int(l.integer("GASPAY_BOX_OPEN_LIMIT", 30))
 	c.BoxOpenWindow = l.duration("GASPAY_BOX_OPEN_WINDOW", 10*time.Minute)
 	c.MetricsAddr = l.str("GASPAY_METRICS_ADDR", "")
+	c.AlipayBillAccount = l.str("GASPAY_ALIPAY_BILL_ACCOUNT", "")
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + portOf(c.Addr)
 	}
@@ -305,6 +321,15 @@ func (c Config) Validate() error {
 	}
 	if c.BoxSessionTTL < 30*time.Second {
 		bad("GASPAY_BOX_SESSION_TTL: at least 30s, got %s", c.BoxSessionTTL)
+	}
+	if c.ReconcileAfter < 0 || c.ReconcileAfter >= 24*time.Hour {
+		bad("GASPAY_RECONCILE_AFTER: a time of day from 0s to 23h59m, got %s", c.ReconcileAfter)
+	}
+	if c.ReconcileRetry < time.Second {
+		bad("GASPAY_RECONCILE_RETRY: at least 1s, got %s", c.ReconcileRetry)
+	}
+	if c.DeliveryAlertAge < time.Minute {
+		bad("GASPAY_DELIVERY_ALERT_AGE: at least 1m, got %s", c.DeliveryAlertAge)
 	}
 	if c.JanitorInterval < time.Second {
 		bad("GASPAY_JANITOR_INTERVAL: at least 1s, got %s", c.JanitorInterval)

@@ -16,6 +16,7 @@ import (
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/rediskv"
 	"gaspay/wechat"
 )
@@ -113,6 +114,14 @@ var domainErrors = []struct {
 	{recharge.ErrSerialReused, &apiError{Status: http.StatusConflict, Code: "serial_reused", Message: "该流水号已用于另一笔付款。"}},
 	{recharge.ErrReverseTooLate, &apiError{Status: http.StatusConflict, Code: "reverse_too_late", Message: "只能冲正当天的付款。"}},
 	{recharge.ErrDeliveryInDoubt, &apiError{Status: http.StatusConflict, Code: "delivery_in_doubt", Message: "写卡或下发结果未知，请先读卡或等待燃气表通讯。"}},
+	{reconcile.ErrUnknownProvider, &apiError{Status: http.StatusBadRequest, Code: "invalid_provider", Message: "provider 须为 wechat 或 alipay。"}},
+	{reconcile.ErrBadDate, &apiError{Status: http.StatusBadRequest, Code: "invalid_date", Message: "date 须为已开始的日期，格式 YYYY-MM-DD（北京时间）。"}},
+	{reconcile.ErrBusy, &apiError{Status: http.StatusConflict, Code: "reconciliation_running", Message: "该日正在对账，请稍后查看结果。"}},
+	{reconcile.ErrBillNotReady, &apiError{Status: http.StatusConflict, Code: "bill_not_ready", Message: "支付机构尚未生成该日账单（次日10点后可下载），系统将自动重试。"}},
+	{reconcile.ErrBillRefused, &apiError{Status: http.StatusBadGateway, Code: "bill_refused", Message: "账单校验未通过，未予采用，请稍后重试。"}},
+	{reconcile.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "provider_unavailable", Message: "支付机构暂无响应，请稍后重试。"}},
+	{reconcile.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "没有该对账记录或差异。"}},
+	{reconcile.ErrNotOpen, &apiError{Status: http.StatusConflict, Code: "not_open", Message: "只能处理未解决的差异。"}},
 }
 
 // toAPIError is the answer err gets: errors meant for the client as they

@@ -16,6 +16,7 @@ import (
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
+	"gaspay/reconcile"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -35,6 +36,7 @@ type Deps struct {
 	Customers *customer.Service
 	Recharge  *recharge.Service
 	Cards     *cards.Desk
+	Reconcile *reconcile.Service
 	Partners  *partner.Keys
 	// Kiosks authenticates self-service kiosks; Kiosk is their flow.
 	Kiosks *kiosk.Terminals
@@ -154,6 +156,12 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/box/events", h.adminBoxEvents)
 	admin.GET("/kiosks", h.adminKiosks)
 	admin.GET("/refusals", h.adminRefusals)
+	admin.POST("/reconciliation/runs", h.adminRunReconciliation)
+	admin.GET("/reconciliation/runs", h.adminReconciliationRuns)
+	admin.GET("/reconciliation/runs/:provider/:date", h.adminReconciliationDay)
+	admin.GET("/reconciliation/differences", h.adminDifferences)
+	admin.POST("/reconciliation/differences/:id/resolve", h.adminResolveDifference)
+	admin.GET("/reconciliation/aging", h.adminDeliveryAging)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)

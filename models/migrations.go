@@ -326,6 +326,84 @@ func allMigrations() []migration {
 			`CREATE INDEX ix_card_writes_session ON card_writes (session_id, resolved_at)`,
 			`CREATE INDEX ix_card_writes_account_seq ON card_writes (account_id, seq)`,
 		}},
+		{20, "reconciliation", []string{
+			// One run per provider and bill day: re-running a day updates
+			// it. bill_* are the provider's figures, our_* gaspay's.
+			`CREATE TABLE recon_runs (
+				id {{id}},
+				provider VARCHAR(16) NOT NULL,
+				bill_date CHAR(10) NOT NULL,
+				status VARCHAR(12) NOT NULL,
+				attempts INT NOT NULL,
+				bill_payments INT NOT NULL,
+				bill_payment_fen BIGINT NOT NULL,
+				bill_refunds INT NOT NULL,
+				bill_refund_fen BIGINT NOT NULL,
+				bill_fee_milli_fen BIGINT NOT NULL,
+				our_payments INT NOT NULL,
+				our_payment_fen BIGINT NOT NULL,
+				our_refunds INT NOT NULL,
+				our_refund_fen BIGINT NOT NULL,
+				matched INT NOT NULL,
+				differences INT NOT NULL,
+				open_differences INT NOT NULL,
+				last_error VARCHAR(255) NULL,
+				started_at {{time}} NOT NULL,
+				finished_at {{time}} NULL,
+				next_attempt_at {{time}} NULL,
+				created_at {{time}} NOT NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_recon_runs_day UNIQUE (provider, bill_date)
+			){{table}}`,
+			// One difference per (provider, day, kind, reference): a re-run
+			// finds the same row, never a second one.
+			`CREATE TABLE recon_differences (
+				id {{id}},
+				run_id BIGINT NOT NULL,
+				provider VARCHAR(16) NOT NULL,
+				bill_date CHAR(10) NOT NULL,
+				kind VARCHAR(24) NOT NULL,
+				ref VARCHAR(64) NOT NULL,
+				order_no VARCHAR(64) NOT NULL,
+				bill_value VARCHAR(255) NOT NULL,
+				our_value VARCHAR(255) NOT NULL,
+				state VARCHAR(12) NOT NULL,
+				note VARCHAR(255) NULL,
+				resolved_by VARCHAR(64) NULL,
+				found_at {{time}} NOT NULL,
+				resolved_at {{time}} NULL,
+				updated_at {{time}} NOT NULL,
+				CONSTRAINT ux_recon_differences UNIQUE (provider, bill_date, kind, ref),
+				CONSTRAINT fk_recon_differences_run FOREIGN KEY (run_id) REFERENCES recon_runs (id)
+			){{table}}`,
+			`CREATE INDEX ix_recon_differences_state ON recon_differences (state, id)`,
+			// The bill being reconciled, line by line: matched in the
+			// database, so that memory stays flat however long the bill.
+			// Emptied when the run ends.
+			// Keyed by (run, line): lines arrive in file order, so InnoDB
+			// appends them to its clustered index and deletes a run's lines
+			// as one range.
+			`CREATE TABLE recon_bill_lines (
+				run_id BIGINT NOT NULL,
+				line_no INT NOT NULL,
+				kind VARCHAR(8) NOT NULL,
+				order_no VARCHAR(64) NOT NULL,
+				txn_id VARCHAR(64) NOT NULL,
+				refund_no VARCHAR(64) NOT NULL,
+				amount_fen BIGINT NOT NULL,
+				fee_milli_fen BIGINT NOT NULL,
+				app_id VARCHAR(32) NOT NULL,
+				mch_id VARCHAR(32) NOT NULL,
+				billed_at {{time}} NOT NULL,
+				PRIMARY KEY (run_id, line_no)
+			){{table}}`,
+			// One index: refunds are found by their order too (one refund
+			// per order), and each index costs the insert of every line.
+			`CREATE INDEX ix_recon_lines_order ON recon_bill_lines (run_id, kind, order_no)`,
+			// Our refunds of a day, and undelivered credits by age.
+			`CREATE INDEX ix_refunds_created ON refunds (created_at)`,
+			`CREATE INDEX ix_credits_status ON credits (status, created_at)`,
+		}},
 		{25, "meter-only bindings", []string{
 			// A binding made with the meter number alone (the digits printed
 			// on an IoT meter) proves nothing about its holder: it sees the

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
 // billLinkLifetime is how long a bill URL works, as at Alipay.
@@ -72,8 +74,9 @@ func (s *Server) billURL(req request) node {
 		"&bizType=trade&fileType=csv.zip&bizDates=" + stamp})
 }
 
-// buildBill writes the zip: the detail file and the summary file, UTF-8
-// where Alipay writes GBK. Refunds are rows of their own, negative.
+// buildBill writes the zip: the detail file and the summary file, GBK as
+// Alipay writes them. Refunds are rows of their own, negative. Planted
+// differences (PlantBillDifference) show in it.
 func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, error) {
 	in := func(t time.Time) bool { return !t.IsZero() && !t.Before(start) && t.Before(end) }
 	var lines []billLine
@@ -81,24 +84,57 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 	var grossFen, refundFen int64
 	for _, no := range sortedKeys(s.trades) {
 		t := s.trades[no]
-		if in(t.PaidAt) {
+		if in(t.PaidAt) && !s.planted(PlantOmit, t.OutTradeNo) {
+			fen := t.TotalFen
+			if p, ok := s.plant(PlantAmount, t.OutTradeNo); ok {
+				fen = p.Fen
+			}
 			payments++
-			grossFen += t.TotalFen
-			amount := fenToYuan(t.TotalFen)
+			grossFen += fen
+			amount := fenToYuan(fen)
 			lines = append(lines, billLine{t.PaidAt, []string{t.TradeNo, t.OutTradeNo, "交易", t.Subject,
 				s.fmtTime(t.CreatedAt), s.fmtTime(t.PaidAt), "", "", "", "", t.buyerLogonID, amount, amount,
 				"0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", "", "0.00", "0.00", ""}})
 		}
 		for _, r := range t.Refunds {
-			if !in(r.At) {
+			if !in(r.At) || s.planted(PlantRefundOmit, r.OutRequestNo) {
 				continue
 			}
+			fen := r.Fen
+			if p, ok := s.plant(PlantRefundAmount, r.OutRequestNo); ok {
+				fen = p.Fen
+			}
 			refunds++
-			refundFen += r.Fen
-			amount := "-" + fenToYuan(r.Fen)
+			refundFen += fen
+			amount := "-" + fenToYuan(fen)
 			lines = append(lines, billLine{r.At, []string{t.TradeNo, t.OutTradeNo, "退款", t.Subject,
 				s.fmtTime(t.CreatedAt), s.fmtTime(r.At), "", "", "", "", t.buyerLogonID, amount, amount,
 				"0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", r.OutRequestNo, "0.00", "0.00", ""}})
+		}
+	}
+	for _, p := range s.plants {
+		if !in(p.At) {
+			continue
+		}
+		tradeNo := "2026" + randomHex(12)
+		if t, ok := s.trades[p.OutTradeNo]; ok {
+			tradeNo = t.TradeNo
+		}
+		switch p.Kind {
+		case PlantExtra:
+			payments++
+			grossFen += p.Fen
+			amount := fenToYuan(p.Fen)
+			lines = append(lines, billLine{p.At, []string{tradeNo, p.OutTradeNo, "交易", "planted",
+				s.fmtTime(p.At), s.fmtTime(p.At), "", "", "", "", "planted", amount, amount,
+				"0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", "", "0.00", "0.00", ""}})
+		case PlantRefundExtra:
+			refunds++
+			refundFen += p.Fen
+			amount := "-" + fenToYuan(p.Fen)
+			lines = append(lines, billLine{p.At, []string{tradeNo, p.OutTradeNo, "退款", "planted",
+				s.fmtTime(p.At), s.fmtTime(p.At), "", "", "", "", "planted", amount, amount,
+				"0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", p.OutRefundNo, "0.00", "0.00", ""}})
 		}
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.Before(lines[j].at) })
@@ -107,7 +143,13 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 	exported := "#导出时间：[" + now.In(s.loc).Format("2006年01月02日 15:04:05") + "]"
 
 	var detail bytes.Buffer
-	detail.WriteString("#支付宝业务明细查询\n#账号：[" + s.appID + "]\n" + period + "\n")
+	account := s.appID
+	for _, p := range s.plants {
+		if p.Kind == PlantMerchant {
+			account = p.Account
+		}
+	}
+	detail.WriteString("#支付宝业务明细查询\n#账号：[" + account + "]\n" + period + "\n")
 	detail.WriteString("#-----------------------------------------业务明细列表----------------------------------------\n")
 	cw := csv.NewWriter(&detail)
 	_ = cw.Write(billDetailHeader())
@@ -124,7 +166,7 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 		netText = "-" + netText
 	}
 	var summary bytes.Buffer
-	summary.WriteString("#支付宝业务汇总查询\n#账号：[" + s.appID + "]\n" + period + "\n")
+	summary.WriteString("#支付宝业务汇总查询\n#账号：[" + account + "]\n" + period + "\n")
 	summary.WriteString("#-----------------------------------------业务汇总列表----------------------------------------\n")
 	cw = csv.NewWriter(&summary)
 	_ = cw.Write(billSummaryHeader())
@@ -142,11 +184,22 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 		{s.appID + "_" + stamp + "_业务明细.csv", detail.Bytes()},
 		{s.appID + "_" + stamp + "_业务明细(汇总).csv", summary.Bytes()},
 	} {
-		w, err := zw.Create(f.name)
+		// Alipay's files and their names are GBK, the names without the
+		// zip's UTF-8 flag. GB18030 is GBK for every character GBK has,
+		// and also encodes those it lacks (m³ in a subject).
+		name, err := simplifiedchinese.GB18030.NewEncoder().String(f.name)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(f.data); err != nil {
+		data, err := simplifiedchinese.GB18030.NewEncoder().Bytes(f.data)
+		if err != nil {
+			return nil, err
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, NonUTF8: true, Modified: now})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(data); err != nil {
 			return nil, err
 		}
 	}
@@ -173,4 +226,59 @@ func (s *Server) serveBill(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+f.name+`"`)
 	_, _ = w.Write(f.data)
+}
+
+// PlantKind is a difference the fake can plant in the bills it serves.
+type PlantKind int
+
+// Kinds of planted differences.
+const (
+	// PlantOmit leaves the trade's payment out of the bill.
+	PlantOmit PlantKind = iota + 1
+	// PlantAmount shows the trade's payment with Fen instead.
+	PlantAmount
+	// PlantMerchant writes the bill under Account instead of the app id.
+	PlantMerchant
+	// PlantExtra adds a payment for OutTradeNo (Fen, at At) the fake never
+	// took.
+	PlantExtra
+	// PlantRefundOmit leaves the refund OutRefundNo out.
+	PlantRefundOmit
+	// PlantRefundAmount shows the refund OutRefundNo with Fen instead.
+	PlantRefundAmount
+	// PlantRefundExtra adds a refund OutRefundNo of OutTradeNo (Fen, at
+	// At) the fake never made.
+	PlantRefundExtra
+)
+
+// BillPlant is one planted difference; which fields count depends on Kind.
+type BillPlant struct {
+	Kind        PlantKind
+	OutTradeNo  string
+	OutRefundNo string // the refund's out_request_no
+	Fen         int64
+	At          time.Time
+	Account     string
+}
+
+// PlantBillDifference makes every bill built from now on show p. The
+// trades themselves do not change: queries still tell the truth.
+func (s *Server) PlantBillDifference(p BillPlant) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plants = append(s.plants, p)
+}
+
+func (s *Server) plant(kind PlantKind, key string) (BillPlant, bool) {
+	for _, p := range s.plants {
+		if p.Kind == kind && (p.OutTradeNo == key || (p.OutRefundNo != "" && p.OutRefundNo == key)) {
+			return p, true
+		}
+	}
+	return BillPlant{}, false
+}
+
+func (s *Server) planted(kind PlantKind, key string) bool {
+	_, ok := s.plant(kind, key)
+	return ok
 }

@@ -25,9 +25,9 @@
 // Simplifications, each deliberate: a trade exists from the moment the
 // cashier page is opened (Alipay waits for the buyer's login); trade.pay,
 // expiry and refunds send no notification by themselves (SendNotification
-// does, on demand); closing a closed trade succeeds; bills are zips of UTF-8
-// CSV (Alipay's are GBK) in Alipay's column layout and cover trade bills
-// only, today included.
+// does, on demand); closing a closed trade succeeds; bills are zips of GBK
+// CSV in Alipay's column layout, cover trade bills only, today included, and
+// show the differences planted with PlantBillDifference.
 package alipayfake
 
 import (
@@ -214,6 +214,7 @@ type Server struct {
 	breaks    map[string][]Break
 	behaviors map[string]CodeBehavior
 	bills     map[string]billFile
+	plants    []BillPlant
 	latency   time.Duration
 	otherKey  *rsa.PrivateKey // a key that is not Alipay's, made on first use
 }

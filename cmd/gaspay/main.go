@@ -8,6 +8,7 @@
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
 //	gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
 //	gaspay kiosk disable --id ID
+//	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -57,6 +58,8 @@ const usage = `usage:
                                   write the partner's reconciliation file of a day
   gaspay partner check --id ID --date YYYY-MM-DD FILE
                                   compare the partner's own file with ours
+  gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
+                                  reconcile a provider's bill of a day; exit 1 while differences stay open
   gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
                                   register a self-service kiosk and its card reader, or re-key it
   gaspay kiosk disable --id ID    stop a kiosk`
@@ -90,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "kiosk":
 		return kioskCmd(ctx, cfg, log, args, stdout)
+	case "reconcile":
+		return reconcileCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

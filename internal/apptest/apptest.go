@@ -82,6 +82,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
 // payKeys are generated once per test binary: RSA keys take a while, and
 // no test depends on their values.
 var payKeys = sync.OnceValues(wxpayfake.NewKeys)
@@ -172,6 +179,10 @@ func pemPublic(t testing.TB, k *rsa.PublicKey) string {
 
 // Store is a store on the Env's database.
 func (e *Env) Store() *models.Store { return models.NewStore(e.DB) }
+
+// Getenv reads the settings instances are built from, for a command run
+// against the same world.
+func (e *Env) Getenv(key string) string { return e.env[key] }
 
 // Config is the configuration instances are built from.
 func (e *Env) Config() config.Config {

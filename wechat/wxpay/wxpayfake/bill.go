@@ -1,6 +1,9 @@
 package wxpayfake
 
 import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
@@ -49,6 +52,7 @@ func feeYuan(fen int64) string { return yuan(fen) + "000" }
 
 type billFile struct {
 	data    []byte
+	gzip    bool
 	created time.Time // wall clock: link validity is protocol time
 }
 
@@ -68,19 +72,57 @@ func (s *Server) tradeBill(day time.Time, billType string) ([]byte, bool) {
 	}
 	var rows []billRow
 	var orderSum, refundSum, feeSum int64
+	plant := func(kind PlantKind, key string) (BillPlant, bool) {
+		for _, p := range s.plants {
+			if p.Kind == kind && (p.OutTradeNo == key || (p.OutRefundNo != "" && p.OutRefundNo == key)) {
+				return p, true
+			}
+		}
+		return BillPlant{}, false
+	}
+	payment := func(at time.Time, appID, mchID, txnID, outTradeNo, openID, tradeType, desc, attach string, fen int64) {
+		f := fee(fen)
+		orderSum += fen
+		feeSum += f
+		rows = append(rows, billRow{at: at, fields: []string{
+			at.In(cst).Format(time.DateTime), appID, mchID, "0", "", txnID, outTradeNo,
+			openID, tradeType, "SUCCESS", "OTHERS", "CNY", yuan(fen), "0.00", "0", "0", "0.00", "0.00",
+			"", "", desc, attach, feeYuan(f), feeRateText, yuan(fen), "0.00", "",
+		}})
+	}
+	refundRow := func(at time.Time, o Order, refundID, outRefundNo, status string, fen int64) {
+		f := -fee(fen)
+		refundSum += fen
+		feeSum += f
+		rows = append(rows, billRow{at: at, fields: []string{
+			at.In(cst).Format(time.DateTime), o.AppID, s.cfg.MchID, "0", "", o.TransactionID, o.OutTradeNo,
+			o.PayerOpenID, o.TradeType, "REFUND", "OTHERS", "CNY", "0.00", "0.00", refundID, outRefundNo,
+			yuan(fen), "0.00", "ORIGINAL", status, o.Description, o.Attach, feeYuan(f), feeRateText,
+			"0.00", yuan(fen), "",
+		}})
+	}
 	if billType != "REFUND" {
 		for _, o := range s.orders {
 			if o.TransactionID == "" || !sameDay(o.SuccessTime) {
 				continue
 			}
-			f := fee(o.TotalFen)
-			orderSum += o.TotalFen
-			feeSum += f
-			rows = append(rows, billRow{at: o.SuccessTime, fields: []string{
-				o.SuccessTime.In(cst).Format(time.DateTime), o.AppID, s.cfg.MchID, "0", "", o.TransactionID, o.OutTradeNo,
-				o.PayerOpenID, o.TradeType, "SUCCESS", "OTHERS", "CNY", yuan(o.TotalFen), "0.00", "0", "0", "0.00", "0.00",
-				"", "", o.Description, o.Attach, feeYuan(f), feeRateText, yuan(o.TotalFen), "0.00", "",
-			}})
+			if _, omit := plant(PlantOmit, o.OutTradeNo); omit {
+				continue
+			}
+			fen, appID, mchID := o.TotalFen, o.AppID, s.cfg.MchID
+			if p, ok := plant(PlantAmount, o.OutTradeNo); ok {
+				fen = p.Fen
+			}
+			if p, ok := plant(PlantMerchant, o.OutTradeNo); ok {
+				appID, mchID = cmp.Or(p.AppID, appID), cmp.Or(p.MchID, mchID)
+			}
+			payment(o.SuccessTime, appID, mchID, o.TransactionID, o.OutTradeNo, o.PayerOpenID, o.TradeType, o.Description, o.Attach, fen)
+		}
+		for _, p := range s.plants {
+			if p.Kind == PlantExtra && sameDay(p.At) {
+				payment(p.At, cmp.Or(p.AppID, "wxplanted"), cmp.Or(p.MchID, s.cfg.MchID), "4200"+randString(digits, 24),
+					p.OutTradeNo, "planted", TradeJSAPI, "planted", "", p.Fen)
+			}
 		}
 	}
 	if billType != "SUCCESS" {
@@ -88,16 +130,24 @@ func (s *Server) tradeBill(day time.Time, billType string) ([]byte, bool) {
 			if !sameDay(r.CreateTime) || r.Status == RefundClosed {
 				continue
 			}
-			o := s.orders[r.OutTradeNo]
-			f := -fee(r.RefundFen)
-			refundSum += r.RefundFen
-			feeSum += f
-			rows = append(rows, billRow{at: r.CreateTime, fields: []string{
-				r.CreateTime.In(cst).Format(time.DateTime), o.AppID, s.cfg.MchID, "0", "", r.TransactionID, r.OutTradeNo,
-				o.PayerOpenID, o.TradeType, "REFUND", "OTHERS", "CNY", "0.00", "0.00", r.RefundID, r.OutRefundNo,
-				yuan(r.RefundFen), "0.00", "ORIGINAL", r.Status, o.Description, o.Attach, feeYuan(f), feeRateText,
-				"0.00", yuan(r.RefundFen), "",
-			}})
+			if _, omit := plant(PlantRefundOmit, r.OutRefundNo); omit {
+				continue
+			}
+			fen := r.RefundFen
+			if p, ok := plant(PlantRefundAmount, r.OutRefundNo); ok {
+				fen = p.Fen
+			}
+			refundRow(r.CreateTime, s.orders[r.OutTradeNo].Order, r.RefundID, r.OutRefundNo, r.Status, fen)
+		}
+		for _, p := range s.plants {
+			if p.Kind != PlantRefundExtra || !sameDay(p.At) {
+				continue
+			}
+			o := Order{OutTradeNo: p.OutTradeNo, TransactionID: "4200" + randString(digits, 24), AppID: "wxplanted", TradeType: TradeJSAPI}
+			if real, ok := s.orders[p.OutTradeNo]; ok {
+				o = real.Order
+			}
+			refundRow(p.At, o, "50"+randString(digits, 30), p.OutRefundNo, RefundSuccess, p.Fen)
 		}
 	}
 	if len(rows) == 0 {
@@ -141,13 +191,15 @@ func (s *Server) handleTradeBill(r *http.Request, _ []byte) reply {
 	default:
 		return paramError("bill_type must be ALL, SUCCESS or REFUND")
 	}
-	if q.Get("tar_type") != "" {
-		return paramError("the fake serves plain bills only; omit tar_type")
+	tarType := q.Get("tar_type")
+	if tarType != "" && tarType != "GZIP" {
+		return paramError("tar_type must be GZIP or omitted")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	y, m, d := s.cfg.Now().In(beijing()).Date()
-	if !day.Before(time.Date(y, m, d, 0, 0, 0, 0, beijing())) {
+	today := time.Date(y, m, d, 0, 0, 0, 0, beijing())
+	if day.After(today) || (day.Equal(today) && !s.cfg.BillsSameDay) {
 		return errorReply(http.StatusBadRequest, "NO_STATEMENT_EXIST", "账单尚未生成，请于次日查询")
 	}
 	file, ok := s.tradeBill(day, billType)
@@ -161,8 +213,17 @@ func (s *Server) handleTradeBill(r *http.Request, _ []byte) reply {
 			delete(s.bills, t)
 		}
 	}
+	if tarType == "GZIP" {
+		var zb bytes.Buffer
+		// The fastest level: a long bill is built on every request here,
+		// where WeChat serves one file made once.
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		_, _ = zw.Write(file)
+		_ = zw.Close()
+		file = zb.Bytes()
+	}
 	token := randString(alphanumeric, 40)
-	s.bills[token] = billFile{data: file, created: time.Now()}
+	s.bills[token] = billFile{data: file, created: time.Now(), gzip: tarType == "GZIP"}
 	sum := sha1.Sum(file)
 	return jsonReply(http.StatusOK, map[string]string{
 		"download_url": downloadHost + "/v3/billdownload/file?token=" + token,
@@ -178,5 +239,68 @@ func (s *Server) handleDownload(r *http.Request, _ []byte) reply {
 	if !ok || time.Since(file.created) > 5*time.Minute {
 		return errorReply(http.StatusBadRequest, "INVALID_REQUEST", "下载链接无效或已过期")
 	}
-	return reply{status: http.StatusOK, body: file.data, contentType: "text/plain; charset=utf-8", unsigned: true}
+	ct := "text/plain; charset=utf-8"
+	if file.gzip {
+		ct = "application/x-gzip"
+	}
+	return reply{status: http.StatusOK, body: file.data, contentType: ct, unsigned: true}
+}
+
+// PlantKind is a difference the fake can plant in the bills it serves, so
+// that reconciliation can be tested against every kind of disagreement.
+type PlantKind int
+
+// Kinds of planted differences.
+const (
+	// PlantOmit leaves the order's payment out of the bill.
+	PlantOmit PlantKind = iota + 1
+	// PlantAmount shows the order's payment with Fen instead.
+	PlantAmount
+	// PlantMerchant shows the order's payment under MchID and/or AppID.
+	PlantMerchant
+	// PlantExtra adds a payment for OutTradeNo (Fen, at At) that the fake
+	// never took.
+	PlantExtra
+	// PlantRefundOmit leaves the refund OutRefundNo out of the bill.
+	PlantRefundOmit
+	// PlantRefundAmount shows the refund OutRefundNo with Fen instead.
+	PlantRefundAmount
+	// PlantRefundExtra adds a refund OutRefundNo of order OutTradeNo (Fen,
+	// at At) that the fake never made.
+	PlantRefundExtra
+)
+
+// BillPlant is one planted difference; which fields count depends on Kind.
+type BillPlant struct {
+	Kind        PlantKind
+	OutTradeNo  string
+	OutRefundNo string
+	Fen         int64
+	At          time.Time
+	MchID       string
+	AppID       string
+}
+
+// PlantBillDifference makes every bill served from now on show p. The
+// fake's own record of trades does not change: queries still tell the
+// truth, as WeChat's would.
+func (s *Server) PlantBillDifference(p BillPlant) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plants = append(s.plants, p)
+}
+
+// RecordPaid adds an order that a customer paid at at, without a request:
+// for seeding load tests and benchmarks with many trades. It returns the
+// order with its transaction id.
+func (s *Server) RecordPaid(appID, outTradeNo string, fen int64, at time.Time) Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := &order{Order: Order{AppID: appID, OutTradeNo: outTradeNo, TradeType: TradeJSAPI, Description: "seeded",
+		TotalFen: fen, State: StateSuccess, CreatedAt: at, ExpiresAt: at.Add(prepayValidity), SuccessTime: at,
+		PayerOpenID: "o" + randString(openIDChars, 27)}}
+	o.TransactionID = "4200" + randString(digits, 6) + at.In(beijing()).Format("20060102") + randString(digits, 10)
+	s.orders[outTradeNo] = o
+	s.byTxID[o.TransactionID] = o
+	return o.Order
 }

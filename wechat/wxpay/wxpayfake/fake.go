@@ -82,6 +82,10 @@ type Config struct {
 	AutoCompleteRefunds bool
 	// RefundDelay is the delay for AutoCompleteRefunds.
 	RefundDelay time.Duration
+	// BillsSameDay serves today's bill at once, built from what was paid so
+	// far (the sandbox), where WeChat serves a day's bill after 10:00 the
+	// next day.
+	BillsSameDay bool
 	// CodePayPolls is how many queries a payment code that is waiting for
 	// the customer's password answers USERPAYING before it settles (see
 	// AuthCode); 0 means 2.
@@ -155,6 +159,7 @@ type Server struct {
 	refunds      map[string]*refund  // by out_refund_no
 	authCodes    map[string]string   // payment code -> out_trade_no: codes are single use
 	bills        map[string]billFile // download token -> file
+	plants       []BillPlant
 	users        map[string]map[string]bool
 	counts       map[Route]int
 	faults       map[Route][]*queuedFault
