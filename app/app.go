@@ -27,6 +27,7 @@ import (
 	"gaspay/bleproxy"
 	"gaspay/cards"
 	"gaspay/config"
+	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/handlers"
 	"gaspay/kiosk"
@@ -36,6 +37,7 @@ import (
 	"gaspay/recharge"
 	"gaspay/reconcile"
 	"gaspay/rediskv"
+	"gaspay/staff"
 	"gaspay/wechat"
 	"gaspay/wechat/wxfake"
 	"gaspay/wechat/wxpay"
@@ -74,6 +76,8 @@ type App struct {
 	Partners  *partner.Keys
 	Metrics   *metrics.Metrics
 	Reconcile *reconcile.Service
+	Staff     *staff.Service
+	Console   *console.Service
 	Handler   http.Handler
 	// AdminToken is the staff token: configured, or made up for a
 	// development server and printed at start.
@@ -142,6 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}, log)
 	a.Partners = partner.NewKeys(a.Store, a.Redis)
 	a.Metrics = metrics.New(a.Store, log)
+	a.wireConsole()
 	h, err := handlers.New(handlers.Deps{
 		Log:            log,
 		Production:     cfg.Production(),
@@ -157,6 +162,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Kiosks:         kiosk.NewTerminals(a.Store),
 		Kiosk:          kiosk.NewService(a.Store, a.Cards, a.Recharge, cfg.PurchaseLimitFen),
 		AdminToken:     a.AdminToken,
+		Staff:          a.Staff,
+		Console:        a.Console,
 		SandboxPay:     a.sandboxPay(),
 		SandboxAlipay:  a.sandboxAlipay(),
 		WeChat:         a.WeChat,
@@ -428,6 +435,36 @@ func (a *App) wireCards(opts Options) error {
 	return nil
 }
 
+// janitorLastRun is the Redis key of the janitor's last finished pass.
+const janitorLastRun = "janitor:last_run"
+
+// wireConsole builds the staff logins and the back office.
+func (a *App) wireConsole() {
+	cfg := a.Config
+	a.Staff = staff.NewService(a.Store, a.Redis, staff.Config{Production: cfg.Production(), IdleTTL: cfg.StaffIdleTTL,
+		FailLimit: cfg.StaffFailLimit, FailWindow: cfg.StaffFailWindow}, a.Log)
+	a.Console = console.NewService(a.Store, a.Recharge, console.Config{ApprovalFen: cfg.RefundApprovalFen,
+		Location: time.FixedZone("CST", 8*3600), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
+			t, err := a.Redis.Get(ctx, a.Redis.Key(janitorLastRun)).Time()
+			return t, err == nil
+		}}, a.Log)
+}
+
+// passClock is the janitor's lock, which also notes when each pass ends
+// (the lock is released then), for the console's dashboard.
+type passClock struct{ c *rediskv.Client }
+
+func (p passClock) Lock(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	unlock, ok, err := p.c.Lock(ctx, key, ttl)
+	if !ok || err != nil {
+		return unlock, ok, err
+	}
+	return func() {
+		unlock()
+		p.c.Set(context.WithoutCancel(ctx), p.c.Key(janitorLastRun), time.Now().UTC(), 7*24*time.Hour)
+	}, true, nil
+}
+
 // sandboxAlipay lets the sandbox's buyers pay at its Alipay.
 func (a *App) sandboxAlipay() func(context.Context, string, string) (string, error) {
 	if a.AlipayFake == nil {
@@ -482,8 +519,12 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, a.Redis, a.Config.JanitorInterval) }()
+	go func() { defer wg.Done(); a.Recharge.RunJanitor(ctx, passClock{a.Redis}, a.Config.JanitorInterval) }()
 	go func() { defer wg.Done(); a.Reconcile.RunDaily(ctx, time.Minute) }()
+	// An import a crash left committed but half applied is finished.
+	if err := a.Console.ResumeImports(ctx); err != nil {
+		a.Log.ErrorContext(ctx, "resume imports", slog.String("err", err.Error()))
+	}
 	go func() { defer wg.Done(); a.Cards.Recorder().Run(ctx, 200*time.Millisecond) }()
 	go func() { defer wg.Done(); a.forgetNonces(ctx, time.Minute) }()
 	wg.Wait()

@@ -193,6 +193,15 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener (for the
 	// monitoring network only); otherwise /metrics is a staff route.
 	MetricsAddr string
+	// RefundApprovalFen: a staff refund above it waits for a second member
+	// of staff (finance or admin).
+	RefundApprovalFen int64
+	// StaffIdleTTL ends a console session left idle this long.
+	StaffIdleTTL time.Duration
+	// StaffFailLimit failed console logins per StaffFailWindow, per name
+	// and per IP, are allowed before further attempts are refused.
+	StaffFailLimit  int
+	StaffFailWindow time.Duration
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level
@@ -275,6 +284,11 @@ func Load(getenv Getenv) (Config, error) {
 	c.BoxOpenWindow = l.duration("GASPAY_BOX_OPEN_WINDOW", 10*time.Minute)
 	c.MetricsAddr = l.str("GASPAY_METRICS_ADDR", "")
 	c.AlipayBillAccount = l.str("GASPAY_ALIPAY_BILL_ACCOUNT", "")
+	// The staff console.
+	c.RefundApprovalFen = l.integer("GASPAY_REFUND_APPROVAL_FEN", 50_000)
+	c.StaffIdleTTL = l.duration("GASPAY_STAFF_IDLE_TTL", 8*time.Hour)
+	c.StaffFailLimit = int(l.integer("GASPAY_STAFF_FAIL_LIMIT", 5))
+	c.StaffFailWindow = l.duration("GASPAY_STAFF_FAIL_WINDOW", 15*time.Minute)
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost" + portOf(c.Addr)
 	}
@@ -359,6 +373,12 @@ func (c Config) Validate() error {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
 			bad("GASPAY_TRUSTED_PROXIES: %q is not an IP or CIDR", p)
 		}
+	}
+	if c.RefundApprovalFen < 1 {
+		bad("GASPAY_REFUND_APPROVAL_FEN must be positive")
+	}
+	if c.StaffIdleTTL < time.Minute || c.StaffFailLimit < 1 || c.StaffFailWindow < time.Second {
+		bad("GASPAY_STAFF_IDLE_TTL (at least 1m), GASPAY_STAFF_FAIL_LIMIT and GASPAY_STAFF_FAIL_WINDOW must be positive")
 	}
 	if c.Env == EnvProduction {
 		for _, part := range c.EmbeddedParts() {

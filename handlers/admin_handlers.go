@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"gaspay/staff"
 )
 
 // errSandboxPayRefused: the sandbox's provider would not take the payment
@@ -15,16 +17,47 @@ import (
 var errSandboxPayRefused = &apiError{Status: http.StatusConflict, Code: "sandbox_pay_refused",
 	Message: "沙箱支付未完成：该订单不存在、已支付、已关闭或已过期。"}
 
-var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Staff credentials required."}
+var errNotStaff = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "请先登录。"}
 
-// staff admits staff by the configured bearer token, compared in constant
-// time, until staff accounts exist.
+// staff admits staff: a console session cookie (whose state-changing
+// requests must carry the session's X-CSRF-Token), or the automation
+// token GASPAY_ADMIN_TOKEN as a Bearer header, compared in constant time,
+// which acts with the admin role and whose every use is audited. What the
+// staff member may do is checked per route by need.
 func (h *handler) staff(c *gin.Context) {
-	token := bearer(c.GetHeader("Authorization"))
-	if h.AdminToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(h.AdminToken)) != 1 {
+	ip, rid := c.ClientIP(), c.Writer.Header().Get("X-Request-Id")
+	if token := bearer(c.GetHeader("Authorization")); token != "" {
+		if h.AdminToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(h.AdminToken)) != 1 {
+			writeError(c, errNotStaff)
+			return
+		}
+		actor := staff.Actor{Name: staff.TokenActor, Role: staff.Admin, IP: ip, RequestID: rid}
+		if err := h.auditTokenUse(c, actor); err != nil {
+			writeError(c, err)
+			return
+		}
+		c.Set(ctxStaff, actor)
+		c.Next()
+		return
+	}
+	cookie, err := c.Cookie(staffCookie)
+	if err != nil || cookie == "" || h.Staff == nil {
 		writeError(c, errNotStaff)
 		return
 	}
+	se, err := h.Staff.Session(c.Request.Context(), cookie)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if !safeMethod(c.Request.Method) {
+		if err := se.CheckCSRF(c.GetHeader("X-CSRF-Token")); err != nil {
+			writeError(c, err)
+			return
+		}
+	}
+	c.Set(ctxStaff, se.Actor(ip, rid))
+	c.Set(ctxStaffToken, cookie)
 	c.Next()
 }
 
@@ -63,11 +96,17 @@ func (h *handler) adminRefund(c *gin.Context) {
 		writeError(c, badRequest("invalid_reason", "reason must say why, in at most 60 characters."))
 		return
 	}
-	r, err := h.Recharge.RefundOrder(c.Request.Context(), no, req.Reason, "staff")
+	out, err := h.Console.RequestRefund(c.Request.Context(), actor(c), no, req.Reason)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
+	if a := out.Approval; a != nil {
+		c.JSON(http.StatusAccepted, gin.H{"status": "awaiting_approval", "approval_id": a.ID, "amount_fen": a.AmountFen,
+			"threshold_fen": h.Console.ApprovalFen()})
+		return
+	}
+	r := out.Refund
 	c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
 		Reason: r.Reason, SucceededAt: r.SucceededAt})
 }

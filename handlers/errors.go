@@ -13,11 +13,13 @@ import (
 	"gaspay/auth"
 	"gaspay/bleproxy"
 	"gaspay/cards"
+	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/reconcile"
 	"gaspay/rediskv"
+	"gaspay/staff"
 	"gaspay/wechat"
 )
 
@@ -122,6 +124,23 @@ var domainErrors = []struct {
 	{reconcile.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "provider_unavailable", Message: "支付机构暂无响应，请稍后重试。"}},
 	{reconcile.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "没有该对账记录或差异。"}},
 	{reconcile.ErrNotOpen, &apiError{Status: http.StatusConflict, Code: "not_open", Message: "只能处理未解决的差异。"}},
+	// The staff console.
+	{staff.ErrBadCredentials, &apiError{Status: http.StatusUnauthorized, Code: "bad_credentials", Message: "用户名或密码不正确。"}},
+	{staff.ErrOTPRequired, &apiError{Status: http.StatusUnauthorized, Code: "otp_required", Message: "请输入动态验证码（每个验证码只能用一次）。"}},
+	{staff.ErrTOTPSetupRequired, &apiError{Status: http.StatusForbidden, Code: "totp_setup_required", Message: "生产环境的管理员必须先设置动态验证码。"}},
+	{staff.ErrTooManyAttempts, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts", Message: "登录失败次数太多，请稍后再试。"}},
+	{staff.ErrInvalidSession, &apiError{Status: http.StatusUnauthorized, Code: "session_expired", Message: "登录已过期，请重新登录。"}},
+	{staff.ErrBadCSRF, &apiError{Status: http.StatusForbidden, Code: "csrf_required", Message: "请求缺少有效的 X-CSRF-Token，请刷新页面。"}},
+	{console.ErrNotFound, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "没有找到。"}},
+	{console.ErrInvalid, badRequest("invalid_request", "请求不正确。")},
+	{console.ErrOwnApproval, &apiError{Status: http.StatusForbidden, Code: "own_request", Message: "不能审批自己提交的申请，请由另一位财务或管理员审批。"}},
+	{console.ErrAlreadyDecided, &apiError{Status: http.StatusConflict, Code: "already_decided", Message: "该申请已经处理过了。"}},
+	{console.ErrApprovalPending, &apiError{Status: http.StatusConflict, Code: "approval_pending", Message: "该订单已有等待审批的退款申请。"}},
+	{console.ErrSerialTaken, &apiError{Status: http.StatusConflict, Code: "card_serial_taken", Message: "这张卡号已经登记过。"}},
+	{console.ErrTariffDate, &apiError{Status: http.StatusConflict, Code: "tariff_date", Message: "新价格必须从今天以后、且晚于已排定的最后一个版本的日期起执行。"}},
+	{console.ErrDuplicateTariff, &apiError{Status: http.StatusConflict, Code: "tariff_exists", Message: "这个价格类别已经存在。"}},
+	{console.ErrPartnerExists, &apiError{Status: http.StatusConflict, Code: "partner_exists", Message: "这个合作方编号已经存在。"}},
+	{console.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "该账户没有在用的卡。"}},
 }
 
 // toAPIError is the answer err gets: errors meant for the client as they

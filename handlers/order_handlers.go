@@ -64,6 +64,8 @@ type quoteResponse struct {
 	YTDVolumeCm3 int64           `json:"ytd_volume_cm3"`
 	Limits       limitsResponse  `json:"limits"`
 	ValidUntil   time.Time       `json:"valid_until"`
+	// TariffVersion is the version of the tariff that priced the quote.
+	TariffVersion int `json:"tariff_version,omitempty"`
 }
 
 func toQuoteResponse(q recharge.Quote) quoteResponse {
@@ -75,7 +77,7 @@ func toQuoteResponse(q recharge.Quote) quoteResponse {
 		GrossFen: q.GrossFen, DeductionFen: q.DeductionFen, LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
 		CreditUnit: string(q.CreditUnit), CreditAmount: q.CreditAmount, BalanceFen: q.BalanceFen, ArrearsFen: q.ArrearsFen,
 		YTDVolumeCm3: q.YTDVolumeCm3, Limits: limitsResponse{MaxAmountFen: q.MaxAmountFen, MaxVolumeCm3: q.MaxVolumeCm3},
-		ValidUntil: q.ValidUntil}
+		ValidUntil: q.ValidUntil, TariffVersion: q.TariffVersion}
 }
 
 // createQuote prices a purchase on the account's tariff.

@@ -10,6 +10,7 @@ import (
 
 	"gaspay/auth"
 	"gaspay/cards"
+	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/kiosk"
 	"gaspay/metrics"
@@ -17,6 +18,7 @@ import (
 	"gaspay/partner"
 	"gaspay/recharge"
 	"gaspay/reconcile"
+	"gaspay/staff"
 	"gaspay/web"
 	"gaspay/wechat"
 )
@@ -41,7 +43,8 @@ type Deps struct {
 	// Kiosks authenticates self-service kiosks; Kiosk is their flow.
 	Kiosks *kiosk.Terminals
 	Kiosk  *kiosk.Service
-	// AdminToken authenticates staff until staff accounts exist.
+	// AdminToken is the automation token: it acts with the admin role,
+	// and every use is audited.
 	AdminToken string
 	WeChat     *wechat.Client
 	// OA is the official account, for JS-SDK signatures.
@@ -68,11 +71,16 @@ type Deps struct {
 	SandboxAlipay func(ctx context.Context, orderNo, buyer string) (string, error)
 	// Hall is what the service hall's pages are told.
 	Hall HallInfo
+
+	// Staff logs staff in; Console is the back office behind /admin/.
+	Staff   *staff.Service
+	Console *console.Service
 }
 
 type handler struct {
 	Deps
-	pages http.Handler
+	pages      http.Handler
+	adminPages http.Handler
 }
 
 // New builds the router with every route gaspay serves.
@@ -88,6 +96,7 @@ func New(d Deps) (*gin.Engine, error) {
 	r.ContextWithFallback = true
 	h := &handler{Deps: d}
 	h.pages = web.Hall(http.HandlerFunc(h.hallNotFound))
+	h.adminPages = web.Admin()
 
 	r.Use(h.requestID, h.observe, h.accessLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errNoRoute) })
@@ -97,7 +106,7 @@ func New(d Deps) (*gin.Engine, error) {
 	r.GET("/readyz", h.readyz)
 	// Operations: Prometheus (staff token; GASPAY_METRICS_ADDR also serves
 	// it on a listener of its own) and the API's description.
-	r.GET("/metrics", h.staff, h.metrics)
+	r.GET("/metrics", h.staff, h.need(staff.Read), h.metrics)
 	r.GET("/openapi.json", h.openAPI)
 
 	// Logins.
@@ -148,26 +157,65 @@ func New(d Deps) (*gin.Engine, error) {
 	k.GET("/orders/:no", h.kioskGetOrder)
 	k.GET("/orders/:no/receipt", h.kioskReceipt)
 
-	// Staff.
+	// Staff. Every route names the permission it needs (staff/roles.go).
+	r.POST("/api/admin/login", h.staffLogin)
 	admin := r.Group("/api/admin", h.staff)
-	admin.GET("/orders/:no", h.adminGetOrder)
-	admin.POST("/orders/:no/refund", h.adminRefund)
-	admin.GET("/alerts", h.adminAlerts)
-	admin.GET("/box/events", h.adminBoxEvents)
-	admin.GET("/kiosks", h.adminKiosks)
-	admin.GET("/refusals", h.adminRefusals)
-	admin.POST("/reconciliation/runs", h.adminRunReconciliation)
-	admin.GET("/reconciliation/runs", h.adminReconciliationRuns)
-	admin.GET("/reconciliation/runs/:provider/:date", h.adminReconciliationDay)
-	admin.GET("/reconciliation/differences", h.adminDifferences)
-	admin.POST("/reconciliation/differences/:id/resolve", h.adminResolveDifference)
-	admin.GET("/reconciliation/aging", h.adminDeliveryAging)
+	read, act := h.need(staff.Read), h.need(staff.Act)
+	admin.POST("/logout", read, h.staffLogout)
+	admin.GET("/me", read, h.staffMe)
+	admin.GET("/dashboard", read, h.adminDashboard)
+	admin.GET("/accounts", read, h.adminSearch)
+	admin.GET("/accounts/:id", read, h.adminCustomer)
+	admin.POST("/accounts/:id/status", act, h.adminAccountStatus)
+	admin.POST("/accounts/:id/correction", act, h.adminCorrectAccount)
+	admin.POST("/accounts/:id/card-replacement", act, h.adminReplaceCard)
+	admin.DELETE("/accounts/:id/bindings/:bid", act, h.adminUnbind)
+	admin.GET("/orders", read, h.adminOrders)
+	admin.GET("/orders/:no", read, h.adminGetOrder)
+	admin.GET("/orders/:no/provider", act, h.adminAskProvider)
+	admin.POST("/orders/:no/refund", act, h.adminRefund)
+	admin.GET("/approvals", read, h.adminApprovals)
+	admin.POST("/approvals/:id/approve", h.need(staff.Approve), h.adminApprove)
+	admin.POST("/approvals/:id/reject", h.need(staff.Approve), h.adminReject)
+	admin.GET("/alerts", read, h.adminAlerts)
+	admin.POST("/alerts/:id/resolve", act, h.adminResolveAlert)
+	admin.GET("/box/events", read, h.adminBoxEvents)
+	admin.GET("/kiosks", read, h.adminKiosks)
+	admin.GET("/audit", h.need(staff.Audit), h.adminAudit)
+	admin.GET("/imports", h.need(staff.Manage), h.adminImports)
+	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))
+	admin.POST("/imports/readings", h.need(staff.Manage), h.adminImport("readings"))
+	admin.GET("/reports/daily", h.need(staff.Report), h.adminDailyReport)
+	admin.GET("/tariffs", read, h.adminTariffs)
+	admin.POST("/tariffs", h.need(staff.Manage), h.adminAddTariff)
+	admin.POST("/tariffs/:code/versions", h.need(staff.Manage), h.adminScheduleTariff)
+	admin.GET("/partners", h.need(staff.Manage), h.adminPartners)
+	admin.POST("/partners", h.need(staff.Manage), h.adminAddPartner)
+	admin.POST("/partners/:id/disable", h.need(staff.Manage), h.adminPartnerActive(false))
+	admin.POST("/partners/:id/enable", h.need(staff.Manage), h.adminPartnerActive(true))
+	admin.POST("/partners/:id/rotate", h.need(staff.Manage), h.adminRotatePartner)
+	admin.GET("/staff", h.need(staff.Manage), h.adminStaff)
+	admin.POST("/staff", h.need(staff.Manage), h.adminAddStaff)
+	admin.POST("/staff/:name/disable", h.need(staff.Manage), h.adminDisableStaff)
+	admin.POST("/staff/:name/password", h.need(staff.Manage), h.adminResetPassword)
+	admin.GET("/refusals", read, h.adminRefusals)
+	// Reconciliation (issue 13): finance's.
+	rep := h.need(staff.Report)
+	admin.POST("/reconciliation/runs", rep, h.adminRunReconciliation)
+	admin.GET("/reconciliation/runs", rep, h.adminReconciliationRuns)
+	admin.GET("/reconciliation/runs/:provider/:date", rep, h.adminReconciliationDay)
+	admin.GET("/reconciliation/differences", rep, h.adminDifferences)
+	admin.POST("/reconciliation/differences/:id/resolve", rep, h.adminResolveDifference)
+	admin.GET("/reconciliation/aging", rep, h.adminDeliveryAging)
 
 	// The service hall's pages, and what they are told about the server.
 	r.GET("/h5/*file", h.hallPage)
 	r.HEAD("/h5/*file", h.hallPage)
 	r.GET("/api/hall", h.hallConfig)
 	r.GET("/h5", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/h5/") })
+	// The staff console's page.
+	r.GET("/admin", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/admin/") })
+	r.GET("/admin/*file", h.adminPage)
 
 	// The sandbox's customer actions; these routes do not exist outside it.
 	if d.SandboxPay != nil {

@@ -94,7 +94,7 @@ func (t *Terminals) Authenticate(ctx context.Context, r partner.Request, ip stri
 		return models.Kiosk{}, err
 	}
 	// Nonces are kept with the partners', under "k:" and the kiosk's id.
-	if err := partner.Verify(ctx, t.store, t.now(), "k:"+k.KioskID, []byte(k.Secret), r); err != nil {
+	if _, err := partner.Verify(ctx, t.store, t.now(), "k:"+k.KioskID, [][]byte{[]byte(k.Secret)}, r); err != nil {
 		return k, err
 	}
 	now := t.now()

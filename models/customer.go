@@ -62,6 +62,8 @@ type Bill struct {
 	AmountPaidFen int64
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// DueDate (YYYY-MM-DD) comes with imported bills.
+	DueDate *string
 }
 
 // Tariff is a named price list with annual tiers.

@@ -16,6 +16,10 @@ type Partner struct {
 	Active    bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// PreviousSecret, after a rotation, is still accepted until
+	// PreviousUntil.
+	PreviousSecret *string
+	PreviousUntil  *time.Time
 }
 
 // PartnerByID finds a partner.

@@ -147,7 +147,17 @@ func (k *Keys) Authenticate(ctx context.Context, r Request) (models.Partner, err
 	if err != nil {
 		return models.Partner{}, err
 	}
-	return p, Verify(ctx, k.store, k.now(), p.PartnerID, []byte(p.Secret), r)
+	secrets := [][]byte{[]byte(p.Secret)}
+	// After a rotation the previous key is good until its grace period
+	// ends; the answer is then signed with it too.
+	if p.PreviousSecret != nil && p.PreviousUntil != nil && k.now().Before(*p.PreviousUntil) {
+		secrets = append(secrets, []byte(*p.PreviousSecret))
+	}
+	used, err := Verify(ctx, k.store, k.now(), p.PartnerID, secrets, r)
+	if used == 1 {
+		p.Secret = *p.PreviousSecret
+	}
+	return p, err
 }
 
 func checkShape(r Request) error {
@@ -167,33 +177,41 @@ type Nonces interface {
 	UseNonce(ctx context.Context, callerID, nonce string, expiresAt time.Time) error
 }
 
-// Verify checks a request signed with secret by a caller (callerID: the
-// partner's id, or "k:" and a kiosk's): its shape, a timestamp within the
-// window, the signature, and, last, a nonce the caller has not used before.
-// Every API signed this way (partners, kiosks) goes through it.
+// Verify checks a request signed by a caller (callerID: the partner's id,
+// or "k:" and a kiosk's) with one of its secrets: its shape, a timestamp
+// within the window, the signature, and, last, a nonce the caller has not
+// used before. It reports which secret signed. Every API signed this way
+// (partners, kiosks) goes through it.
 // Errors: ErrMalformed, ErrStale, ErrBadSignature, ErrNonceReused.
-func Verify(ctx context.Context, nonces Nonces, now time.Time, callerID string, secret []byte, r Request) error {
+func Verify(ctx context.Context, nonces Nonces, now time.Time, callerID string, secrets [][]byte, r Request) (int, error) {
 	if err := checkShape(r); err != nil {
-		return err
+		return -1, err
 	}
 	ts, _ := strconv.ParseInt(r.Timestamp, 10, 64)
 	if d := now.Sub(time.Unix(ts, 0)); d > Window || d < -Window {
-		return ErrStale
+		return -1, ErrStale
 	}
-	want := Sign(secret, r.Method, r.Path, r.Timestamp, r.Nonce, string(r.Body))
-	if !hmac.Equal([]byte(want), []byte(r.Signature)) {
-		return ErrBadSignature
+	used := -1
+	for i, secret := range secrets {
+		want := Sign(secret, r.Method, r.Path, r.Timestamp, r.Nonce, string(r.Body))
+		if hmac.Equal([]byte(want), []byte(r.Signature)) {
+			used = i
+			break
+		}
+	}
+	if used < 0 {
+		return -1, ErrBadSignature
 	}
 	// Kept in the database, under a unique key, for twice the window: any
 	// replay within the window collides, even after a Redis restart.
 	err := nonces.UseNonce(ctx, callerID, r.Nonce, now.Add(2*Window))
 	if errors.Is(err, models.ErrDuplicate) {
-		return ErrNonceReused
+		return used, ErrNonceReused
 	}
 	if err != nil {
-		return fmt.Errorf("partner: nonce: %w", err)
+		return used, fmt.Errorf("partner: nonce: %w", err)
 	}
-	return nil
+	return used, nil
 }
 
 // DeleteExpiredNonces forgets the nonces no request can use any more (the
@@ -219,4 +237,12 @@ func SignAnswer(secret []byte, now time.Time, status int, body []byte) Signed {
 	s := Signed{Timestamp: strconv.FormatInt(now.Unix(), 10), Nonce: hex.EncodeToString(b)}
 	s.Signature = Sign(secret, strconv.Itoa(status), s.Timestamp, s.Nonce, string(body))
 	return s
+}
+
+// Forget drops a partner from this replica's cache, after staff changed
+// it (other replicas follow within keyTTL).
+func (k *Keys) Forget(id string) {
+	k.mu.Lock()
+	delete(k.cache, id)
+	k.mu.Unlock()
 }

@@ -32,6 +32,14 @@ func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Or
 // outcome, cannot be refunded this way.
 // Errors: ErrNotFound, ErrNotRefundable, ErrDelivered, ErrDeliveryInDoubt.
 func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (models.Refund, error) {
+	return s.RefundOrderWith(ctx, orderNo, reason, by, nil)
+}
+
+// RefundOrderWith is RefundOrder that also runs also, when not nil, in the
+// refund's transaction after the refund is recorded: the console writes its
+// audit entry (and settles an approval) there, so that the refund and its
+// record commit together or not at all.
+func (s *Service) RefundOrderWith(ctx context.Context, orderNo, reason, by string, also func(tx *models.Store, o models.Order, r models.Refund) error) (models.Refund, error) {
 	o, err := s.store.Order(ctx, orderNo)
 	if errors.Is(err, models.ErrNotFound) {
 		return models.Refund{}, ErrNotFound
@@ -58,7 +66,10 @@ func (s *Service) RefundOrder(ctx context.Context, orderNo, reason, by string) (
 			return err
 		}
 		r, err = s.startRefund(ctx, tx, o, models.OrderPaid, reason, by, now)
-		return err
+		if err != nil || also == nil {
+			return err
+		}
+		return also(tx, o, r)
 	})
 	if err != nil {
 		return models.Refund{}, err

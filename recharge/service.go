@@ -49,6 +49,9 @@ type Service struct {
 type cachedTariff struct {
 	tiers []Tier
 	at    time.Time
+	// versions, oldest first: the tiers in force are the last version
+	// whose date has come (tariffs.go).
+	versions []tariffVersion
 }
 
 // tariffTTL is how long a replica may price on a tariff after staff change
@@ -110,6 +113,10 @@ type Quote struct {
 	MaxAmountFen int64
 	MaxVolumeCm3 int64
 	ValidUntil   time.Time
+	// TariffVersion is the version of the account's tariff that priced
+	// the quote: the one in force now (0 for bill payments, which are not
+	// priced).
+	TariffVersion int
 }
 
 // Quote prices a purchase for one of the user's accounts.
@@ -146,7 +153,17 @@ func (s *Service) tiersVia(ctx context.Context, store *models.Store, tariffID in
 	c, ok := s.tariffs[tariffID]
 	s.tariffMu.Unlock()
 	if ok && time.Since(c.at) < tariffTTL {
-		return c.tiers, nil
+		return c.inForce(s.now()).tiers, nil
+	}
+	if versions, err := s.tariffVersions(ctx, store, tariffID); err != nil || len(versions) > 0 {
+		if err != nil {
+			return nil, err
+		}
+		c := cachedTariff{at: time.Now(), versions: versions}
+		s.tariffMu.Lock()
+		s.tariffs[tariffID] = c
+		s.tariffMu.Unlock()
+		return c.inForce(s.now()).tiers, nil
 	}
 	t, err := store.Tariff(ctx, tariffID)
 	if err != nil {
@@ -183,6 +200,9 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 	}
 	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: arrears, YTDVolumeCm3: ytd,
 		MaxAmountFen: s.cfg.PurchaseLimitFen, ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
+	if a.Kind != models.KindOrdinary {
+		q.TariffVersion = s.versionOf(a.TariffID, tiers, now)
+	}
 
 	if a.Kind == models.KindOrdinary {
 		// Any amount from 0.01 yuan up to the limit, or the arrears if

@@ -10,7 +10,7 @@ import (
 	"net/http"
 )
 
-//go:embed h5
+//go:embed h5 admin
 var files embed.FS
 
 // H5 serves the service hall under /h5/.
@@ -20,4 +20,13 @@ func H5() http.Handler {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	return http.StripPrefix("/h5/", http.FileServerFS(sub))
+}
+
+// Admin serves the staff console under /admin/.
+func Admin() http.Handler {
+	sub, err := fs.Sub(files, "admin")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return http.StripPrefix("/admin/", http.FileServerFS(sub))
 }

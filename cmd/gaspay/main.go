@@ -9,6 +9,8 @@
 //	gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
 //	gaspay kiosk disable --id ID
 //	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
+//	gaspay import bills|readings FILE.csv, gaspay import resume
+//	gaspay staff add|disable|reset-password --name NAME …
 //
 // With no configuration it runs on embedded defaults: an SQLite file under
 // ./data, an in-process Redis and sandbox providers. See README.md for the
@@ -60,6 +62,12 @@ const usage = `usage:
                                   compare the partner's own file with ours
   gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
                                   reconcile a provider's bill of a day; exit 1 while differences stay open
+  gaspay import bills FILE.csv    import bills (user_number,period,amount_fen,due_date)
+  gaspay import readings FILE.csv import meter readings (meter_number,read_at,reading_centi_m3)
+  gaspay import resume            finish imports a crash left half applied
+  gaspay staff add --name NAME --role ROLE --password-file FILE [--totp]
+  gaspay staff disable --name NAME
+  gaspay staff reset-password --name NAME --password-file FILE
   gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
                                   register a self-service kiosk and its card reader, or re-key it
   gaspay kiosk disable --id ID    stop a kiosk`
@@ -85,10 +93,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		return migrate(ctx, cfg, log, stdout)
 	case "import":
-		if len(args) != 2 || args[0] != "accounts" {
+		switch {
+		case len(args) == 1 && args[0] == "resume":
+			return importData(ctx, cfg, log, "resume", "", stdout)
+		case len(args) == 2 && (args[0] == "bills" || args[0] == "readings"):
+			return importData(ctx, cfg, log, args[0], args[1], stdout)
+		case len(args) != 2 || args[0] != "accounts":
 			return errors.New(usage)
 		}
 		return importAccounts(ctx, cfg, log, args[1], stdout)
+	case "staff":
+		return staffCmd(ctx, cfg, log, args, stdout)
 	case "partner":
 		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "kiosk":

@@ -65,7 +65,7 @@ func TestImportAccounts(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	getenv := environment(t, nil)
 	var out bytes.Buffer
-	for _, args := range [][]string{{"frobnicate"}, {"import"}, {"import", "bills", "x.csv"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"import"}, {"import", "invoices", "x.csv"}, {"staff"}} {
 		if err := run(context.Background(), args, getenv, &out, &out); err == nil || !strings.Contains(err.Error(), "usage") {
 			t.Errorf("%v: %v", args, err)
 		}

@@ -1,0 +1,346 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"gaspay/customer"
+	"gaspay/models"
+	"gaspay/staff"
+)
+
+// Import headers.
+const (
+	BillsHeader    = "user_number,period,amount_fen,due_date"
+	ReadingsHeader = "meter_number,read_at,reading_centi_m3"
+)
+
+// Import sizes: rows per staging write and per applying transaction. A
+// batch locks at most applyBatch accounts for a few milliseconds, so a
+// payment waits for one batch at worst, never for the whole import.
+const (
+	stageBatch   = 1000
+	applyBatch   = 200
+	maxImportErr = 100
+	maxRows      = 500_000
+)
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	Import  models.Import
+	Elapsed time.Duration
+}
+
+// ImportError lists the lines of an import that changed nothing.
+type ImportError = models.ImportError
+
+// ImportBills imports the billing system's bills (CSV: BillsHeader, period
+// YYYY-MM, amount in fen, due date YYYY-MM-DD): a new bill is created, an
+// existing one (same account and period) takes the new amount and due
+// date; the account's arrears follow. All or nothing: every line is
+// checked (format, then against the database in staging) before anything
+// is visible; a bad line is reported with its number and nothing changes.
+// Errors: ImportError.
+func (s *Service) ImportBills(ctx context.Context, by staff.Actor, name string, r io.Reader) (ImportResult, error) {
+	return s.runImport(ctx, by, "bills", name, r)
+}
+
+// ImportReadings imports meter readings (CSV: ReadingsHeader, read_at
+// YYYY-MM-DD, the meter's index in 0.01 m3), all or nothing.
+// Errors: ImportError.
+func (s *Service) ImportReadings(ctx context.Context, by staff.Actor, name string, r io.Reader) (ImportResult, error) {
+	return s.runImport(ctx, by, "readings", name, r)
+}
+
+func (s *Service) runImport(ctx context.Context, by staff.Actor, kind, name string, r io.Reader) (ImportResult, error) {
+	start := time.Now()
+	// An import a crash left committed but not applied is finished first.
+	if err := s.ResumeImports(ctx); err != nil {
+		return ImportResult{}, err
+	}
+	now := s.now().UTC()
+	im := models.Import{Kind: kind, FileName: trimName(name), Actor: by.Name, Status: models.ImportStaging, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateImport(ctx, &im); err != nil {
+		return ImportResult{}, err
+	}
+	total, bad, err := s.stage(ctx, kind, im.ID, r)
+	if err == nil && len(bad) == 0 {
+		var probs []models.StageProblem
+		if kind == "bills" {
+			probs, err = s.store.CheckStagedBills(ctx, im.ID, maxImportErr)
+		} else {
+			probs, err = s.store.CheckStagedReadings(ctx, im.ID, maxImportErr)
+		}
+		for _, p := range probs {
+			bad = append(bad, models.RowError{Line: p.Line, Msg: p.Msg})
+		}
+	}
+	if err != nil || len(bad) > 0 {
+		// Nothing was visible; leave nothing behind either.
+		if derr := s.dropImport(ctx, im); derr != nil {
+			s.log.ErrorContext(ctx, "import cleanup", slog.Int64("import_id", im.ID), slog.String("err", derr.Error()))
+		}
+		if err != nil {
+			return ImportResult{}, err
+		}
+		return ImportResult{}, bad
+	}
+	// The switch: one short transaction with its audit entry.
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		ok, err := tx.CommitImport(ctx, im.ID, total, s.now().UTC())
+		if err != nil || !ok {
+			return errors.Join(err, errors.New("console: import moved"))
+		}
+		return by.Audit(ctx, tx, s.now(), "import."+kind, "import:"+strconv.FormatInt(im.ID, 10), nil,
+			map[string]any{"file": im.FileName, "rows": total}, "")
+	})
+	if err != nil {
+		s.dropImport(ctx, im)
+		return ImportResult{}, err
+	}
+	if err := s.apply(ctx, im); err != nil {
+		return ImportResult{}, fmt.Errorf("console: import %d committed, application will resume: %w", im.ID, err)
+	}
+	im, err = s.store.ImportByID(ctx, im.ID)
+	return ImportResult{Import: im, Elapsed: time.Since(start)}, err
+}
+
+func trimName(s string) string {
+	if r := []rune(s); len(r) > 200 {
+		return string(r[:200])
+	}
+	return s
+}
+
+// stage parses the file and writes its rows to staging in batches. Bad
+// lines are collected (up to maxImportErr) and nothing more is staged
+// once one is found.
+func (s *Service) stage(ctx context.Context, kind string, importID int64, r io.Reader) (int, models.ImportError, error) {
+	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	want := BillsHeader
+	if kind == "readings" {
+		want = ReadingsHeader
+	}
+	if err != nil || strings.Join(header, ",") != want {
+		return 0, models.ImportError{{Line: 1, Msg: "表头必须是 " + want}}, nil
+	}
+	var bad models.ImportError
+	var bills []models.BillStage
+	var readings []models.ReadingStage
+	seen := map[string]int{}
+	total := 0
+	flush := func() error {
+		var err error
+		if kind == "bills" {
+			err = s.store.StageBills(ctx, bills)
+		} else {
+			err = s.store.StageReadings(ctx, readings)
+		}
+		bills, readings = bills[:0], readings[:0]
+		return err
+	}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			bad = append(bad, models.RowError{Line: line, Msg: "CSV 格式错误"})
+		} else if total++; total > maxRows {
+			bad = append(bad, models.RowError{Line: line, Msg: fmt.Sprintf("超过 %d 行，请拆分文件", maxRows)})
+			break
+		} else {
+			var key, msg string
+			if kind == "bills" {
+				var b models.BillStage
+				b, key, msg = parseBill(rec)
+				b.ImportID, b.Line = importID, line
+				bills = append(bills, b)
+			} else {
+				var rd models.ReadingStage
+				rd, key, msg = s.parseReading(rec)
+				rd.ImportID, rd.Line = importID, line
+				readings = append(readings, rd)
+			}
+			if msg == "" {
+				if prev, dup := seen[key]; dup {
+					msg = fmt.Sprintf("与第 %d 行重复", prev)
+				} else {
+					seen[key] = line
+				}
+			}
+			if msg != "" {
+				bad = append(bad, models.RowError{Line: line, Msg: msg})
+			}
+		}
+		if len(bad) >= maxImportErr {
+			break
+		}
+		if len(bad) == 0 && len(bills)+len(readings) >= stageBatch {
+			if err := flush(); err != nil {
+				return total, nil, err
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return total, bad, nil
+	}
+	if total == 0 {
+		return 0, models.ImportError{{Line: 2, Msg: "文件没有数据行"}}, nil
+	}
+	return total, nil, flush()
+}
+
+func parseBill(rec []string) (models.BillStage, string, string) {
+	if len(rec) != 4 {
+		return models.BillStage{}, "", fmt.Sprintf("应有 4 列，实有 %d 列", len(rec))
+	}
+	f := func(i int) string { return strings.TrimSpace(rec[i]) }
+	b := models.BillStage{UserNumber: f(0), Period: f(1), DueDate: f(3)}
+	var msgs []string
+	if !customer.ValidDigits(b.UserNumber, customer.MaxUserNumber) {
+		msgs = append(msgs, "用户号必须是数字")
+	}
+	if p, err := time.Parse("2006-01", b.Period); err != nil || p.Format("2006-01") != b.Period {
+		msgs = append(msgs, "账期必须是 YYYY-MM")
+	}
+	n, err := strconv.ParseInt(f(2), 10, 64)
+	if err != nil || n <= 0 || n > 100_000_000 || !customer.ValidDigits(f(2), 12) {
+		msgs = append(msgs, "金额必须是正整数（分）")
+	}
+	b.AmountFen = n
+	if d, err := time.Parse("2006-01-02", b.DueDate); err != nil || d.Format("2006-01-02") != b.DueDate {
+		msgs = append(msgs, "缴费截止日必须是 YYYY-MM-DD")
+	}
+	return b, b.UserNumber + "/" + b.Period, strings.Join(msgs, "；")
+}
+
+func (s *Service) parseReading(rec []string) (models.ReadingStage, string, string) {
+	if len(rec) != 3 {
+		return models.ReadingStage{}, "", fmt.Sprintf("应有 3 列，实有 %d 列", len(rec))
+	}
+	f := func(i int) string { return strings.TrimSpace(rec[i]) }
+	r := models.ReadingStage{MeterNumber: f(0)}
+	var msgs []string
+	if !customer.ValidDigits(r.MeterNumber, customer.MaxMeterNumber) {
+		msgs = append(msgs, "表号必须是数字")
+	}
+	d, err := time.ParseInLocation("2006-01-02", f(1), s.cfg.Location)
+	if err != nil || d.Format("2006-01-02") != f(1) {
+		msgs = append(msgs, "抄表日期必须是 YYYY-MM-DD")
+	}
+	r.ReadAt = d.UTC()
+	n, err := strconv.ParseInt(f(2), 10, 64)
+	if err != nil || n < 0 || n > 10_000_000_000 || !customer.ValidDigits(f(2), 11) {
+		msgs = append(msgs, "读数必须是非负整数（0.01 立方米）")
+	}
+	r.ReadingCentiM3 = n
+	return r, r.MeterNumber + "/" + f(1), strings.Join(msgs, "；")
+}
+
+// dropImport removes a failed import's staged rows in batches, then the
+// import itself.
+func (s *Service) dropImport(ctx context.Context, im models.Import) error {
+	ctx = context.WithoutCancel(ctx)
+	for {
+		n, err := s.store.DropStaging(ctx, im.Kind, im.ID, 5000)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return s.store.DeleteImport(ctx, im.ID)
+}
+
+// apply applies a committed import batch by batch, then marks it applied.
+func (s *Service) apply(ctx context.Context, im models.Import) error {
+	for {
+		var n int
+		if im.Kind == "bills" {
+			done, err := s.store.ApplyBillBatch(ctx, im.ID, applyBatch, s.now().UTC())
+			if err != nil {
+				return err
+			}
+			for _, d := range done {
+				if d.PaidOverFen > 0 {
+					s.alertPaidOver(ctx, im, d)
+				}
+			}
+			n = len(done)
+		} else {
+			var err error
+			if n, err = s.store.ApplyReadingBatch(ctx, im.ID, applyBatch, s.now().UTC()); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			return s.store.FinishImport(ctx, im.ID, s.now().UTC())
+		}
+		if s.afterBatch != nil {
+			s.afterBatch(im.ID, n)
+		}
+	}
+}
+
+func (s *Service) alertPaidOver(ctx context.Context, im models.Import, d models.BillApplied) {
+	detail := fmt.Sprintf("import %d: account %d period %s was paid %d fen beyond the imported amount while importing; the bill keeps what was paid",
+		im.ID, d.AccountID, d.Period, d.PaidOverFen)
+	if err := s.store.AddAlert(ctx, "import_paid_over", "", detail, s.now().UTC()); err != nil {
+		s.log.ErrorContext(ctx, "import alert", slog.String("err", err.Error()))
+	}
+}
+
+// ResumeImports finishes every committed import a crash left half applied
+// (the switch was made, so it must complete), and clears staging that a
+// crash left behind before a switch.
+func (s *Service) ResumeImports(ctx context.Context) error {
+	list, err := s.store.Imports(ctx, models.ImportCommitted, 100)
+	if err != nil {
+		return err
+	}
+	for _, im := range list {
+		if err := s.apply(ctx, im); err != nil {
+			return err
+		}
+	}
+	stale, err := s.store.Imports(ctx, models.ImportStaging, 100)
+	if err != nil {
+		return err
+	}
+	for _, im := range stale {
+		if s.now().Sub(im.UpdatedAt) > time.Hour {
+			if err := s.dropImport(ctx, im); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Imports lists recent imports.
+func (s *Service) Imports(ctx context.Context) ([]models.Import, error) {
+	return s.store.Imports(ctx, "", 50)
+}
