@@ -287,6 +287,39 @@ func TestPayWithCode(t *testing.T) {
 			}
 		})
 	}
+	t.Run("buyer pays as the cancel arrives: retry, then refunded", func(t *testing.T) {
+		e := newEnv(t)
+		code := "281234567890123496" // …96 without a behaviour set: the racing buyer
+		if _, err := e.client.PayWithCode(ctx, alipay.CodePayRequest{OutTradeNo: "R1", AuthCode: code, Subject: "gas", AmountFen: 700}); !errors.Is(err, alipay.ErrPending) {
+			t.Fatalf("pay: %v", err)
+		}
+		if got, _ := e.client.Query(ctx, "R1"); got.Status != alipay.TradeWaitBuyerPay {
+			t.Fatalf("before the cancel: %v", got.Status)
+		}
+		if res, err := e.client.Cancel(ctx, "R1"); !alipay.IsUnknown(err) || !res.Retry {
+			t.Fatalf("first cancel: %+v, %v; want retry", res, err)
+		}
+		if got, _ := e.client.Query(ctx, "R1"); got.Status != alipay.TradeSuccess {
+			t.Fatalf("after the first cancel: %v", got.Status)
+		}
+		if res, err := e.client.Cancel(ctx, "R1"); err != nil || res.Action != "refund" {
+			t.Fatalf("second cancel: %+v, %v", res, err)
+		}
+		if tr, _ := e.fake.Trade("R1"); tr.RefundedFen != 700 || tr.Status != alipayfake.StatusClosed {
+			t.Fatalf("at the fake: %+v", tr)
+		}
+	})
+	t.Run("a code ending 92 never confirms", func(t *testing.T) {
+		e := newEnv(t)
+		if _, err := e.client.PayWithCode(ctx, alipay.CodePayRequest{OutTradeNo: "N1", AuthCode: "281234567890123492", Subject: "gas", AmountFen: 700}); !errors.Is(err, alipay.ErrPending) {
+			t.Fatalf("pay: %v", err)
+		}
+		for range 5 {
+			if got, _ := e.client.Query(ctx, "N1"); got.Status != alipay.TradeWaitBuyerPay {
+				t.Fatalf("status %v", got.Status)
+			}
+		}
+	})
 	t.Run("bad payment code refused locally", func(t *testing.T) {
 		e := newEnv(t)
 		_, err := e.client.PayWithCode(ctx, alipay.CodePayRequest{OutTradeNo: "K", AuthCode: "28abc", Subject: "gas", AmountFen: 1})

@@ -34,6 +34,7 @@ import (
 	"gaspay/iot"
 	"gaspay/iot/ctwing"
 	"gaspay/iot/ctwing/ctwingfake"
+	"gaspay/kiosk"
 	"gaspay/messages"
 	"gaspay/metrics"
 	"gaspay/models"
@@ -57,6 +58,12 @@ type Options struct {
 	// Now, when set, is the business clock of the payment services and
 	// the sandbox providers (tests move it past expiries).
 	Now func() time.Time
+	// NoCodeFollow leaves kiosk payment codes to requests and the janitor
+	// (load tests that step the loop themselves).
+	NoCodeFollow bool
+	// WrapSandbox, when set, wraps the sandbox payment providers' handlers
+	// (kioskbench times the provider's share of a purchase).
+	WrapSandbox func(http.Handler) http.Handler
 }
 
 // App is an assembled server.
@@ -169,6 +176,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		SandboxWeChat:  a.sandboxMessages(),
 		Reconcile:      a.Reconcile,
 		Partners:       a.Partners,
+		Kiosks:         kiosk.NewTerminals(a.Store),
+		Kiosk:          kiosk.NewService(a.Store, a.Cards, a.Recharge, cfg.PurchaseLimitFen),
 		AdminToken:     a.AdminToken,
 		Staff:          a.Staff,
 		Console:        a.Console,
@@ -307,7 +316,7 @@ func (a *App) wireRecharge(opts Options) error {
 			return err
 		}
 		a.closers = append(a.closers, func() error { fake.Close(); return nil })
-		url, err := a.serveLoopback(fake)
+		url, err := a.serveLoopback(wrapSandbox(opts, fake))
 		if err != nil {
 			return fmt.Errorf("app: sandbox wechat pay: %w", err)
 		}
@@ -352,7 +361,19 @@ func (a *App) wireRecharge(opts Options) error {
 	if opts.Now != nil {
 		a.Recharge.SetClock(opts.Now)
 	}
+	// Kiosks take payment codes under the official account's app id (any
+	// app id of the merchant will do for codepay). Each scanned code is
+	// followed by its own goroutine unless the clock is a test's.
+	a.Recharge.EnableCodes(a.Redis, opts.Now == nil && !opts.NoCodeFollow,
+		recharge.NewWeChatCodes(wechatPay, oa.AppID), recharge.NewAlipayCodes(ali))
 	return nil
+}
+
+func wrapSandbox(opts Options, h http.Handler) http.Handler {
+	if opts.WrapSandbox != nil {
+		return opts.WrapSandbox(h)
+	}
+	return h
 }
 
 // SandboxAlipayAppID is the app id of the sandbox Alipay.
@@ -373,7 +394,7 @@ func (a *App) alipay(opts Options) (*recharge.Alipay, error) {
 		if err != nil {
 			return nil, err
 		}
-		url, err := a.serveLoopback(fake)
+		url, err := a.serveLoopback(wrapSandbox(opts, fake))
 		if err != nil {
 			return nil, fmt.Errorf("app: sandbox alipay: %w", err)
 		}

@@ -61,9 +61,12 @@ func (d *Desk) Recorder() *Recorder { return d.rec }
 
 // sessionData is the desk's state in a relay session.
 type sessionData struct {
-	UserID int64       `json:"u"`
-	Card   *readState  `json:"card,omitempty"`
-	Write  *writeState `json:"write,omitempty"`
+	UserID int64 `json:"u"`
+	// Kiosk is the kiosk whose built-in box this is: there the card is
+	// the customer, and no binding is asked for.
+	Kiosk string      `json:"k,omitempty"`
+	Card  *readState  `json:"card,omitempty"`
+	Write *writeState `json:"write,omitempty"`
 	// Live maps the writes issued in this session and not yet answered
 	// (hex write_id) to the image each writes: the box may still execute
 	// them, and may still answer them, even after the phone moved on.
@@ -87,6 +90,11 @@ type writeState struct {
 }
 
 func owner(userID int64) string { return "user:" + strconv.FormatInt(userID, 10) }
+
+// kioskOwner owns the sessions of a kiosk's built-in box.
+func kioskOwner(kioskID string) string { return kioskPrefix + kioskID }
+
+const kioskPrefix = "kiosk:"
 
 func load(s *bleproxy.Info) (sessionData, error) {
 	var d sessionData
@@ -115,7 +123,11 @@ func (d *Desk) Frame(ctx context.Context, userID int64, sessionID string, frame 
 // Read asks the box to read its card again (the customer inserted it, or
 // wants to see it after a write).
 func (d *Desk) Read(ctx context.Context, userID int64, sessionID string) (bleproxy.Answer, error) {
-	return d.relay.Command(ctx, owner(userID), sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
+	return d.read(ctx, owner(userID), sessionID)
+}
+
+func (d *Desk) read(ctx context.Context, own, sessionID string) (bleproxy.Answer, error) {
+	return d.relay.Command(ctx, own, sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
 		sd, err := load(s)
 		if err != nil {
 			return nil, nil, err
@@ -137,6 +149,10 @@ func (d *Desk) event(s *bleproxy.Info, userID int64, kind, detail string) models
 // Opened implements bleproxy.Handler: the session is recorded and the card
 // read.
 func (d *Desk) Opened(ctx context.Context, s *bleproxy.Info, hello bleproxy.Hello) ([]bleproxy.Message, error) {
+	if k, ok := strings.CutPrefix(s.Owner, kioskPrefix); ok {
+		d.rec.Add(ctx, d.event(s, 0, "session_opened", fmt.Sprintf("kiosk %s hello %d firmware %04x", k, hello.Counter, hello.Firmware)))
+		return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{Kiosk: k}.store(s)
+	}
 	uid, err := strconv.ParseInt(strings.TrimPrefix(s.Owner, "user:"), 10, 64)
 	if err != nil {
 		return nil, fmt.Errorf("cards: session owner %q", s.Owner)
@@ -289,7 +305,7 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 		return nil, err
 	case cr.Status == models.CardLost:
 		return reject("card_lost", "This card was reported lost or replaced and can no longer be used. Use your current card.")
-	case !cr.Bound:
+	case !cr.Bound && sd.Kiosk == "":
 		return reject("card_not_bound", "Bind this card's account (user number and holder name) before reading it.")
 	case cr.AccountKind != models.KindICCard || !img.HasUserNumber(cr.UserNumber) || cr.Type != wantType:
 		return reject("card_mismatch", "This card does not match its account's records. Visit the service hall.")
@@ -506,7 +522,11 @@ func deref(s *string) string {
 // last written sequence + 1.
 // Errors: ErrReadFirst, ErrNotForCard, ErrCardPending, and the relay's.
 func (d *Desk) Write(ctx context.Context, userID int64, sessionID, orderNo string) (bleproxy.Answer, error) {
-	return d.relay.Command(ctx, owner(userID), sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
+	return d.write(ctx, owner(userID), sessionID, orderNo)
+}
+
+func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (bleproxy.Answer, error) {
+	return d.relay.Command(ctx, own, sessionID, func(s *bleproxy.Info) ([]bleproxy.Message, any, error) {
 		sd, err := load(s)
 		if err != nil {
 			return nil, nil, err

@@ -243,6 +243,7 @@ var adminRoutes = map[string]staff.Permission{
 	"POST /api/admin/alerts/:id/resolve":                     staff.Act,
 	"GET /api/admin/box/events":                              staff.Read,
 	"GET /api/admin/iot/meters/:number/reports":              staff.Read,
+	"GET /api/admin/kiosks":                                  staff.Read,
 	"GET /api/admin/audit":                                   staff.Audit,
 	"GET /api/admin/imports":                                 staff.Manage,
 	"POST /api/admin/imports/bills":                          staff.Manage,

@@ -13,6 +13,7 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/iot"
+	"gaspay/kiosk"
 	"gaspay/messages"
 	"gaspay/metrics"
 	"gaspay/models"
@@ -45,6 +46,9 @@ type Deps struct {
 	IoT *iot.Service
 	// Messages tells customers what happened.
 	Messages *messages.Service
+	// Kiosks authenticates self-service kiosks; Kiosk is their flow.
+	Kiosks *kiosk.Terminals
+	Kiosk  *kiosk.Service
 	// AdminToken is the automation token: it acts with the admin role,
 	// and every use is audited.
 	AdminToken string
@@ -158,6 +162,17 @@ func New(d Deps) (*gin.Engine, error) {
 	p.POST("/status", h.partnerStatus)
 	p.GET("/reconciliation", h.partnerReconciliation)
 
+	// Self-service kiosks: signed like partners, with X-Kiosk-Id.
+	k := r.Group("/kiosk/v1", h.kioskAuth)
+	k.POST("/sessions", h.openKioskSession)
+	k.POST("/sessions/:id/frames", h.relayKioskFrame)
+	k.POST("/sessions/:id/read", h.readKioskCard)
+	k.POST("/sessions/:id/write", h.writeKioskCard)
+	k.POST("/quotes", h.kioskQuote)
+	k.POST("/orders", h.kioskCreateOrder)
+	k.GET("/orders/:no", h.kioskGetOrder)
+	k.GET("/orders/:no/receipt", h.kioskReceipt)
+
 	// Staff. Every route names the permission it needs (staff/roles.go).
 	r.POST("/api/admin/login", h.staffLogin)
 	admin := r.Group("/api/admin", h.staff)
@@ -181,6 +196,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/alerts", read, h.adminAlerts)
 	admin.POST("/alerts/:id/resolve", act, h.adminResolveAlert)
 	admin.GET("/box/events", read, h.adminBoxEvents)
+	admin.GET("/kiosks", read, h.adminKiosks)
 	admin.GET("/audit", h.need(staff.Audit), h.adminAudit)
 	admin.GET("/imports", h.need(staff.Manage), h.adminImports)
 	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))

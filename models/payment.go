@@ -5,11 +5,14 @@ import "time"
 // Order is one purchase or bill payment: its amounts, computed by the
 // server, and where it is in the payment ledger.
 type Order struct {
-	ID          int64
-	OrderNo     string // out_trade_no at the provider
-	AccountID   int64
-	UserID      *int64
-	Channel     Channel
+	ID        int64
+	OrderNo   string // out_trade_no at the provider
+	AccountID int64
+	UserID    *int64
+	Channel   Channel
+	// Provider names the provider taking the payment when the channel
+	// does not (kiosk_code: "wechat" or "alipay" by the scanned code).
+	Provider    string
 	AppID       string
 	PayerOpenID string `gorm:"column:payer_open_id"`
 	Purpose     Purpose

@@ -185,11 +185,12 @@ const (
 	ChannelAlipayWAP Channel = "alipay_wap" // Alipay in a phone browser (H5)
 	ChannelAlipayMP  Channel = "alipay_mp"  // Alipay mini-program
 	ChannelPartner   Channel = "partner"    // collected by a POS agent, bank or Alipay life-payment
+	ChannelKioskCode Channel = "kiosk_code" // a payment code scanned at a self-service kiosk
 )
 
 func (c Channel) valid() bool {
 	switch c {
-	case ChannelWeChatMP, ChannelWeChatOA, ChannelAlipayWAP, ChannelAlipayMP, ChannelPartner:
+	case ChannelWeChatMP, ChannelWeChatOA, ChannelAlipayWAP, ChannelAlipayMP, ChannelPartner, ChannelKioskCode:
 		return true
 	}
 	return false

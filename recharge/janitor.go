@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"gaspay/models"
 )
 
 // Locker hands out named, expiring locks shared by all replicas.
@@ -28,6 +30,8 @@ const (
 // JanitorReport says what one pass did.
 type JanitorReport struct {
 	Checked, Paid, Closed, Refunds int
+	// Codes counts the kiosk payment codes whose loop was stepped.
+	Codes int
 }
 
 // RunJanitor runs a janitor pass every interval until ctx ends. Every
@@ -54,7 +58,7 @@ func (s *Service) RunJanitor(ctx context.Context, locks Locker, interval time.Du
 		unlock()
 		if rep != (JanitorReport{}) {
 			s.log.InfoContext(ctx, "janitor pass", slog.Int("checked", rep.Checked), slog.Int("paid", rep.Paid),
-				slog.Int("closed", rep.Closed), slog.Int("refunds", rep.Refunds))
+				slog.Int("closed", rep.Closed), slog.Int("refunds", rep.Refunds), slog.Int("codes", rep.Codes))
 		}
 	}
 }
@@ -74,6 +78,9 @@ func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
 	for _, o := range orders {
 		if ctx.Err() != nil {
 			return rep
+		}
+		if o.Channel == models.ChannelKioskCode {
+			continue // its closed loop decides: CodePass below
 		}
 		rep.Checked++
 		if now.Before(o.ExpiresAt) {
@@ -106,6 +113,7 @@ func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
 			rep.Closed++
 		}
 	}
+	rep.Codes = s.CodePass(ctx)
 	refunds, err := s.store.RefundsToFollow(ctx, now.Add(-refundPause), batch)
 	if err != nil {
 		s.log.ErrorContext(ctx, "janitor refunds", slog.String("err", err.Error()))

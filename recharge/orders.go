@@ -20,6 +20,11 @@ type OrderRequest struct {
 	Channel models.Channel
 	AppID   string
 	OpenID  string
+	// Provider names the provider when the channel does not (kiosk_code).
+	Provider string
+	// TTL, if set, is how long the order may be paid instead of the
+	// configured OrderTTL (a kiosk's screen waits 60 s).
+	TTL time.Duration
 }
 
 // inProgressAge is how long a pending order the provider has not heard of
@@ -70,66 +75,9 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		cardType = d.CardType
 	}
 
-	var o models.Order
-	var lines []Line
-	for attempt := 0; ; attempt++ {
-		var stale *models.Order
-		err := s.store.Tx(ctx, func(tx *models.Store) error {
-			stale = nil
-			st, err := tx.LockAccountState(ctx, req.AccountID)
-			if err != nil {
-				return err
-			}
-			// Priced again under the lock: the balance and the year's
-			// volume are what they are now.
-			q, err := s.price(st.Account, tiers, cardType, d.ArrearsFen, req.QuoteRequest)
-			if err != nil {
-				return err
-			}
-			if st.PendingCreditID != nil {
-				return ErrCreditPending
-			}
-			if st.InflightOrderNo != nil {
-				old, err := tx.Order(ctx, *st.InflightOrderNo)
-				if err != nil {
-					return err
-				}
-				stale = &old
-				return nil
-			}
-			o, err = s.newOrder(req, q)
-			if err != nil {
-				return err
-			}
-			lines = q.Lines
-			// The balance's part is taken with the order, in one
-			// transaction, and given back if the order closes unpaid.
-			if err := tx.AdjustBalance(ctx, st.ID, -q.DeductionFen, o.CreatedAt); err != nil {
-				return fmt.Errorf("recharge: deduction: %w", err)
-			}
-			return tx.CreateOrder(ctx, &o)
-		})
-		if err != nil {
-			return OrderView{}, nil, err
-		}
-		if stale == nil {
-			break
-		}
-		if attempt == 2 {
-			return OrderView{}, nil, ErrOrderInProgress
-		}
-		// Another user's unpaid order does not block this one: a stranger
-		// who bound the meter cannot hold its owner off by leaving orders
-		// open. Only the same user's own order, moments old, is taken to be
-		// still starting (a double tap).
-		young := stale.UserID != nil && *stale.UserID == req.UserID
-		paid, err := s.settle(ctx, *stale, young)
-		if err != nil {
-			return OrderView{}, nil, err
-		}
-		if paid {
-			return OrderView{}, nil, ErrPreviousPaid
-		}
+	o, lines, err := s.place(ctx, req, tiers, cardType, d.ArrearsFen, nil)
+	if err != nil {
+		return OrderView{}, nil, err
 	}
 
 	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
@@ -154,6 +102,81 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 	return OrderView{Order: o, Lines: lines}, params, nil
 }
 
+// place creates an order for req's account, priced again under the
+// account's lock, with its balance deduction, while no other purchase of
+// the account is in flight: an unpaid one is first settled with its
+// provider; if it turns out paid, this order is refused. build, if given,
+// completes the order and records what goes with it in the same
+// transaction. Every channel's order is placed here.
+func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType, arrears int64,
+	build func(tx *models.Store, o *models.Order) error) (models.Order, []Line, error) {
+	var o models.Order
+	var lines []Line
+	for attempt := 0; ; attempt++ {
+		var stale *models.Order
+		err := s.store.Tx(ctx, func(tx *models.Store) error {
+			stale = nil
+			st, err := tx.LockAccountState(ctx, req.AccountID)
+			if err != nil {
+				return err
+			}
+			// Priced again under the lock: the balance and the year's
+			// volume are what they are now.
+			q, err := s.price(st.Account, tiers, cardType, arrears, req.QuoteRequest)
+			if err != nil {
+				return err
+			}
+			if st.PendingCreditID != nil {
+				return ErrCreditPending
+			}
+			if st.InflightOrderNo != nil {
+				old, err := tx.Order(ctx, *st.InflightOrderNo)
+				if err != nil {
+					return err
+				}
+				stale = &old
+				return nil
+			}
+			o, err = s.newOrder(req, q)
+			if err != nil {
+				return err
+			}
+			lines = q.Lines
+			// The balance's part is taken with the order, in one
+			// transaction, and given back if the order closes unpaid.
+			if err := tx.AdjustBalance(ctx, st.ID, -q.DeductionFen, o.CreatedAt); err != nil {
+				return fmt.Errorf("recharge: deduction: %w", err)
+			}
+			if err := tx.CreateOrder(ctx, &o); err != nil || build == nil {
+				return err
+			}
+			return build(tx, &o)
+		})
+		if err != nil {
+			return models.Order{}, nil, err
+		}
+		if stale == nil {
+			break
+		}
+		if attempt == 2 {
+			return models.Order{}, nil, ErrOrderInProgress
+		}
+		// Another user's unpaid order does not block this one: a stranger
+		// who bound the meter cannot hold its owner off by leaving orders
+		// open. Only the same user's own order, moments old, is taken to be
+		// still starting (a double tap).
+		young := stale.UserID != nil && *stale.UserID == req.UserID
+		paid, err := s.settle(ctx, *stale, young)
+		if err != nil {
+			return models.Order{}, nil, err
+		}
+		if paid {
+			return models.Order{}, nil, ErrPreviousPaid
+		}
+	}
+	return o, lines, nil
+}
+
 func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	no, err := s.orderNo()
 	if err != nil {
@@ -165,12 +188,20 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	}
 	now := s.now().UTC()
 	uid, acct := req.UserID, req.AccountID
+	ttl := s.cfg.OrderTTL
+	if req.TTL > 0 {
+		ttl = req.TTL
+	}
+	var user *int64
+	if uid != 0 {
+		user = &uid
+	}
 	return models.Order{
-		OrderNo: no, AccountID: acct, UserID: &uid, Channel: req.Channel, AppID: req.AppID, PayerOpenID: req.OpenID,
+		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
 		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
 		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
 		QuoteJSON: string(lines), Status: models.OrderPending, InflightAccountID: &acct,
-		ExpiresAt: now.Add(s.cfg.OrderTTL).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
+		ExpiresAt: now.Add(ttl).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
@@ -197,6 +228,9 @@ func (s *Service) description(userNumber string, o models.Order) string {
 // whether the order turned out paid. young says to leave alone an order the
 // provider has not heard of yet if it is only moments old.
 func (s *Service) settle(ctx context.Context, o models.Order, young bool) (paid bool, err error) {
+	if o.Channel == models.ChannelKioskCode {
+		return s.settleCode(ctx, o)
+	}
 	p := s.byName[s.providerOf(o)]
 	if p == nil {
 		return false, fmt.Errorf("recharge: order %s: no provider", o.OrderNo)
@@ -246,6 +280,9 @@ func (s *Service) paidFromTxn(ctx context.Context, p Provider, o models.Order, t
 
 // providerOf names the provider that takes an order's payment.
 func (s *Service) providerOf(o models.Order) string {
+	if o.Provider != "" {
+		return o.Provider
+	}
 	if p := s.providers[o.Channel]; p != nil {
 		return p.Name()
 	}
@@ -256,24 +293,38 @@ func (s *Service) providerOf(o models.Order) string {
 // reserved; it reports whether this call closed it (false: it was no
 // longer pending).
 func (s *Service) closeLocal(ctx context.Context, o models.Order, reason string) (bool, error) {
+	return s.endUnpaid(ctx, o, models.OrderClosed, reason, nil)
+}
+
+// endUnpaid ends a pending order unpaid, as status (closed, or reversed
+// for a payment code reversed at its provider), giving back the balance it
+// had reserved; also, if given, runs in the same transaction. It reports
+// whether this call ended it.
+func (s *Service) endUnpaid(ctx context.Context, o models.Order, status models.OrderStatus, reason string,
+	also func(tx *models.Store) error) (bool, error) {
 	var closed bool
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
 		if _, err := tx.LockAccount(ctx, o.AccountID); err != nil {
 			return err
 		}
 		now := s.now().UTC()
+		closed = false
 		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-			"status": models.OrderClosed, "inflight_account_id": nil, "close_reason": reason,
+			"status": status, "inflight_account_id": nil, "close_reason": reason,
 			"closed_at": now, "updated_at": now,
 		})
 		if err != nil || !ok {
 			return err
 		}
 		closed = true
-		return tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now)
+		if err := tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now); err != nil || also == nil {
+			return err
+		}
+		return also(tx)
 	})
 	if err == nil && closed {
-		s.log.InfoContext(ctx, "order closed", slog.String("order_no", o.OrderNo), slog.String("reason", reason))
+		s.log.InfoContext(ctx, "order closed", slog.String("order_no", o.OrderNo), slog.String("status", string(status)),
+			slog.String("reason", reason))
 	}
 	return closed, err
 }

@@ -113,13 +113,15 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 			if err != nil {
 				return err
 			}
-			if cur.Status != models.OrderClosed {
+			// A kiosk's code order reversed at its deadline ends like a
+			// closed one.
+			if cur.Status != models.OrderClosed && cur.Status != models.OrderReversed {
 				return fmt.Errorf("recharge: order %s is %s without a payment", o.OrderNo, cur.Status)
 			}
 			// Paid after we closed it: the money came, the purchase is
 			// over. Refund it in full, automatically.
 			out = LateRefund
-			refund, err = s.startRefund(ctx, tx, cur, models.OrderClosed, "paid after close", "system", now)
+			refund, err = s.startRefund(ctx, tx, cur, cur.Status, "paid after close", "system", now)
 			return err
 		}
 		if _, err := s.credit(ctx, tx, a, o, now); err != nil {

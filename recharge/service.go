@@ -39,6 +39,11 @@ type Service struct {
 	// year, and every quote needs one.
 	tariffMu sync.Mutex
 	tariffs  map[int64]cachedTariff
+
+	// Payment codes at kiosks (codepay.go).
+	codeProviders map[string]CodeProvider
+	codeLocks     Locker
+	codeFollow    bool
 }
 
 type cachedTariff struct {

@@ -134,6 +134,44 @@ type CodeBehavior struct {
 	FailSubMsg  string
 	// BuyerOpenID is the payer; "" means a default sandbox buyer.
 	BuyerOpenID string
+	// PayAfter > 0: answer 10003, and the trade is paid once this much
+	// time has passed on the fake's clock (seen at the next query).
+	PayAfter time.Duration
+	// RaceCancel: answer 10003 and wait; the buyer pays just as the first
+	// alipay.trade.cancel arrives, which then answers ACQ.SYSTEM_ERROR with
+	// retry_flag Y; the next cancel refunds.
+	RaceCancel bool
+	// SystemErrorPaid: pay, but answer 20000 (unknown): the merchant must
+	// query.
+	SystemErrorPaid bool
+}
+
+// CodeBehaviorOf is the behaviour of a payment code with no behaviour set
+// by SetCodeBehavior, chosen by its last two digits as for the WeChat
+// fake's codes, so that a simulator can choose it without reaching the
+// fake: …91 waits two queries, …92 never pays, …93 cancelled by the buyer
+// (never pays), …94 balance too low, …95 paid behind a system error, …96
+// pays as the cancel arrives, …97 pays after 20 s. Any other ending pays at
+// once.
+func CodeBehaviorOf(authCode string) CodeBehavior {
+	if len(authCode) < 2 {
+		return CodeBehavior{}
+	}
+	switch authCode[len(authCode)-2:] {
+	case "91":
+		return CodeBehavior{WaitQueries: 2}
+	case "92", "93":
+		return CodeBehavior{NeverPay: true}
+	case "94":
+		return CodeBehavior{FailSubCode: "ACQ.BUYER_BALANCE_NOT_ENOUGH", FailSubMsg: "买家余额不足"}
+	case "95":
+		return CodeBehavior{SystemErrorPaid: true}
+	case "96":
+		return CodeBehavior{RaceCancel: true}
+	case "97":
+		return CodeBehavior{PayAfter: 20 * time.Second}
+	}
+	return CodeBehavior{}
 }
 
 // Break is a way to damage the next answers of one method, after the
@@ -184,8 +222,10 @@ type Server struct {
 type trade struct {
 	Trade
 	buyerLogonID string
-	waitQueries  int  // queries left before a waiting code payment completes
-	neverPay     bool // waiting code payment that never completes by itself
+	waitQueries  int       // queries left before a waiting code payment completes
+	neverPay     bool      // waiting code payment that never completes by itself
+	payAt        time.Time // a waiting code payment completes at this time (zero: no)
+	raceCancel   bool      // the buyer pays as the first cancel arrives
 }
 
 type failure struct {

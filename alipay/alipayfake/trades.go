@@ -139,7 +139,10 @@ func (s *Server) pay(req request) node {
 	if n != nil {
 		return n
 	}
-	behavior := s.behaviors[b.AuthCode]
+	behavior, set := s.behaviors[b.AuthCode]
+	if !set {
+		behavior = CodeBehaviorOf(b.AuthCode)
+	}
 	if behavior.FailSubCode != "" {
 		return fail("40004", behavior.FailSubCode, behavior.FailSubMsg)
 	}
@@ -151,17 +154,25 @@ func (s *Server) pay(req request) node {
 	if behavior.BuyerOpenID != "" {
 		t.BuyerOpenID = behavior.BuyerOpenID
 	}
-	waiting := behavior.WaitQueries > 0 || behavior.NeverPay
-	if existed && (t.waitQueries > 0 || t.neverPay) {
-		waiting = true // a repeated call while the buyer confirms
+	waiting := behavior.WaitQueries > 0 || behavior.NeverPay || behavior.PayAfter > 0 || behavior.RaceCancel
+	if existed && (t.waitQueries > 0 || t.neverPay || !t.payAt.IsZero() || t.raceCancel) {
+		waiting = t.Status == StatusWaitBuyerPay // a repeated call while the buyer confirms
 	} else if waiting {
-		t.waitQueries, t.neverPay = behavior.WaitQueries, behavior.NeverPay
+		t.waitQueries, t.neverPay, t.raceCancel = behavior.WaitQueries, behavior.NeverPay, behavior.RaceCancel
+		if behavior.PayAfter > 0 {
+			t.payAt = s.now().Add(behavior.PayAfter)
+		}
 	}
 	if waiting {
 		return node{"code": "10003", "msg": codeMsg("10003"), "out_trade_no": t.OutTradeNo,
 			"trade_no": t.TradeNo, "total_amount": fenToYuan(t.TotalFen), "buyer_logon_id": "138******00"}
 	}
-	s.markPaid(t, behavior.BuyerOpenID)
+	if t.Status == StatusWaitBuyerPay {
+		s.markPaid(t, behavior.BuyerOpenID)
+	}
+	if behavior.SystemErrorPaid {
+		return fail("20000", "ACQ.SYSTEM_ERROR", "系统异常，请使用相同的参数再次调用")
+	}
 	return success(s.paidFields(t, node{"gmt_payment": s.fmtTime(t.PaidAt)}))
 }
 
@@ -194,6 +205,9 @@ func (s *Server) query(req request) node {
 		if t.waitQueries--; t.waitQueries == 0 {
 			s.markPaid(t, "")
 		}
+	}
+	if t.Status == StatusWaitBuyerPay && !t.payAt.IsZero() && !s.now().Before(t.payAt) {
+		s.markPaid(t, "")
 	}
 	n := node{"out_trade_no": t.OutTradeNo, "trade_no": t.TradeNo, "trade_status": t.Status,
 		"total_amount": fenToYuan(t.TotalFen), "subject": t.Subject}
@@ -237,10 +251,19 @@ func (s *Server) cancel(req request) node {
 		s.cancelled[b.OutTradeNo] = true
 		return success(node{"out_trade_no": b.OutTradeNo, "retry_flag": "N", "action": "close"})
 	}
+	if t.Status == StatusWaitBuyerPay && t.raceCancel {
+		// The buyer confirms as the cancel arrives: Alipay asks the
+		// merchant to cancel again.
+		t.raceCancel = false
+		s.markPaid(t, "")
+		n := fail("20000", "ACQ.SYSTEM_ERROR", "系统异常，请重试撤销")
+		n["retry_flag"] = "Y"
+		return n
+	}
 	switch t.Status {
 	case StatusWaitBuyerPay:
 		t.Status, t.CancelAction = StatusClosed, "close"
-		t.waitQueries, t.neverPay = 0, false
+		t.waitQueries, t.neverPay, t.payAt = 0, false, time.Time{}
 	case StatusSuccess:
 		if left := t.TotalFen - t.RefundedFen; left > 0 {
 			t.Refunds = append(t.Refunds, Refund{OutRequestNo: t.OutTradeNo, Fen: left, At: s.now()})

@@ -7,6 +7,8 @@
 //	gaspay partner reconcile --id ID --date YYYY-MM-DD [--out FILE]
 //	gaspay partner check --id ID --date YYYY-MM-DD FILE
 //	gaspay iot device --meter NUMBER --device DEVICE_ID
+//	gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
+//	gaspay kiosk disable --id ID
 //	gaspay reconcile --provider wechat|alipay --date YYYY-MM-DD
 //	gaspay import bills|readings FILE.csv, gaspay import resume
 //	gaspay staff add|disable|reset-password --name NAME …
@@ -68,7 +70,10 @@ const usage = `usage:
   gaspay import resume            finish imports a crash left half applied
   gaspay staff add --name NAME --role ROLE --password-file FILE [--totp]
   gaspay staff disable --name NAME
-  gaspay staff reset-password --name NAME --password-file FILE`
+  gaspay staff reset-password --name NAME --password-file FILE
+  gaspay kiosk add --id ID --key-file FILE [--box-id HEX]
+                                  register a self-service kiosk and its card reader, or re-key it
+  gaspay kiosk disable --id ID    stop a kiosk`
 
 // run is main without the process: arguments, environment and output are
 // passed in, so tests can run it.
@@ -106,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return partnerCmd(ctx, cfg, log, args, stdout)
 	case "iot":
 		return iotCmd(ctx, cfg, log, args, stdout)
+	case "kiosk":
+		return kioskCmd(ctx, cfg, log, args, stdout)
 	case "reconcile":
 		return reconcileCmd(ctx, cfg, log, args, stdout)
 	case "help", "-h", "--help":

@@ -3,6 +3,7 @@ package wxpay_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"gaspay/wechat/wxpay"
 	"gaspay/wechat/wxpay/wxpayfake"
@@ -115,6 +116,46 @@ func TestCodePay(t *testing.T) {
 		}
 		if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeRevoked {
 			t.Fatalf("state %s", got.State)
+		}
+	})
+
+	t.Run("customer pays as the reverse arrives", func(t *testing.T) {
+		req, tx, err := codePay(wxpayfake.AuthCode(wxpayfake.CodePayRacesReverse))
+		if err != nil || tx.State != wxpay.TradeUserPaying {
+			t.Fatalf("%+v, %v", tx, err)
+		}
+		for range 3 {
+			if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeUserPaying {
+				t.Fatalf("state %s before the reverse", got.State)
+			}
+		}
+		if err := e.client.Reverse(ctx, req.AppID, req.OutTradeNo); wxpay.Code(err) != "USERPAYING" || wxpay.IsUnknown(err) {
+			t.Fatalf("first reverse: %v", err)
+		}
+		if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeSuccess {
+			t.Fatalf("state %s after the refused reverse", got.State)
+		}
+		if err := e.client.Reverse(ctx, req.AppID, req.OutTradeNo); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeRevoked {
+			t.Fatalf("state %s after the reverse", got.State)
+		}
+	})
+
+	t.Run("customer pays after a delay", func(t *testing.T) {
+		req, _, err := codePay(wxpayfake.AuthCode(wxpayfake.CodePayAfterDelay))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeUserPaying {
+				t.Fatalf("state %s before the delay", got.State)
+			}
+		}
+		e.clock.Advance(20 * time.Second)
+		if got, _ := e.client.Query(ctx, req.OutTradeNo); got.State != wxpay.TradeSuccess {
+			t.Fatalf("state %s after the delay", got.State)
 		}
 	})
 

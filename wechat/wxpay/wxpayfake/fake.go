@@ -90,6 +90,9 @@ type Config struct {
 	// the customer's password answers USERPAYING before it settles (see
 	// AuthCode); 0 means 2.
 	CodePayPolls int
+	// CodePayDelay is when a CodePayAfterDelay customer pays, after the
+	// scan; 0 means 20 s.
+	CodePayDelay time.Duration
 }
 
 // Route names one API of the fake, for counters and fault injection. The
@@ -182,6 +185,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CodePayPolls <= 0 {
 		cfg.CodePayPolls = 2
+	}
+	if cfg.CodePayDelay <= 0 {
+		cfg.CodePayDelay = 20 * time.Second
 	}
 	client := cfg.HTTPClient
 	if client == nil {

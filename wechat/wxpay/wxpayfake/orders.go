@@ -380,6 +380,15 @@ const (
 	// CodePaySystemErrorPaid (…95) pays but answers 500 SYSTEM_ERROR: the
 	// merchant must query to learn the money was taken.
 	CodePaySystemErrorPaid
+	// CodePayRacesReverse (…96) stays USERPAYING until the merchant
+	// reverses; the customer pays just as the reverse arrives, so that
+	// reverse is refused (403 USERPAYING) and the order is paid; the next
+	// reverse gives the money back (REVOKED).
+	CodePayRacesReverse
+	// CodePayAfterDelay (…97) answers USERPAYING and pays once
+	// Config.CodePayDelay has passed on the business clock since the scan
+	// (seen at the next query).
+	CodePayAfterDelay
 )
 
 // suffix is the ending of a payment code that selects o.
@@ -395,6 +404,10 @@ func (o CodePayOutcome) suffix() string {
 		return "94"
 	case CodePaySystemErrorPaid:
 		return "95"
+	case CodePayRacesReverse:
+		return "96"
+	case CodePayAfterDelay:
+		return "97"
 	}
 	return "10"
 }
@@ -407,7 +420,7 @@ func AuthCode(outcome CodePayOutcome) string {
 
 func outcomeOf(authCode string) CodePayOutcome {
 	end := authCode[len(authCode)-2:]
-	for o := CodePayUserPaying; o <= CodePaySystemErrorPaid; o++ {
+	for o := CodePayUserPaying; o <= CodePayAfterDelay; o++ {
 		if o.suffix() == end {
 			return o
 		}
@@ -498,7 +511,7 @@ func (s *Server) handleCodePay(_ *http.Request, body []byte) reply {
 	s.orders[o.OutTradeNo] = o
 	s.authCodes[o.AuthCode] = o.OutTradeNo
 	switch o.outcome {
-	case CodePayUserPaying, CodePayNeverConfirmed, CodePayUserCancels:
+	case CodePayUserPaying, CodePayNeverConfirmed, CodePayUserCancels, CodePayRacesReverse, CodePayAfterDelay:
 		o.State = StateUserPaying
 		return userPaying()
 	case CodePayNotEnough:
@@ -516,6 +529,15 @@ func (s *Server) handleCodePay(_ *http.Request, body []byte) reply {
 // pollCodePay advances a USERPAYING payment code by one query. Called with
 // s.mu held.
 func (s *Server) pollCodePay(o *order) {
+	if o.outcome == CodePayAfterDelay {
+		if !s.cfg.Now().Before(o.CreatedAt.Add(s.cfg.CodePayDelay)) {
+			s.markPaid(o, "")
+		}
+		return
+	}
+	if o.outcome == CodePayRacesReverse {
+		return
+	}
 	o.polls++
 	if o.polls < s.cfg.CodePayPolls {
 		return
@@ -547,6 +569,11 @@ func (s *Server) handleReverse(r *http.Request, body []byte) reply {
 		return errorReply(http.StatusBadRequest, "INVALID_REQUEST", "订单已发生退款，不能撤销")
 	case s.cfg.Now().Sub(o.CreatedAt) > 7*24*time.Hour:
 		return errorReply(http.StatusBadRequest, "INVALID_REQUEST", "订单超过7天，不能撤销")
+	}
+	if o.outcome == CodePayRacesReverse && o.State == StateUserPaying {
+		// The customer enters the password as the reverse arrives.
+		s.markPaid(o, "")
+		return errorReply(http.StatusForbidden, "USERPAYING", "用户正在支付，请稍后再撤销")
 	}
 	// A paid order is reversed by giving the money back, which the state
 	// REVOKED implies; reversing twice is harmless.
