@@ -71,6 +71,34 @@ type sessionData struct {
 	// (hex write_id) to the image each writes: the box may still execute
 	// them, and may still answer them, even after the phone moved on.
 	Live map[string]string `json:"live,omitempty"`
+	// Reads are the seal times of the READ_CARDs not yet answered, oldest
+	// first. A CARD answers the oldest, so the card was read no earlier
+	// than that: a phone may hold a CARD back and relay it later, and a
+	// stale read must not prove anything about a write issued after it.
+	Reads []time.Time `json:"reads,omitempty"`
+}
+
+// maxReads bounds the unanswered reads kept; past it the newest are
+// dropped, which only makes a later CARD look older, never newer.
+const maxReads = 16
+
+// readSealed records a READ_CARD sealed now.
+func (sd *sessionData) readSealed(now time.Time) {
+	if len(sd.Reads) < maxReads {
+		sd.Reads = append(sd.Reads, now)
+	}
+}
+
+// readAnswered is when the card in a CARD frame was asked for: the seal
+// time of the oldest unanswered READ_CARD, or the zero time when none is
+// known (which proves nothing).
+func (sd *sessionData) readAnswered() time.Time {
+	if len(sd.Reads) == 0 {
+		return time.Time{}
+	}
+	at := sd.Reads[0]
+	sd.Reads = sd.Reads[1:]
+	return at
 }
 
 // readState is the card just read in the session.
@@ -133,6 +161,7 @@ func (d *Desk) read(ctx context.Context, own, sessionID string) (bleproxy.Answer
 			return nil, nil, err
 		}
 		sd.Card, sd.Write = nil, nil
+		sd.readSealed(d.now().UTC())
 		return []bleproxy.Message{bleproxy.ReadCardBody{}}, nil, sd.store(s)
 	})
 }
@@ -151,14 +180,14 @@ func (d *Desk) event(s *bleproxy.Info, userID int64, kind, detail string) models
 func (d *Desk) Opened(ctx context.Context, s *bleproxy.Info, hello bleproxy.Hello) ([]bleproxy.Message, error) {
 	if k, ok := strings.CutPrefix(s.Owner, kioskPrefix); ok {
 		d.rec.Add(ctx, d.event(s, 0, "session_opened", fmt.Sprintf("kiosk %s hello %d firmware %04x", k, hello.Counter, hello.Firmware)))
-		return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{Kiosk: k}.store(s)
+		return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{Kiosk: k, Reads: []time.Time{d.now().UTC()}}.store(s)
 	}
 	uid, err := strconv.ParseInt(strings.TrimPrefix(s.Owner, "user:"), 10, 64)
 	if err != nil {
 		return nil, fmt.Errorf("cards: session owner %q", s.Owner)
 	}
 	d.rec.Add(ctx, d.event(s, uid, "session_opened", fmt.Sprintf("hello %d firmware %04x", hello.Counter, hello.Firmware)))
-	return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{UserID: uid}.store(s)
+	return []bleproxy.Message{bleproxy.ReadCardBody{}}, sessionData{UserID: uid, Reads: []time.Time{d.now().UTC()}}.store(s)
 }
 
 // Refused implements bleproxy.Handler: every refusal is recorded.
@@ -274,6 +303,7 @@ func cardUnit(t bleproxy.CardType) (models.CardType, models.Unit) {
 // do with it.
 func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, body bleproxy.CardBody) (*CardView, error) {
 	sd.Card, sd.Write = nil, nil
+	readAt := sd.readAnswered()
 	switch body.Status {
 	case bleproxy.CardAbsent:
 		d.rec.Add(ctx, d.event(s, sd.UserID, "card_absent", "no card in the box"))
@@ -321,7 +351,7 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 	out := readNothing
 	var gone models.WrittenPurchase
 	if delivered || last == nil || seq > *last || (cr.CreditTries != nil && *cr.CreditTries > 0 && seq == *last) {
-		if out, gone, err = d.settleRead(ctx, cr, seq, int64(img.Credit), delivered); err != nil {
+		if out, gone, err = d.settleRead(ctx, cr, seq, int64(img.Credit), delivered, readAt); err != nil {
 			return nil, err
 		}
 	}
@@ -400,7 +430,7 @@ const (
 // the service hall), unless it is a purchase the server wrote and then
 // refunded, which raises an alert; a card still at the sequence before a
 // purchase whose write was attempted is handed to settleNotLanded.
-func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, credit int64, delivered bool) (readOutcome, models.WrittenPurchase, error) {
+func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, credit int64, delivered bool, readAt time.Time) (readOutcome, models.WrittenPurchase, error) {
 	now := d.now().UTC()
 	var out readOutcome
 	var gone models.WrittenPurchase
@@ -441,7 +471,7 @@ func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, cred
 			}
 			return tx.ResolveCardWrites(ctx, *cr.CreditID, models.WriteResultOnCard, now)
 		case before != nil && *before == seq && cr.CreditTries != nil && *cr.CreditTries > 0:
-			landed, err := settleNotLanded(ctx, tx, *cr.CreditID, now)
+			landed, err := settleNotLanded(ctx, tx, *cr.CreditID, readAt, now)
 			out = readNotLanded
 			if !landed {
 				out = readInDoubt
@@ -458,11 +488,14 @@ func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, cred
 // the box's own timer, and 60 s for the two clocks' drift.
 const sessionDeadAfter = bleproxy.SessionIdle + 60*time.Second
 
-// writeLive reports whether the box may still execute an issued WRITE_CARD
-// whose result never came: its session is alive on the box unless the box
-// has since opened a newer one or has been idle past its timeout.
-func writeLive(w models.OpenCardWrite, now time.Time) bool {
-	return w.BoxHello <= w.HelloCounter && now.Before(w.ActiveAt.Add(sessionDeadAfter))
+// writeLive reports whether, at time at, the box could still execute an
+// issued WRITE_CARD whose result never came: its session is alive on the
+// box unless the box had by then opened a newer one (the box's newest HELLO
+// was accepted no later than at) or been idle past its timeout.
+func writeLive(w models.OpenCardWrite, at time.Time) bool {
+	replaced := w.BoxHello > w.HelloCounter && w.BoxHelloAt != nil && !w.BoxHelloAt.After(at)
+	idle := !at.Before(w.ActiveAt.Add(sessionDeadAfter))
+	return !replaced && !idle
 }
 
 // settleNotLanded is the one place where a card credit leaves doubt without
@@ -471,14 +504,17 @@ func writeLive(w models.OpenCardWrite, now time.Time) bool {
 // if no write of it can still be executed, so the credit stays in doubt
 // while any of its writes is live. Otherwise its writes are closed and its
 // attempts cleared: it may be written again, and refunded or reversed.
+// readAt is when that read was asked for (the READ_CARD's seal time): the
+// card was read no earlier, and a phone may relay the CARD much later, so
+// the writes must have been dead already then.
 // Call it under the account lock; it reports whether it cleared the doubt.
-func settleNotLanded(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
+func settleNotLanded(ctx context.Context, tx *models.Store, creditID int64, readAt, now time.Time) (bool, error) {
 	ws, err := tx.OpenCardWrites(ctx, creditID)
 	if err != nil {
 		return false, err
 	}
 	for _, w := range ws {
-		if writeLive(w, now) {
+		if writeLive(w, readAt) {
 			return false, nil
 		}
 	}

@@ -104,7 +104,8 @@ func calleeName(c *ast.CallExpr) string {
 func TestWriteLive(t *testing.T) {
 	active := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	w := func(hello, boxHello int64) models.OpenCardWrite {
-		return models.OpenCardWrite{CardWrite: models.CardWrite{HelloCounter: hello, ActiveAt: active}, BoxHello: boxHello}
+		at := active.Add(time.Second) // the newer HELLO, if any, a second after the last activity
+		return models.OpenCardWrite{CardWrite: models.CardWrite{HelloCounter: hello, ActiveAt: active}, BoxHello: boxHello, BoxHelloAt: &at}
 	}
 	cases := []struct {
 		name  string
@@ -117,6 +118,7 @@ func TestWriteLive(t *testing.T) {
 		{"idle past the box's timeout, within the clocks' margin", w(7, 7), bleproxy.SessionIdle + 59*time.Second, true},
 		{"idle past the timeout and the margin", w(7, 7), bleproxy.SessionIdle + 60*time.Second, false},
 		{"the box opened a newer session", w(7, 8), time.Second, false},
+		{"a read asked for before the box's newer session proves nothing", w(7, 8), 0, true},
 		{"the box's counter went back (restored database): still live", w(7, 6), time.Second, true},
 	}
 	for _, c := range cases {

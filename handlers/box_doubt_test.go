@@ -323,3 +323,63 @@ func TestGasForRefundedOrderAlerts(t *testing.T) {
 		})
 	}
 }
+
+// A phone keeps back box B's CARD answer, read before the write was issued,
+// and relays it once box A's session is dead. The read was asked for while
+// the write was live, so it proves nothing: no refund. A fresh read settles
+// the purchase as what the card holds.
+func TestStaleCardReadProvesNothing(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	b := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
+	q := &phone{t: t, srv: srv, token: b.token, box: newBox(t, "4742000000000002")}
+	q.box.InsertCard(demoCard(t, 4))
+	hello, err := q.box.Hello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, a := q.post("/api/box/sessions", map[string]string{"hello": b64(hello)})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("open box B: %d %s", r.Status, r.Body)
+	}
+	q.session = a.SessionID
+	if err := q.box.HandleSession(decode(t, a.Frames[0])); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := q.box.Handle(decode(t, a.Frames[1])) // box B reads purchase 4; the phone keeps the answer
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := &phone{t: t, srv: srv, token: b.token, box: newBox(t, "4742000000000001")}
+	p.box.InsertCard(q.box.RemoveCard())
+	p.connect()
+	no := paidPurchase(t, env, b, 10000)
+	p.read()
+	_, frames := p.write(no)
+	if _, err := p.box.Handle(decode(t, frames[0])); err != nil { // written; the result is withheld
+		t.Fatal(err)
+	}
+	card := p.box.RemoveCard()
+	if v := p.connect(); v["card"] != "absent" { // box A's session with the write is dead now
+		t.Fatalf("box A's new session: %v", v)
+	}
+
+	r, a = q.post("/api/box/sessions/"+q.session+"/frames", map[string]string{"frame": b64(stale)})
+	if r.Status != http.StatusOK || num(a.View["seq"]) != 4 {
+		t.Fatalf("stale read relayed: %d %s", r.Status, r.Body)
+	}
+	if p, _ := a.View["pending"].(map[string]any); p == nil || p["in_doubt"] != true {
+		t.Fatalf("a stale read settled the purchase: %v", a.View)
+	}
+	rr := srv.Do(apptest.Request{Method: "POST", Path: "/api/admin/orders/" + no + "/refund", Token: apptest.AdminToken,
+		Body: map[string]string{"reason": "客户申请退款"}})
+	if rr.Status != http.StatusConflict || rr.Code(t) != "delivery_in_doubt" {
+		t.Fatalf("refund after a stale read: %d %s", rr.Status, rr.Body)
+	}
+	q.box.InsertCard(card)
+	if v := q.read(); v["delivered"] == nil || num(v["seq"]) != 5 {
+		t.Fatalf("fresh read: %v", v)
+	}
+}

@@ -32,10 +32,12 @@ const (
 )
 
 // OpenCardWrite is a write not yet resolved, with the newest HELLO counter
-// its box has since opened a session with.
+// its box has since opened a session with, and when (boxes.last_seen_at
+// moves only with an accepted HELLO).
 type OpenCardWrite struct {
 	CardWrite
-	BoxHello int64
+	BoxHello   int64
+	BoxHelloAt *time.Time // when the box's newest HELLO was accepted
 }
 
 // InsertCardWrite records an issued write, in the transaction that counts
@@ -56,7 +58,7 @@ func (s *Store) TouchCardWrites(ctx context.Context, sessionID string, at time.T
 func (s *Store) OpenCardWrites(ctx context.Context, creditID int64) ([]OpenCardWrite, error) {
 	var ws []OpenCardWrite
 	err := s.db.WithContext(ctx).Raw(`
-		SELECT w.*, COALESCE(b.hello_counter, w.hello_counter) AS box_hello
+		SELECT w.*, COALESCE(b.hello_counter, w.hello_counter) AS box_hello, b.last_seen_at AS box_hello_at
 		FROM card_writes w LEFT JOIN boxes b ON b.box_id = w.box_id
 		WHERE w.credit_id = ? AND w.resolved_at IS NULL ORDER BY w.id`, creditID).Scan(&ws).Error
 	return ws, err
