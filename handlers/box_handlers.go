@@ -118,22 +118,33 @@ type frameRequest struct {
 	Frame string `json:"frame"`
 }
 
-// relayBoxFrame takes a frame the box sent and answers the server's next
-// frames and what happened.
-func (h *handler) relayBoxFrame(c *gin.Context) {
+// frameOf parses a relayed frame's request, the box's and the kiosk's
+// alike: the session id in the path and the frame in the body. On a bad
+// request it has answered, and reports false.
+func frameOf(c *gin.Context) (string, []byte, bool) {
 	id, err := boxSession(c)
 	if err != nil {
 		writeError(c, err)
-		return
+		return "", nil, false
 	}
 	var req frameRequest
 	if err := decodeJSON(c, &req); err != nil {
 		writeError(c, err)
-		return
+		return "", nil, false
 	}
 	frame, err := decodeFrame(req.Frame)
 	if err != nil {
 		writeError(c, err)
+		return "", nil, false
+	}
+	return id, frame, true
+}
+
+// relayBoxFrame takes a frame the box sent and answers the server's next
+// frames and what happened.
+func (h *handler) relayBoxFrame(c *gin.Context) {
+	id, frame, ok := frameOf(c)
+	if !ok {
 		return
 	}
 	ans, err := h.Cards.Frame(c.Request.Context(), session(c).UserID, id, frame)

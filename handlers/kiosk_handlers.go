@@ -190,19 +190,8 @@ func (h *handler) openKioskSession(c *gin.Context) {
 
 // relayKioskFrame relays a frame of the kiosk's card reader.
 func (h *handler) relayKioskFrame(c *gin.Context) {
-	id, err := boxSession(c)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	var req frameRequest
-	if err := decodeJSON(c, &req); err != nil {
-		writeError(c, err)
-		return
-	}
-	frame, err := decodeFrame(req.Frame)
-	if err != nil {
-		writeError(c, err)
+	id, frame, ok := frameOf(c)
+	if !ok {
 		return
 	}
 	ans, err := h.Kiosk.Frame(c.Request.Context(), kioskOf(c), id, frame)
