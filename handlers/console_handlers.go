@@ -617,7 +617,7 @@ func rawJSON(s *string) json.RawMessage {
 // maxImport bounds an uploaded import file.
 const maxImport = 64 << 20
 
-// adminImport imports bills or readings from a CSV body.
+// adminImport imports accounts, bills or readings from a CSV body.
 func (h *handler) adminImport(kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ct := c.ContentType()
@@ -629,9 +629,12 @@ func (h *handler) adminImport(kind string) gin.HandlerFunc {
 		name := c.Query("name")
 		var res console.ImportResult
 		var err error
-		if kind == "bills" {
+		switch kind {
+		case "accounts":
+			res, err = h.Console.ImportAccounts(c.Request.Context(), actor(c), name, body)
+		case "bills":
 			res, err = h.Console.ImportBills(c.Request.Context(), actor(c), name, body)
-		} else {
+		default:
 			res, err = h.Console.ImportReadings(c.Request.Context(), actor(c), name, body)
 		}
 		var ie models.ImportError

@@ -246,6 +246,7 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/kiosks":                                  staff.Read,
 	"GET /api/admin/audit":                                   staff.Audit,
 	"GET /api/admin/imports":                                 staff.Manage,
+	"POST /api/admin/imports/accounts":                       staff.Manage,
 	"POST /api/admin/imports/bills":                          staff.Manage,
 	"POST /api/admin/imports/readings":                       staff.Manage,
 	"GET /api/admin/tariffs":                                 staff.Read,

@@ -199,6 +199,7 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/kiosks", read, h.adminKiosks)
 	admin.GET("/audit", h.need(staff.Audit), h.adminAudit)
 	admin.GET("/imports", h.need(staff.Manage), h.adminImports)
+	admin.POST("/imports/accounts", h.need(staff.Manage), h.adminImport("accounts"))
 	admin.POST("/imports/bills", h.need(staff.Manage), h.adminImport("bills"))
 	admin.POST("/imports/readings", h.need(staff.Manage), h.adminImport("readings"))
 	admin.GET("/reports/daily", h.need(staff.Report), h.adminDailyReport)

@@ -417,7 +417,7 @@ type AccountStage struct {
 	Kind        AccountKind
 	MeterNumber string
 	CardSerial  string
-	CardType    CardType
+	CardType    string // "" without a card (CardType refuses an empty value)
 	BalanceFen  int64
 	Applied     bool
 }
@@ -427,7 +427,7 @@ func (AccountStage) TableName() string { return "account_staging" }
 
 func (a AccountStage) row() ImportRow {
 	return ImportRow{Line: a.Line, UserNumber: a.UserNumber, HolderName: a.HolderName, Address: a.Address, Phone: a.Phone,
-		Kind: a.Kind, MeterNumber: a.MeterNumber, CardSerial: a.CardSerial, CardType: a.CardType, BalanceFen: a.BalanceFen}
+		Kind: a.Kind, MeterNumber: a.MeterNumber, CardSerial: a.CardSerial, CardType: CardType(a.CardType), BalanceFen: a.BalanceFen}
 }
 
 // StageAccounts writes a batch of staged accounts; it locks nothing but
@@ -439,7 +439,7 @@ func (s *Store) StageAccounts(ctx context.Context, importID int64, rows []Import
 	out := make([]AccountStage, len(rows))
 	for i, r := range rows {
 		out[i] = AccountStage{ImportID: importID, Line: r.Line, UserNumber: r.UserNumber, HolderName: r.HolderName, Address: r.Address,
-			Phone: r.Phone, Kind: r.Kind, MeterNumber: r.MeterNumber, CardSerial: r.CardSerial, CardType: r.CardType, BalanceFen: r.BalanceFen}
+			Phone: r.Phone, Kind: r.Kind, MeterNumber: r.MeterNumber, CardSerial: r.CardSerial, CardType: string(r.CardType), BalanceFen: r.BalanceFen}
 	}
 	return s.db.WithContext(ctx).CreateInBatches(out, 500).Error
 }
