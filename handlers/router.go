@@ -190,6 +190,8 @@ func New(d Deps) (*gin.Engine, error) {
 	admin.GET("/orders/:no", read, h.adminGetOrder)
 	admin.GET("/orders/:no/provider", act, h.adminAskProvider)
 	admin.POST("/orders/:no/refund", act, h.adminRefund)
+	admin.GET("/orders/:no/delivery", read, h.adminOrderDelivery)
+	admin.POST("/orders/:no/resend", act, h.adminResendIoT)
 	admin.GET("/approvals", read, h.adminApprovals)
 	admin.POST("/approvals/:id/approve", h.need(staff.Approve), h.adminApprove)
 	admin.POST("/approvals/:id/reject", h.need(staff.Approve), h.adminReject)
