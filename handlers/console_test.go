@@ -668,6 +668,18 @@ func TestTariffVersions(t *testing.T) {
 	if q := quote(); num(q["gross_fen"]) != 300 || num(q["tariff_version"]) != 1 {
 		t.Fatalf("quote on version 1: %v", q)
 	}
+	// The order keeps the version that priced it; the console shows it.
+	pricedBy := func(no string) int64 {
+		r := adm.do("GET", "/api/admin/orders/"+no, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("order: %d %s", r.Status, r.Body)
+		}
+		return num(r.JSON(t)["tariff_version"])
+	}
+	before := orderNo(t, iot.order(map[string]any{"volume_cm3": 100}))
+	if v := pricedBy(before); v != 1 {
+		t.Fatalf("order before the change priced by version %d", v)
+	}
 	beijing := time.FixedZone("CST", 8*3600)
 	today := time.Now().In(beijing).Format("2006-01-02")
 	tomorrow := time.Now().In(beijing).AddDate(0, 0, 1).Format("2006-01-02")
@@ -695,6 +707,14 @@ func TestTariffVersions(t *testing.T) {
 	env.Clock.Advance(48 * time.Hour)
 	if q := quote(); num(q["gross_fen"]) != 350 || num(q["tariff_version"]) != 2 {
 		t.Fatalf("quote after the day: %v", q)
+	}
+	after := orderNo(t, iot.order(map[string]any{"volume_cm3": 100}))
+	if v1, v2 := pricedBy(before), pricedBy(after); v1 != 1 || v2 != 2 {
+		t.Fatalf("orders priced by versions %d and %d, want 1 and 2", v1, v2)
+	}
+	r := adm.do("GET", fmt.Sprintf("/api/admin/orders?account_id=%d", env.AccountID("031130001")), nil)
+	if os := r.JSON(t)["orders"].([]any); len(os) != 2 || num(os[0].(map[string]any)["tariff_version"]) != 2 {
+		t.Fatalf("orders list: %s", r.Body)
 	}
 	if got := auditRows(t, env, "tariff.schedule"); len(got) != 1 || !strings.Contains(*got[0].AfterJSON, tomorrow) {
 		t.Fatalf("tariff audit: %+v", got)
