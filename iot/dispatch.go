@@ -330,6 +330,13 @@ var ErrNotResendable = errors.New("iot: no copy to resend now")
 // Errors: ErrNotIoT, ErrDeliveryOver, ErrNotResendable, and Send's.
 func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) {
 	d, err := s.DeliveryOf(ctx, orderNo)
+	if errors.Is(err, ErrNotIoT) {
+		// Paid since the last dispatch pass: queue it now.
+		if _, err := s.Enqueue(ctx); err != nil {
+			return d, err
+		}
+		d, err = s.DeliveryOf(ctx, orderNo)
+	}
 	if err != nil {
 		return d, err
 	}
