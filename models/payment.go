@@ -33,10 +33,19 @@ type Order struct {
 	CloseReason       *string
 	ExpiresAt         time.Time
 	CheckedAt         *time.Time
-	PaidAt            *time.Time
-	ClosedAt          *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// The request's idempotency key, unique within its scope, and the
+	// hash of the request it came with (recharge/idempotency.go); NULL
+	// for orders made without one.
+	IdemScope   *string
+	IdemKey     *string
+	RequestHash *string
+	// PayParams is the JSON the customer's client was given to pay, kept
+	// for a repeat of the request.
+	PayParams *string
+	PaidAt    *time.Time
+	ClosedAt  *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 
 	// TariffVersion is the version of the account's tariff that priced a
 	// gas order (nil for bill payments).
@@ -89,18 +98,6 @@ type Refund struct {
 	SucceededAt      *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
-}
-
-// IdempotencyKey remembers a request and its answer.
-type IdempotencyKey struct {
-	ID          int64
-	Scope       string
-	IdemKey     string
-	RequestHash string
-	StatusCode  *int
-	Response    *string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
 }
 
 // Alert is something staff must look at.
