@@ -13,10 +13,13 @@ import (
 // UpdateOrder applies fn to the order numbered no under its row lock.
 // Errors: ErrNotFound, fn's error.
 func (s *Store) UpdateOrder(ctx context.Context, no string, fn func(*Order) error) (Order, error) {
-	return lockedUpdate(ctx, s, fn, func(o *Order) (int64, map[string]any) {
-		return o.ID, map[string]any{"status": o.Status, "inflight_account_id": o.InflightAccountID,
-			"close_reason": o.CloseReason, "paid_at": o.PaidAt, "closed_at": o.ClosedAt, "updated_at": o.UpdatedAt}
-	}, "order_no = ?", no)
+	return lockedUpdate(ctx, s, fn, func(o *Order) (int64, map[string]any) { return o.ID, orderState(o) }, "order_no = ?", no)
+}
+
+// orderState is the columns an order's transitions change.
+func orderState(o *Order) map[string]any {
+	return map[string]any{"status": o.Status, "inflight_account_id": o.InflightAccountID,
+		"close_reason": o.CloseReason, "paid_at": o.PaidAt, "closed_at": o.ClosedAt, "updated_at": o.UpdatedAt}
 }
 
 // UpdateCredit applies fn to a credit under its row lock.
@@ -65,4 +68,26 @@ func lockedUpdate[T any](ctx context.Context, s *Store, fn func(*T) error, state
 		return dup(tx.db.WithContext(ctx).Model(new(T)).Where("id = ?", id).Updates(set).Error)
 	})
 	return v, err
+}
+
+// UpdateOrderSeen is UpdateOrder for a caller that has read the order
+// already (seen): fn is applied to that copy and written back in one
+// conditional update, valid only while the order's status is still
+// seen's, since every transition of an order changes its status. If the
+// order moved since, or fn refuses seen, it falls back to UpdateOrder,
+// and fn decides on the locked, current row. The hot paths (a payment, a
+// close) save the locking read this way.
+// Errors: those of UpdateOrder.
+func (s *Store) UpdateOrderSeen(ctx context.Context, seen Order, fn func(*Order) error) (Order, error) {
+	next := seen
+	if fn(&next) == nil && next.Status != seen.Status {
+		res := s.db.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = ?", seen.ID, seen.Status).Updates(orderState(&next))
+		if res.Error != nil {
+			return seen, res.Error
+		}
+		if res.RowsAffected == 1 {
+			return next, nil
+		}
+	}
+	return s.UpdateOrder(ctx, seen.OrderNo, fn)
 }
