@@ -31,6 +31,7 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/internal/beijing"
 	"gaspay/iot"
 	"gaspay/iot/ctwing"
 	"gaspay/iot/ctwing/ctwingfake"
@@ -155,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		FailWindow:       cfg.BindFailWindow,
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
 		MeterBinds:       cfg.MeterBindDailyLimit,
-		Location:         time.FixedZone("CST", 8*3600),
+		Location:         beijing.Location(),
 	}, log)
 	a.Partners = partner.NewKeys(a.Store, a.Redis)
 	a.Metrics = metrics.New(a.Store, log)
@@ -347,12 +348,11 @@ func (a *App) wireRecharge(opts Options) error {
 	if err != nil {
 		return err
 	}
-	beijing := time.FixedZone("CST", 8*3600)
 	a.Recharge = recharge.NewService(a.Store, recharge.Config{
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
 		OrderTTL:         cfg.OrderTTL,
 		QuoteTTL:         5 * time.Minute,
-		Location:         beijing,
+		Location:         beijing.Location(),
 		Apps:             map[models.Channel]string{models.ChannelWeChatMP: mp.AppID, models.ChannelWeChatOA: oa.AppID},
 	}, map[models.Channel]recharge.Provider{
 		models.ChannelWeChatMP: wechatPay, models.ChannelWeChatOA: wechatPay,
@@ -511,7 +511,7 @@ func (a *App) wireMessages(opts Options) {
 	}
 	mp, oa := a.Auth.Apps()
 	a.Messages = messages.New(a.Store, a.WeChat, messages.Config{MP: mp, OA: oa, MPTemplates: mpT, OATemplates: oaT,
-		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: time.FixedZone("CST", 8*3600)}, a.Log)
+		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: beijing.Location()}, a.Log)
 	if opts.Now != nil {
 		a.Messages.SetClock(opts.Now)
 	}
@@ -566,7 +566,7 @@ func (a *App) wireConsole() {
 	a.Staff = staff.NewService(a.Store, a.Redis, staff.Config{Production: cfg.Production(), IdleTTL: cfg.StaffIdleTTL,
 		FailLimit: cfg.StaffFailLimit, FailWindow: cfg.StaffFailWindow}, a.Log)
 	a.Console = console.NewService(a.Store, a.Recharge, console.Config{ApprovalFen: cfg.RefundApprovalFen,
-		Location: time.FixedZone("CST", 8*3600), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
+		Location: beijing.Location(), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
 			t, err := a.Redis.Get(ctx, a.Redis.Key(janitorLastRun)).Time()
 			return t, err == nil
 		}}, a.Log)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/customer"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 )
@@ -81,8 +82,6 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 // character takes two.
 const Width = 32
 
-var beijing = time.FixedZone("CST", 8*3600)
-
 // Text lays the receipt out for a 58 mm thermal printer: 32 columns, each
 // Chinese character two of them, every line at most Width wide.
 func (r Receipt) Text() string {
@@ -106,7 +105,7 @@ func (r Receipt) Text() string {
 	}
 	b.WriteString(rule + "\n")
 	row("终端号", r.KioskID)
-	row("时间", r.PaidAt.In(beijing).Format("2006-01-02 15:04:05"))
+	row("时间", r.PaidAt.In(beijing.Location()).Format("2006-01-02 15:04:05"))
 	row("订单号", r.OrderNo)
 	row("用户号", r.UserNumber)
 	row("户名", r.Holder)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gaspay/alipay"
+	"gaspay/internal/beijing"
 	"gaspay/wechat/wxpay"
 )
 
@@ -140,7 +141,7 @@ func (a AlipayBills) Merchant() string { return a.Account }
 // Open implements Source. The link Alipay gives lives 30 seconds: the
 // file is fetched at once.
 func (a AlipayBills) Open(ctx context.Context, day time.Time) (Bill, error) {
-	u, err := a.Client.BillURL(ctx, "trade", day.In(beijing()).Format(time.DateOnly))
+	u, err := a.Client.BillURL(ctx, "trade", day.In(beijing.Location()).Format(time.DateOnly))
 	switch {
 	case errors.Is(err, alipay.ErrNoBill):
 		return nil, fmt.Errorf("%w: %w", ErrBillNotReady, err)
@@ -174,5 +175,3 @@ func (b alipayBill) Lines(fn func(Line) error) error {
 	}
 	return err
 }
-
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }

@@ -43,6 +43,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gaspay/internal/beijing"
 )
 
 // GatewayPath is where the fake serves the gateway; append it to the
@@ -257,7 +259,7 @@ func New(cfg Config) (*Server, error) {
 		publicURL:    strings.TrimSuffix(cfg.PublicURL, "/"),
 		notifyClient: cfg.NotifyClient,
 		now:          cfg.Now,
-		loc:          time.FixedZone("CST", 8*60*60),
+		loc:          beijing.Location(),
 		pages:        pages,
 		trades:       make(map[string]*trade),
 		byTradeNo:    make(map[string]string),

@@ -32,6 +32,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"gaspay/console"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
@@ -84,8 +85,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	store := models.NewStore(db)
-	beijing := time.FixedZone("CST", 8*3600)
-	con := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	con := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	switch *phase {
 	case "seed":
 		return seed(ctx, store, *accounts, out)
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return search(ctx, store, con, *searches, out)
 	case "import":
 		rc := recharge.NewService(store, recharge.Config{PurchaseLimitFen: 150000, OrderTTL: 15 * time.Minute,
-			QuoteTTL: 5 * time.Minute, Location: beijing}, nil, log)
+			QuoteTTL: 5 * time.Minute, Location: beijing.Location()}, nil, log)
 		return importBills(ctx, store, con, rc, *bills, out)
 	}
 	return errors.New("-phase: seed, search or import")

@@ -13,6 +13,7 @@ import (
 
 	"gaspay/config"
 	"gaspay/console"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/staff"
@@ -122,7 +123,7 @@ func importData(ctx context.Context, cfg config.Config, log *slog.Logger, kind, 
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
-	svc := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	svc := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	if kind == "resume" {
 		if err := svc.ResumeImports(ctx); err != nil {
 			return err

@@ -21,6 +21,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/reconcile"
@@ -34,7 +35,7 @@ const (
 	appID = "wxbenchminiprog00"
 )
 
-var cst = time.FixedZone("CST", 8*3600)
+var cst = beijing.Location()
 
 // keyFile carries the fake merchant's keys from the parent to the child.
 type keyFile struct {
