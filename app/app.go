@@ -7,8 +7,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +30,7 @@ import (
 	"gaspay/customer"
 	"gaspay/handlers"
 	"gaspay/internal/beijing"
+	"gaspay/internal/randhex"
 	"gaspay/iot"
 	"gaspay/iot/ctwing"
 	"gaspay/iot/ctwing/ctwingfake"
@@ -148,7 +147,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.wireReconcile(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
-		a.AdminToken = randomHex(16)
+		a.AdminToken = randhex.New(16)
 	}
 	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
 		BindingLimit:     cfg.BindingLimit,
@@ -242,8 +241,8 @@ func (a *App) wireWeChat() error {
 	cfg := a.Config
 	base, mp, oa := cfg.WeChatAPIBase, wechatApp(cfg.WeChatMP), wechatApp(cfg.WeChatOA)
 	if cfg.WeChatSandbox() {
-		mp = wechat.App{AppID: SandboxMPAppID, Secret: randomHex(16)}
-		oa = wechat.App{AppID: SandboxOAAppID, Secret: randomHex(16)}
+		mp = wechat.App{AppID: SandboxMPAppID, Secret: randhex.New(16)}
+		oa = wechat.App{AppID: SandboxOAAppID, Secret: randhex.New(16)}
 		a.WeChatFake = wxfake.New(map[string]string{mp.AppID: mp.Secret, oa.AppID: oa.Secret})
 		url, err := a.serveLoopback(a.WeChatFake)
 		if err != nil {
@@ -474,7 +473,7 @@ func (a *App) wireIoT(opts Options) error {
 	ccfg := ctwing.Config{BaseURL: w.BaseURL, AppKey: w.AppKey, AppSecret: w.AppSecret.Reveal(), MasterKey: w.MasterKey.Reveal(),
 		ProductID: w.ProductID, Now: opts.Now}
 	if w.AppKey == "" {
-		secret, mk := randomHex(16), randomHex(16)
+		secret, mk := randhex.New(16), randhex.New(16)
 		fake := ctwingfake.New(ctwingfake.Config{AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
 			ProductID: sandboxCTWingProductID, PushURL: a.Config.PublicURL + "/notify/ctwing", Now: opts.Now})
 		url, err := a.serveLoopback(fake)
@@ -737,12 +736,4 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("app: crypto/rand: " + err.Error())
-	}
-	return hex.EncodeToString(b)
 }

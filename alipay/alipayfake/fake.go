@@ -34,7 +34,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -465,12 +464,6 @@ func (s *Server) wrongKey() (*rsa.PrivateKey, error) {
 		s.otherKey = k
 	}
 	return s.otherKey, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
 }
 
 // sortedKeys returns the keys of m in order.
