@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
-	"gorm.io/gorm"
 
 	"gaspay/alipay"
 	"gaspay/alipay/alipayfake"
@@ -51,9 +50,9 @@ import (
 
 // Options replace parts the configuration would otherwise build.
 type Options struct {
-	// DB and Redis, when set, are used instead of the configured ones and
-	// are not closed by App.Close.
-	DB    *gorm.DB
+	// Store and Redis, when set, are used instead of the configured ones
+	// and are not closed by App.Close; the store is migrated.
+	Store *models.Store
 	Redis *rediskv.Client
 	// Now, when set, is the business clock of the payment services and
 	// the sandbox providers (tests move it past expiries).
@@ -70,7 +69,6 @@ type Options struct {
 type App struct {
 	Config    config.Config
 	Log       *slog.Logger
-	DB        *gorm.DB
 	Store     *models.Store
 	Redis     *rediskv.Client
 	WeChat    *wechat.Client
@@ -200,28 +198,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 }
 
 func (a *App) openStorage(ctx context.Context, opts Options) error {
-	a.DB = opts.DB
-	if a.DB == nil {
+	a.Store = opts.Store
+	if a.Store == nil {
 		var err error
-		if a.Config.MySQLDSN.IsSet() {
-			a.DB, err = models.OpenMySQL(a.Config.MySQLDSN.Reveal(), a.Log)
-		} else {
-			a.DB, err = models.OpenSQLite(a.Config.SQLitePath(), a.Log)
-		}
-		if err != nil {
+		if a.Store, err = models.Open(a.Config.MySQLDSN.Reveal(), a.Config.SQLitePath(), a.Log); err != nil {
 			return err
 		}
-		db := a.DB
-		a.closers = append(a.closers, func() error { return models.Close(db) })
+		a.closers = append(a.closers, a.Store.Close)
 	}
-	applied, err := models.Migrate(ctx, a.DB)
+	applied, err := models.Migrate(ctx, a.Store.DB())
 	if err != nil {
 		return err
 	}
 	if len(applied) > 0 {
 		a.Log.InfoContext(ctx, "migrations applied", slog.Any("versions", applied))
 	}
-	a.Store = models.NewStore(a.DB)
 
 	a.Redis = opts.Redis
 	if a.Redis == nil {
@@ -690,7 +681,7 @@ func (a *App) wireReconcile(opts Options) {
 
 // Ready reports whether the database and Redis answer.
 func (a *App) Ready(ctx context.Context) error {
-	if err := models.Ping(ctx, a.DB); err != nil {
+	if err := a.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	if err := a.Redis.Ping(ctx).Err(); err != nil {

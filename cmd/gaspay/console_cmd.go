@@ -53,11 +53,11 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
@@ -115,11 +115,11 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 // importData imports bills or readings, or finishes imports a crash left
 // half applied.
 func importData(ctx context.Context, cfg config.Config, log *slog.Logger, kind, path string, stdout io.Writer) error {
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}

@@ -72,10 +72,9 @@ func RawDB(t testing.TB) *gorm.DB {
 // replica would: the same MySQL database, or the same SQLite file.
 func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 	t.Helper()
-	var other *gorm.DB
-	var err error
+	var dsn, file string
 	if models.DialectOf(db) == models.MySQL {
-		other, err = models.OpenMySQL(MySQLDSN(t, db), Logger())
+		dsn = MySQLDSN(t, db)
 	} else {
 		var rows []struct {
 			Name string
@@ -84,13 +83,14 @@ func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 		if err := db.Raw("PRAGMA database_list").Scan(&rows).Error; err != nil || len(rows) == 0 {
 			t.Fatalf("sqlite path: %v", err)
 		}
-		other, err = models.OpenSQLite(rows[0].File, Logger())
+		file = rows[0].File
 	}
+	other, err := models.Open(dsn, file, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { models.Close(other) })
-	return other
+	t.Cleanup(func() { other.Close() })
+	return other.DB()
 }
 
 // ReopenRedis opens a second client on c's server and prefix, as another
