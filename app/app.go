@@ -163,7 +163,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Production:     cfg.Production(),
 		PublicURL:      cfg.PublicURL,
 		TrustedProxies: cfg.TrustedProxies,
-		Store:          a.Store,
 		Auth:           a.Auth,
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,

@@ -48,7 +48,7 @@ func (h *handler) idempotent(c *gin.Context, scope string, req any, fn func() (i
 	ctx := c.Request.Context()
 	now := time.Now().UTC()
 
-	k, claimed, err := h.Store.ClaimIdempotencyKey(ctx, scope, key, hash, now)
+	k, claimed, err := h.Recharge.ClaimIdempotencyKey(ctx, scope, key, hash, now)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -67,7 +67,7 @@ func (h *handler) idempotent(c *gin.Context, scope string, req any, fn func() (i
 			writeError(c, errIdemInProgress)
 			return
 		}
-		if ok, err := h.Store.TakeOverIdempotencyKey(ctx, k.ID, k.UpdatedAt, now); err != nil || !ok {
+		if ok, err := h.Recharge.TakeOverIdempotencyKey(ctx, k.ID, k.UpdatedAt, now); err != nil || !ok {
 			c.Header("Retry-After", "1")
 			writeError(c, errors.Join(err, errIdemInProgress))
 			return
@@ -81,7 +81,7 @@ func (h *handler) idempotent(c *gin.Context, scope string, req any, fn func() (i
 		// key may try again once the window has passed.
 		var limited *limitedError
 		if ae.Status >= 500 || errors.As(err, &limited) {
-			if rerr := h.Store.ReleaseIdempotencyKey(ctx, k.ID); rerr != nil {
+			if rerr := h.Recharge.ReleaseIdempotencyKey(ctx, k.ID); rerr != nil {
 				logFrom(c).WarnContext(ctx, "idempotency release", slog.String("err", rerr.Error()))
 			}
 			writeError(c, err)
@@ -94,7 +94,7 @@ func (h *handler) idempotent(c *gin.Context, scope string, req any, fn func() (i
 		writeError(c, err)
 		return
 	}
-	if err := h.Store.FinishIdempotencyKey(ctx, k.ID, status, string(raw), time.Now().UTC()); err != nil {
+	if err := h.Recharge.FinishIdempotencyKey(ctx, k.ID, status, string(raw), time.Now().UTC()); err != nil {
 		// The answer stands; a repeat will find the key unfinished and
 		// take it over after abandonedAfter.
 		logFrom(c).WarnContext(ctx, "idempotency finish", slog.String("err", err.Error()))

@@ -58,7 +58,7 @@ func (h *handler) limit(c *gin.Context, l Limiter, kind string, answer *apiError
 		if ok {
 			continue
 		}
-		if err := h.Store.CountRefusal(ctx, kind, s, time.Now()); err != nil {
+		if err := h.Console.CountRefusal(ctx, kind, s, time.Now()); err != nil {
 			logFrom(c).WarnContext(ctx, "refusal not counted", slog.String("kind", kind), slog.String("err", err.Error()))
 		}
 		return &limitedError{api: answer, wait: wait}
@@ -85,7 +85,7 @@ func (h *handler) adminRefusals(c *gin.Context) {
 		writeError(c, badRequest("invalid_day", "day must be YYYY-MM-DD (UTC)."))
 		return
 	}
-	rows, err := h.Store.RefusalCounts(c.Request.Context(), day, 500)
+	rows, err := h.Console.Refusals(c.Request.Context(), day, 500)
 	if err != nil {
 		writeError(c, err)
 		return
