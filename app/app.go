@@ -602,7 +602,7 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 		// Nothing to open: Pay answers why it cannot pay.
 		return nil
 	}
-	params, err := a.sandboxAlipayProvider.Prepay(ctx, o, "燃气缴费 "+o.OrderNo)
+	params, err := a.sandboxAlipayProvider.Prepay(ctx, recharge.PrepayOf(o, "燃气缴费 "+o.OrderNo))
 	if err != nil {
 		return err
 	}

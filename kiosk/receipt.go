@@ -65,7 +65,7 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 		r.Lines = []recharge.Line{}
 	}
 	r.Payment = "微信支付"
-	if o.Provider == "alipay" {
+	if o.Provider == recharge.ProviderAlipay {
 		r.Payment = "支付宝"
 	}
 	if c, err := s.store.CurrentCard(ctx, a.ID); err == nil {

@@ -80,7 +80,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		return OrderView{}, nil, err
 	}
 
-	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
+	params, err := p.Prepay(ctx, PrepayOf(o, s.description(d.UserNumber, o)))
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		// The provider may have the order: it stays pending, the janitor

@@ -20,7 +20,7 @@ func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Or
 	if !ok {
 		return models.Refund{}, fmt.Errorf("recharge: order %s moved under its lock", o.OrderNo)
 	}
-	r := models.Refund{RefundNo: "R" + o.OrderNo, OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
+	r := models.Refund{RefundNo: RefundNoOf(o.OrderNo), OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
 		RequestedBy: by, Status: models.RefundPending, CreatedAt: now, UpdatedAt: now}
 	return r, tx.InsertRefund(ctx, &r)
 }
@@ -147,7 +147,7 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) models.Refu
 	if p == nil {
 		return r
 	}
-	res, err := p.Refund(ctx, r, o)
+	res, err := p.Refund(ctx, refundRequestOf(r, o))
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		s.log.WarnContext(ctx, "refund outcome unknown", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
@@ -246,7 +246,7 @@ func (s *Service) followRefund(ctx context.Context, r models.Refund) {
 	if p == nil {
 		return
 	}
-	res, err := p.QueryRefund(ctx, r)
+	res, err := p.QueryRefund(ctx, refundRequestOf(r, o))
 	if err != nil {
 		s.touchRefund(ctx, r)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"gaspay/alipay"
 	"gaspay/internal/beijing"
+	"gaspay/recharge"
 	"gaspay/wechat/wxpay"
 )
 
@@ -79,7 +80,7 @@ type WeChatBills struct {
 }
 
 // Provider implements Source.
-func (w WeChatBills) Provider() string { return "wechat" }
+func (w WeChatBills) Provider() string { return recharge.ProviderWeChat }
 
 // Merchant implements Source.
 func (w WeChatBills) Merchant() string { return w.MchID }
@@ -133,7 +134,7 @@ type AlipayBills struct {
 }
 
 // Provider implements Source.
-func (a AlipayBills) Provider() string { return "alipay" }
+func (a AlipayBills) Provider() string { return recharge.ProviderAlipay }
 
 // Merchant implements Source.
 func (a AlipayBills) Merchant() string { return a.Account }

@@ -263,7 +263,7 @@ func reconcileAndReport(ctx context.Context, getenv func(string) string, log *sl
 	svc := reconcile.NewService(store, pay, []reconcile.Source{src}, rdb,
 		reconcile.Config{Location: cst, ReadyAfter: 10 * time.Hour, Retry: 10 * time.Minute, DeliveryAlertAge: 24 * time.Hour}, log)
 	start := time.Now()
-	res, err := svc.Run(ctx, "wechat", date)
+	res, err := svc.Run(ctx, recharge.ProviderWeChat, date)
 	if err != nil {
 		return err
 	}
