@@ -47,6 +47,13 @@ type OutboxMessage struct {
 // TableName is the outbox's table.
 func (OutboxMessage) TableName() string { return "outbox_messages" }
 
+// scanAll runs a read-only query and scans every row into a T.
+func scanAll[T any](ctx context.Context, s *Store, query string, args ...any) ([]T, error) {
+	var out []T
+	err := s.db.WithContext(ctx).Raw(query, args...).Scan(&out).Error
+	return out, err
+}
+
 // AddSubscribeAcceptance counts one more acceptance of a subscribe-message
 // template by a user and returns how many the user now has.
 func (s *Store) AddSubscribeAcceptance(ctx context.Context, userID int64, templateID string, at time.Time) (int, error) {
@@ -109,10 +116,8 @@ type MessageRecipient struct {
 
 // MessageRecipients are the users bound to an account.
 func (s *Store) MessageRecipients(ctx context.Context, accountID int64) ([]MessageRecipient, error) {
-	var users []MessageRecipient
-	err := s.db.WithContext(ctx).Raw(`SELECT u.id AS user_id, u.app_kind, u.open_id FROM bindings b JOIN users u ON u.id = b.user_id
-		WHERE b.account_id = ?`, accountID).Scan(&users).Error
-	return users, err
+	return scanAll[MessageRecipient](ctx, s, `SELECT u.id AS user_id, u.app_kind, u.open_id FROM bindings b JOIN users u ON u.id = b.user_id
+		WHERE b.account_id = ?`, accountID)
 }
 
 // EnqueueMessage adds m to the outbox unless its (event_key, user_id) is
@@ -153,11 +158,9 @@ type PaymentEvent struct {
 
 // PaymentsRecorded are the payments recorded in [from, to].
 func (s *Store) PaymentsRecorded(ctx context.Context, from, to time.Time) ([]PaymentEvent, error) {
-	var out []PaymentEvent
-	err := s.db.WithContext(ctx).Raw(`SELECT o.order_no, o.account_id, p.amount_fen, o.purpose, p.paid_at, a.user_number
+	return scanAll[PaymentEvent](ctx, s, `SELECT o.order_no, o.account_id, p.amount_fen, o.purpose, p.paid_at, a.user_number
 		FROM payments p JOIN orders o ON o.id = p.order_id JOIN accounts a ON a.id = o.account_id
-		WHERE p.created_at >= ? AND p.created_at <= ?`, from, to).Scan(&out).Error
-	return out, err
+		WHERE p.created_at >= ? AND p.created_at <= ?`, from, to)
 }
 
 // DeliveryEvent is a credit delivered, for a message.
@@ -172,11 +175,9 @@ type DeliveryEvent struct {
 
 // CreditsDelivered are the credits delivered in [from, to].
 func (s *Store) CreditsDelivered(ctx context.Context, from, to time.Time) ([]DeliveryEvent, error) {
-	var out []DeliveryEvent
-	err := s.db.WithContext(ctx).Raw(`SELECT o.order_no, c.account_id, c.kind, c.amount, c.unit, c.delivered_at
+	return scanAll[DeliveryEvent](ctx, s, `SELECT o.order_no, c.account_id, c.kind, c.amount, c.unit, c.delivered_at
 		FROM credits c JOIN orders o ON o.id = c.order_id
-		WHERE c.status = ? AND c.delivered_at >= ? AND c.delivered_at <= ?`, CreditDelivered, from, to).Scan(&out).Error
-	return out, err
+		WHERE c.status = ? AND c.delivered_at >= ? AND c.delivered_at <= ?`, CreditDelivered, from, to)
 }
 
 // IoTActionEvent is an IoT delivery that needs the customer or staff.
@@ -191,10 +192,8 @@ type IoTActionEvent struct {
 // IoTDeliveriesNeedingAction are the IoT deliveries that expired or were
 // rejected in [from, to].
 func (s *Store) IoTDeliveriesNeedingAction(ctx context.Context, from, to time.Time) ([]IoTActionEvent, error) {
-	var out []IoTActionEvent
-	err := s.db.WithContext(ctx).Raw(`SELECT order_no, account_id, state, copies, updated_at FROM iot_deliveries
-		WHERE state IN ('expired', 'rejected') AND updated_at >= ? AND updated_at <= ?`, from, to).Scan(&out).Error
-	return out, err
+	return scanAll[IoTActionEvent](ctx, s, `SELECT order_no, account_id, state, copies, updated_at FROM iot_deliveries
+		WHERE state IN ('expired', 'rejected') AND updated_at >= ? AND updated_at <= ?`, from, to)
 }
 
 // LowBalanceEvent is a meter report below the account's warning.
@@ -208,12 +207,10 @@ type LowBalanceEvent struct {
 // LowBalanceReports are the IoT meters (money units) whose report in
 // [from, to] is below their account's warning, or defFen without one.
 func (s *Store) LowBalanceReports(ctx context.Context, from, to time.Time, defFen int64) ([]LowBalanceEvent, error) {
-	var out []LowBalanceEvent
-	err := s.db.WithContext(ctx).Raw(`SELECT im.meter_number, m.account_id, im.balance, im.reported_at
+	return scanAll[LowBalanceEvent](ctx, s, `SELECT im.meter_number, m.account_id, im.balance, im.reported_at
 		FROM iot_meters im JOIN meters m ON m.meter_number = im.meter_number LEFT JOIN message_settings ms ON ms.account_id = m.account_id
 		WHERE im.reported_at >= ? AND im.reported_at <= ? AND im.unit = 1 AND im.balance < COALESCE(ms.low_balance_fen, ?)`,
-		from, to, defFen).Scan(&out).Error
-	return out, err
+		from, to, defFen)
 }
 
 // ArrearsEvent is an ordinary account in arrears.
@@ -225,10 +222,7 @@ type ArrearsEvent struct {
 
 // AccountsInArrears are the ordinary accounts with arrears.
 func (s *Store) AccountsInArrears(ctx context.Context) ([]ArrearsEvent, error) {
-	var out []ArrearsEvent
-	err := s.db.WithContext(ctx).Raw(`SELECT id, user_number, arrears_fen FROM accounts WHERE kind = ? AND arrears_fen > 0`, KindOrdinary).
-		Scan(&out).Error
-	return out, err
+	return scanAll[ArrearsEvent](ctx, s, `SELECT id, user_number, arrears_fen FROM accounts WHERE kind = ? AND arrears_fen > 0`, KindOrdinary)
 }
 
 // DueMessages are up to limit pending messages whose time has come, the
@@ -274,5 +268,6 @@ func (s *Store) RecordMessageAttempt(ctx context.Context, id int64, a MessageAtt
 // RecentMessages lists the newest outbox rows, for staff.
 func (s *Store) RecentMessages(ctx context.Context, limit int) ([]OutboxMessage, error) {
 	var out []OutboxMessage
-	return out, s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&out).Error
+	err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&out).Error
+	return out, err
 }

@@ -14,14 +14,11 @@ import (
 // Channel is where an order is paid.
 type Channel = models.Channel
 
-// Channels.
+// The channels handlers treats apart when an order is placed.
 const (
-	ChannelWeChatMP  = models.ChannelWeChatMP
-	ChannelWeChatOA  = models.ChannelWeChatOA
 	ChannelAlipayWAP = models.ChannelAlipayWAP
 	ChannelAlipayMP  = models.ChannelAlipayMP
 	ChannelPartner   = models.ChannelPartner
-	ChannelKioskCode = models.ChannelKioskCode
 )
 
 // ParseChannel reads a channel's name; false if there is none such.
