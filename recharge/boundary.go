@@ -1,9 +1,6 @@
 package recharge
 
 import (
-	"context"
-	"time"
-
 	"gaspay/models"
 )
 
@@ -40,28 +37,4 @@ func Unavailable(err error) bool { return models.Unavailable(err) }
 // NewTier is one tier as staff enter it; upper nil is the last, unbounded.
 func NewTier(upper *int64, priceFenPerM3 int64) Tier {
 	return ToTiers([]models.TariffTier{{UpperCm3: upper, PriceFenPerM3: priceFenPerM3}})[0]
-}
-
-// IdempotencyKey is a claimed Idempotency-Key and the answer given to it.
-type IdempotencyKey = models.IdempotencyKey
-
-// ClaimIdempotencyKey claims (scope, key) for a request whose hash is
-// hash; see models.Store.ClaimIdempotencyKey.
-func (s *Service) ClaimIdempotencyKey(ctx context.Context, scope, key, hash string, at time.Time) (IdempotencyKey, bool, error) {
-	return s.store.ClaimIdempotencyKey(ctx, scope, key, hash, at)
-}
-
-// TakeOverIdempotencyKey takes over a key whose first request died.
-func (s *Service) TakeOverIdempotencyKey(ctx context.Context, id int64, seen, at time.Time) (bool, error) {
-	return s.store.TakeOverIdempotencyKey(ctx, id, seen, at)
-}
-
-// ReleaseIdempotencyKey frees a key so that a retry runs again.
-func (s *Service) ReleaseIdempotencyKey(ctx context.Context, id int64) error {
-	return s.store.ReleaseIdempotencyKey(ctx, id)
-}
-
-// FinishIdempotencyKey stores the answer given to the key's request.
-func (s *Service) FinishIdempotencyKey(ctx context.Context, id int64, status int, body string, at time.Time) error {
-	return s.store.FinishIdempotencyKey(ctx, id, status, body, at)
 }
