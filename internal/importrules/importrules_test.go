@@ -41,7 +41,7 @@ func TestCheckFindsPlantedViolations(t *testing.T) {
 		"models/store.go":          "package models\n\nimport \"gorm.io/gorm\"\n",
 		"cmd/tool/main.go":         "package main\n\nimport \"gorm.io/gorm\"\n",
 		"internal/testenv/db.go":   "package testenv\n\nimport \"gorm.io/gorm\"\n",
-		"cards/desk.go":            "package cards\n\nimport \"gorm.io/gorm\"\n",
+		"iot/store.go":             "package iot\n\nimport \"gorm.io/gorm\"\n",
 		"recharge/orders.go":       "package recharge\n\nimport \"gaspay/models\"\n",
 		"testdata/handlers/bad.go": "package handlers\n\nimport \"gorm.io/gorm\"\n",
 	}
