@@ -360,7 +360,7 @@ func (s *Service) endUnpaid(ctx context.Context, o models.Order, status models.O
 		}
 		now := s.now().UTC()
 		closed = false
-		_, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.EndUnpaid(status, reason, now) })
+		_, err := tx.UpdateOrderSeen(ctx, o, func(o *models.Order) error { return o.EndUnpaid(status, reason, now) })
 		if errors.Is(err, models.ErrTransition) {
 			return nil
 		}
