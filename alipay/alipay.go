@@ -33,6 +33,8 @@ import (
 	"time"
 
 	sdk "github.com/smartwalle/alipay/v3"
+
+	"gaspay/internal/beijing"
 )
 
 // ProductionGateway is Alipay's production gateway, used when
@@ -142,7 +144,7 @@ func New(cfg Config) (*Client, error) {
 		// The classic mix-up: every response would then fail verification.
 		return nil, errors.New("alipay: new: AlipayPublicKey is the app's own public key, not Alipay's")
 	}
-	loc := time.FixedZone("CST", 8*60*60) // China has no daylight saving time
+	loc := beijing.Location()
 	// production=false with an explicit gateway, on purpose: in production
 	// mode the SDK downloads a certificate from the gateway whenever a
 	// response or notification names an alipay_cert_sn it does not know,

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"gaspay/internal/beijing"
 )
 
 // ErrBillFormat: the bill zip does not hold the files and columns Alipay
@@ -259,10 +261,10 @@ func ParseBillDetails(r io.Reader, fn func(BillRow) error) (BillSummary, error) 
 		line, _ := cv.FieldPos(0)
 		row := BillRow{Line: line, Account: sum.Account, TradeNo: get("支付宝交易号"), OutTradeNo: get("商户订单号"), BizType: get("业务类型"),
 			Subject: get("商品名称"), RefundNo: get("退款批次号/请求号")}
-		if row.CreatedAt, err = time.ParseInLocation(timeLayout, get("创建时间"), time.FixedZone("CST", 8*3600)); err != nil {
+		if row.CreatedAt, err = time.ParseInLocation(timeLayout, get("创建时间"), beijing.Location()); err != nil {
 			return sum, bad("创建时间 %q", get("创建时间"))
 		}
-		if row.FinishedAt, err = time.ParseInLocation(timeLayout, get("完成时间"), time.FixedZone("CST", 8*3600)); err != nil {
+		if row.FinishedAt, err = time.ParseInLocation(timeLayout, get("完成时间"), beijing.Location()); err != nil {
 			return sum, bad("完成时间 %q", get("完成时间"))
 		}
 		for _, f := range []struct {

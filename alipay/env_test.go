@@ -11,6 +11,7 @@ import (
 
 	"gaspay/alipay"
 	"gaspay/alipay/alipayfake"
+	"gaspay/internal/beijing"
 )
 
 const testAppID = "2021000000000001"
@@ -65,7 +66,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	k := keys(t)
-	e := &env{t: t, clock: &clock{now: time.Date(2024, 5, 1, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}}
+	e := &env{t: t, clock: &clock{now: time.Date(2024, 5, 1, 10, 0, 0, 0, beijing.Location())}}
 	fake, err := alipayfake.New(alipayfake.Config{
 		AppID:            testAppID,
 		AppPublicKey:     k.AppPublicKey,

@@ -7,8 +7,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
-	"gorm.io/gorm"
 
 	"gaspay/alipay"
 	"gaspay/alipay/alipayfake"
@@ -31,6 +28,8 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/handlers"
+	"gaspay/internal/beijing"
+	"gaspay/internal/randhex"
 	"gaspay/iot"
 	"gaspay/iot/ctwing"
 	"gaspay/iot/ctwing/ctwingfake"
@@ -51,9 +50,9 @@ import (
 
 // Options replace parts the configuration would otherwise build.
 type Options struct {
-	// DB and Redis, when set, are used instead of the configured ones and
-	// are not closed by App.Close.
-	DB    *gorm.DB
+	// Store and Redis, when set, are used instead of the configured ones
+	// and are not closed by App.Close; the store is migrated.
+	Store *models.Store
 	Redis *rediskv.Client
 	// Now, when set, is the business clock of the payment services and
 	// the sandbox providers (tests move it past expiries).
@@ -70,7 +69,6 @@ type Options struct {
 type App struct {
 	Config    config.Config
 	Log       *slog.Logger
-	DB        *gorm.DB
 	Store     *models.Store
 	Redis     *rediskv.Client
 	WeChat    *wechat.Client
@@ -147,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.wireReconcile(opts)
 	a.AdminToken = cfg.AdminToken.Reveal()
 	if a.AdminToken == "" && !cfg.Production() {
-		a.AdminToken = randomHex(16)
+		a.AdminToken = randhex.New(16)
 	}
 	a.Customers = customer.NewService(a.Store, a.Redis, customer.Config{
 		BindingLimit:     cfg.BindingLimit,
@@ -155,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		FailWindow:       cfg.BindFailWindow,
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
 		MeterBinds:       cfg.MeterBindDailyLimit,
-		Location:         time.FixedZone("CST", 8*3600),
+		Location:         beijing.Location(),
 	}, log)
 	a.Partners = partner.NewKeys(a.Store, a.Redis)
 	a.Metrics = metrics.New(a.Store, log)
@@ -165,7 +163,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Production:     cfg.Production(),
 		PublicURL:      cfg.PublicURL,
 		TrustedProxies: cfg.TrustedProxies,
-		Store:          a.Store,
 		Auth:           a.Auth,
 		Customers:      a.Customers,
 		Recharge:       a.Recharge,
@@ -200,28 +197,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 }
 
 func (a *App) openStorage(ctx context.Context, opts Options) error {
-	a.DB = opts.DB
-	if a.DB == nil {
+	a.Store = opts.Store
+	if a.Store == nil {
 		var err error
-		if a.Config.MySQLDSN.IsSet() {
-			a.DB, err = models.OpenMySQL(a.Config.MySQLDSN.Reveal(), a.Log)
-		} else {
-			a.DB, err = models.OpenSQLite(a.Config.SQLitePath(), a.Log)
-		}
-		if err != nil {
+		if a.Store, err = models.Open(a.Config.MySQLDSN.Reveal(), a.Config.SQLitePath(), a.Log); err != nil {
 			return err
 		}
-		db := a.DB
-		a.closers = append(a.closers, func() error { return models.Close(db) })
+		a.closers = append(a.closers, a.Store.Close)
 	}
-	applied, err := models.Migrate(ctx, a.DB)
+	applied, err := models.Migrate(ctx, a.Store.DB())
 	if err != nil {
 		return err
 	}
 	if len(applied) > 0 {
 		a.Log.InfoContext(ctx, "migrations applied", slog.Any("versions", applied))
 	}
-	a.Store = models.NewStore(a.DB)
 
 	a.Redis = opts.Redis
 	if a.Redis == nil {
@@ -241,8 +231,8 @@ func (a *App) wireWeChat() error {
 	cfg := a.Config
 	base, mp, oa := cfg.WeChatAPIBase, wechatApp(cfg.WeChatMP), wechatApp(cfg.WeChatOA)
 	if cfg.WeChatSandbox() {
-		mp = wechat.App{AppID: SandboxMPAppID, Secret: randomHex(16)}
-		oa = wechat.App{AppID: SandboxOAAppID, Secret: randomHex(16)}
+		mp = wechat.App{AppID: SandboxMPAppID, Secret: randhex.New(16)}
+		oa = wechat.App{AppID: SandboxOAAppID, Secret: randhex.New(16)}
 		a.WeChatFake = wxfake.New(map[string]string{mp.AppID: mp.Secret, oa.AppID: oa.Secret})
 		url, err := a.serveLoopback(a.WeChatFake)
 		if err != nil {
@@ -347,12 +337,11 @@ func (a *App) wireRecharge(opts Options) error {
 	if err != nil {
 		return err
 	}
-	beijing := time.FixedZone("CST", 8*3600)
 	a.Recharge = recharge.NewService(a.Store, recharge.Config{
 		PurchaseLimitFen: cfg.PurchaseLimitFen,
 		OrderTTL:         cfg.OrderTTL,
 		QuoteTTL:         5 * time.Minute,
-		Location:         beijing,
+		Location:         beijing.Location(),
 		Apps:             map[models.Channel]string{models.ChannelWeChatMP: mp.AppID, models.ChannelWeChatOA: oa.AppID},
 	}, map[models.Channel]recharge.Provider{
 		models.ChannelWeChatMP: wechatPay, models.ChannelWeChatOA: wechatPay,
@@ -474,7 +463,7 @@ func (a *App) wireIoT(opts Options) error {
 	ccfg := ctwing.Config{BaseURL: w.BaseURL, AppKey: w.AppKey, AppSecret: w.AppSecret.Reveal(), MasterKey: w.MasterKey.Reveal(),
 		ProductID: w.ProductID, Now: opts.Now}
 	if w.AppKey == "" {
-		secret, mk := randomHex(16), randomHex(16)
+		secret, mk := randhex.New(16), randhex.New(16)
 		fake := ctwingfake.New(ctwingfake.Config{AppKey: sandboxCTWingAppKey, AppSecret: secret, MasterKey: mk,
 			ProductID: sandboxCTWingProductID, PushURL: a.Config.PublicURL + "/notify/ctwing", Now: opts.Now})
 		url, err := a.serveLoopback(fake)
@@ -511,7 +500,7 @@ func (a *App) wireMessages(opts Options) {
 	}
 	mp, oa := a.Auth.Apps()
 	a.Messages = messages.New(a.Store, a.WeChat, messages.Config{MP: mp, OA: oa, MPTemplates: mpT, OATemplates: oaT,
-		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: time.FixedZone("CST", 8*3600)}, a.Log)
+		LowBalanceFen: mc.LowBalanceFen, PublicURL: a.Config.PublicURL, Location: beijing.Location()}, a.Log)
 	if opts.Now != nil {
 		a.Messages.SetClock(opts.Now)
 	}
@@ -566,7 +555,7 @@ func (a *App) wireConsole() {
 	a.Staff = staff.NewService(a.Store, a.Redis, staff.Config{Production: cfg.Production(), IdleTTL: cfg.StaffIdleTTL,
 		FailLimit: cfg.StaffFailLimit, FailWindow: cfg.StaffFailWindow}, a.Log)
 	a.Console = console.NewService(a.Store, a.Recharge, console.Config{ApprovalFen: cfg.RefundApprovalFen,
-		Location: time.FixedZone("CST", 8*3600), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
+		Location: beijing.Location(), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
 			t, err := a.Redis.Get(ctx, a.Redis.Key(janitorLastRun)).Time()
 			return t, err == nil
 		}, IoT: a.consoleIoT(), Messages: a.Messages}, a.Log)
@@ -622,7 +611,7 @@ func (a *App) openSandboxCashier(ctx context.Context, orderNo string) error {
 		// Nothing to open: Pay answers why it cannot pay.
 		return nil
 	}
-	params, err := a.sandboxAlipayProvider.Prepay(ctx, o, "燃气缴费 "+o.OrderNo)
+	params, err := a.sandboxAlipayProvider.Prepay(ctx, recharge.PrepayOf(o, "燃气缴费 "+o.OrderNo))
 	if err != nil {
 		return err
 	}
@@ -700,7 +689,7 @@ func (a *App) wireReconcile(opts Options) {
 
 // Ready reports whether the database and Redis answer.
 func (a *App) Ready(ctx context.Context) error {
-	if err := models.Ping(ctx, a.DB); err != nil {
+	if err := a.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	if err := a.Redis.Ping(ctx).Err(); err != nil {
@@ -746,12 +735,4 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("app: crypto/rand: " + err.Error())
-	}
-	return hex.EncodeToString(b)
 }

@@ -14,6 +14,7 @@ import (
 	"gaspay/app"
 	"gaspay/config"
 	"gaspay/internal/testenv"
+	"gaspay/models"
 )
 
 // With no configuration the server runs the sandbox: logins by
@@ -33,7 +34,7 @@ func TestSandbox(t *testing.T) {
 	}
 	opts := app.Options{Redis: rdb}
 	if testenv.UsingMySQL() {
-		opts.DB = testenv.RawDB(t)
+		opts.Store = models.NewStore(testenv.RawDB(t))
 	}
 	a, err := app.New(context.Background(), cfg, testenv.Logger(), opts)
 	if err != nil {

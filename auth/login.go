@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"gaspay/internal/randhex"
 	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/wechat"
@@ -147,7 +147,7 @@ func (s *Service) StartOAuth(ctx context.Context, next, sandboxUser string) (OAu
 	if err != nil {
 		return OAuthStart{}, err
 	}
-	state, nonce := randomHex(16), randomHex(16)
+	state, nonce := randhex.New(16), randhex.New(16)
 	raw, _ := json.Marshal(oauthState{BrowserHash: hashHex(nonce), Next: next})
 	if err := s.rdb.Set(ctx, s.rdb.Key("oastate", state), raw, stateTTL).Err(); err != nil {
 		return OAuthStart{}, fmt.Errorf("auth: oauth state: %w", err)
@@ -244,14 +244,6 @@ func validState(s string) bool {
 		}
 	}
 	return true
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("auth: crypto/rand: " + err.Error())
-	}
-	return hex.EncodeToString(b)
 }
 
 func hashHex(s string) string {

@@ -1,21 +1,31 @@
 // Package bleproxy implements version 1 of the protocol between the gaspay
 // server and the Bluetooth recharge box (spec/box-protocol.md): the frame
 // codec, key derivation, the HELLO/SESSION handshake, AES-GCM sealed frames
-// with their per-direction counters, the typed bodies, and the 64-byte IC
-// card image with its MAC. It also holds two models used by the box
+// with their per-direction counters, the typed bodies, the 64-byte IC card
+// image with its MAC, and the relay (relay.go), the server's end of box
+// sessions carried by phones. It also holds two models used by the box
 // simulator and by tests: a Box, which plays the box's side of the protocol
 // with injectable faults, and a Meter, which loads a card image exactly once.
 //
-// The package is pure: no I/O, no clocks it was not given, no globals, no
-// logging. Every function either returns a value or a wrapped sentinel error
-// that callers can test with errors.Is.
+// The relay keeps the protocol's promises: a HELLO opens a session only if
+// its counter beats the highest one stored durably for the box; sealed
+// frames are accepted only in order; the same frame bytes sent again get
+// the same answer. It reaches storage and the business only through three
+// interfaces it defines: KV (sessions under a lock, Redis through rediskv
+// in production), HelloLedger (the highest HELLO counter per box, in the
+// database) and Handler (what a message means: the card rules of package
+// cards, which also serve the kiosks' readers).
+//
+// Apart from the relay's calls through those interfaces the package does no
+// I/O: no clocks it was not given, no globals, no logging. Every function
+// either returns a value or a wrapped sentinel error that callers can test
+// with errors.Is.
 //
 // What the package deliberately is not:
 //
-//   - It is not the relay. Storing sessions in Redis, remembering the highest
-//     HELLO counter per box, the account and purchase rules of the spec
-//     ("Rules the server keeps") and the HTTP handlers the phone calls are
-//     built on top of this API elsewhere.
+//   - It does not know accounts, orders or credits: "Rules the server
+//     keeps" of the spec are the Handler's (cards), and the HTTP routes the
+//     phone calls are handlers' (box_handlers.go).
 //   - It is not the BLE transport. Chunking frames into GATT writes is the
 //     phone's business; the server only sees whole frames.
 //   - It does not decide whether a card or box is acceptable to the

@@ -2,13 +2,14 @@ package bleproxy
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"gaspay/internal/randhex"
 )
 
 // The relay is the server's end of box sessions carried by phones. It keeps
@@ -165,11 +166,7 @@ func (r *Relay) Open(ctx context.Context, owner string, hello []byte) (string, A
 		r.handler.Refused(ctx, nil, f.BoxID, err)
 		return "", Answer{}, err
 	}
-	var idb [16]byte
-	if _, err := rand.Read(idb[:]); err != nil {
-		return "", Answer{}, err
-	}
-	info := &Info{ID: hex.EncodeToString(idb[:]), Owner: owner, BoxID: f.BoxID, Hello: hs.Hello.Counter}
+	info := &Info{ID: randhex.New(16), Owner: owner, BoxID: f.BoxID, Hello: hs.Hello.Counter}
 	msgs, err := r.handler.Opened(ctx, info, hs.Hello)
 	if err != nil {
 		return "", Answer{}, err

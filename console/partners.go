@@ -2,11 +2,10 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"time"
 
+	"gaspay/internal/randhex"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/staff"
@@ -25,11 +24,7 @@ func (s *Service) Partners(ctx context.Context) ([]models.Partner, error) {
 
 // newKey is a partner's HMAC key: 32 random bytes, hex.
 func newKey() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic("console: crypto/rand: " + err.Error())
-	}
-	return hex.EncodeToString(b)
+	return randhex.New(32)
 }
 
 // AddPartner adds a collection partner with a new key, returned once (to be

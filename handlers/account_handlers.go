@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/customer"
-	"gaspay/models"
 )
 
 type accountResponse struct {
@@ -106,7 +105,7 @@ func (h *handler) getAccount(c *gin.Context) {
 		return
 	}
 	out := toAccountResponse(v)
-	if v.Kind == models.KindIoT && v.Meter != nil && h.IoT != nil {
+	if v.Kind == customer.KindIoT && v.Meter != nil && h.IoT != nil {
 		if out.IoT, err = h.iotView(c, v.ID, v.Meter.Number); err != nil {
 			writeError(c, err)
 			return

@@ -137,7 +137,7 @@ type alertResponse struct {
 
 // adminAlerts lists what staff must look at, open ones unless all=1.
 func (h *handler) adminAlerts(c *gin.Context) {
-	list, err := h.Store.Alerts(c.Request.Context(), c.Query("all") != "1", 100)
+	list, err := h.Console.Alerts(c.Request.Context(), c.Query("all") != "1", 100)
 	if err != nil {
 		writeError(c, err)
 		return

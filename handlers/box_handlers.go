@@ -11,7 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/bleproxy"
-	"gaspay/models"
+	"gaspay/cards"
 )
 
 // A frame is at most 512 bytes: 684 in base64.
@@ -216,7 +216,7 @@ var hexFilter = regexp.MustCompile(`^[0-9A-Fa-f]{16}$`)
 // adminBoxEvents lists the boxes' record, filtered by box, session, order
 // or card.
 func (h *handler) adminBoxEvents(c *gin.Context) {
-	f := models.BoxEventFilter{BoxID: strings.ToUpper(c.Query("box_id")), SessionID: c.Query("session_id"),
+	f := cards.EventFilter{BoxID: strings.ToUpper(c.Query("box_id")), SessionID: c.Query("session_id"),
 		OrderNo: c.Query("order_no"), CardSerial: strings.ToUpper(c.Query("card_serial"))}
 	if (f.BoxID != "" && !hexFilter.MatchString(f.BoxID)) || (f.CardSerial != "" && !hexFilter.MatchString(f.CardSerial)) ||
 		(f.SessionID != "" && !boxSessionID.MatchString(f.SessionID)) || (f.OrderNo != "" && !validOrderNo(f.OrderNo)) {
@@ -224,7 +224,7 @@ func (h *handler) adminBoxEvents(c *gin.Context) {
 		return
 	}
 	h.Cards.Recorder().Flush(c.Request.Context())
-	list, err := h.Store.BoxEvents(c.Request.Context(), f, 200)
+	list, err := h.Cards.Events(c.Request.Context(), f, 200)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -13,7 +13,6 @@ import (
 
 	"gaspay/console"
 	"gaspay/iot"
-	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
 )
@@ -49,9 +48,7 @@ func (h *handler) need(p staff.Permission) gin.HandlerFunc {
 // auditTokenUse records a use of the automation token before it acts.
 func (h *handler) auditTokenUse(c *gin.Context, a staff.Actor) error {
 	ctx := c.Request.Context()
-	return h.Store.Tx(ctx, func(tx *models.Store) error {
-		return a.Audit(ctx, tx, time.Now(), "token.use", c.Request.Method+" "+truncate(c.Request.URL.Path, 56), nil, nil, "")
-	})
+	return h.Staff.Audit(ctx, a, "token.use", c.Request.Method+" "+truncate(c.Request.URL.Path, 56))
 }
 
 func truncate(s string, n int) string {
@@ -198,7 +195,7 @@ type paymentResponse struct {
 	PaidAt        time.Time `json:"paid_at"`
 }
 
-func toAdminOrders(views []recharge.OrderView, pays map[int64]models.Payment) []adminOrderResponse {
+func toAdminOrders(views []recharge.OrderView, pays map[int64]console.Payment) []adminOrderResponse {
 	out := make([]adminOrderResponse, len(views))
 	for i, v := range views {
 		out[i] = adminOrderResponse{orderResponse: toOrderResponse(v)}
@@ -276,7 +273,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 
 // adminOrders lists orders by day range, channel, status and account.
 func (h *handler) adminOrders(c *gin.Context) {
-	var f models.OrderFilter
+	var f console.OrderFilter
 	bad := func(msg string) { writeError(c, badRequest("invalid_filter", msg)) }
 	if v := c.Query("from"); v != "" {
 		from, _, err := h.Console.DayBounds(v)
@@ -295,7 +292,7 @@ func (h *handler) adminOrders(c *gin.Context) {
 		f.To = to
 	}
 	if v := c.Query("channel"); v != "" {
-		ch, ok := models.ParseChannel(v)
+		ch, ok := recharge.ParseChannel(v)
 		if !ok {
 			bad("没有这个渠道。")
 			return
@@ -303,7 +300,7 @@ func (h *handler) adminOrders(c *gin.Context) {
 		f.Channel = ch
 	}
 	if v := c.Query("status"); v != "" {
-		st := models.OrderStatus(v)
+		st := recharge.OrderStatus(v)
 		if _, err := st.Value(); err != nil {
 			bad("没有这个状态。")
 			return
@@ -437,7 +434,7 @@ func (h *handler) adminAskProvider(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func toApproval(a models.Approval) gin.H {
+func toApproval(a console.Approval) gin.H {
 	return gin.H{"id": a.ID, "kind": a.Kind, "order_no": a.OrderNo, "amount_fen": a.AmountFen, "reason": a.Reason,
 		"requested_by": a.RequestedBy, "status": a.Status, "decided_by": a.DecidedBy, "decided_at": a.DecidedAt, "created_at": a.CreatedAt}
 }
@@ -543,8 +540,8 @@ func (h *handler) adminAccountStatus(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	st := models.AccountStatus(req.Status)
-	if st != models.AccountActive && st != models.AccountSuspended {
+	st := console.AccountStatus(req.Status)
+	if st != console.AccountActive && st != console.AccountSuspended {
 		writeError(c, badRequest("invalid_status", "status 只能是 active（启用）或 suspended（停用）。"))
 		return
 	}
@@ -657,7 +654,7 @@ func (h *handler) adminUnbind(c *gin.Context) {
 // adminAudit lists the audit trail, newest first, filtered by actor,
 // action, target and day range.
 func (h *handler) adminAudit(c *gin.Context) {
-	f := models.AuditFilter{Actor: truncate(c.Query("actor"), 40), Action: truncate(c.Query("action"), 40), Target: truncate(c.Query("target"), 64)}
+	f := console.AuditFilter{Actor: truncate(c.Query("actor"), 40), Action: truncate(c.Query("action"), 40), Target: truncate(c.Query("target"), 64)}
 	if v := c.Query("from"); v != "" {
 		from, _, err := h.Console.DayBounds(v)
 		if err != nil {
@@ -726,7 +723,7 @@ func (h *handler) adminImport(kind string) gin.HandlerFunc {
 		default:
 			res, err = h.Console.ImportReadings(c.Request.Context(), actor(c), name, body)
 		}
-		var ie models.ImportError
+		var ie console.ImportError
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &ie):
@@ -748,7 +745,7 @@ func (h *handler) adminImport(kind string) gin.HandlerFunc {
 	}
 }
 
-func toImport(im models.Import) gin.H {
+func toImport(im console.Import) gin.H {
 	return gin.H{"import_id": im.ID, "kind": im.Kind, "file_name": im.FileName, "actor": im.Actor, "status": im.Status,
 		"rows": im.TotalRows, "applied_rows": im.AppliedRows, "created_at": im.CreatedAt}
 }
@@ -831,7 +828,7 @@ func toTiers(in []tierJSON) ([]recharge.Tier, error) {
 			(t.UpperCentiM3 != nil && (*t.UpperCentiM3 <= 0 || *t.UpperCentiM3 > maxQuantity)) {
 			return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")
 		}
-		out[i] = recharge.ToTiers([]models.TariffTier{{UpperCm3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}})[0]
+		out[i] = recharge.NewTier(t.UpperCentiM3, t.PriceFenPerM3)
 	}
 	if err := recharge.CheckTiers(out); err != nil {
 		return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/internal/apptest"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
@@ -680,9 +681,8 @@ func TestTariffVersions(t *testing.T) {
 	if v := pricedBy(before); v != 1 {
 		t.Fatalf("order before the change priced by version %d", v)
 	}
-	beijing := time.FixedZone("CST", 8*3600)
-	today := time.Now().In(beijing).Format("2006-01-02")
-	tomorrow := time.Now().In(beijing).AddDate(0, 0, 1).Format("2006-01-02")
+	today := time.Now().In(beijing.Location()).Format("2006-01-02")
+	tomorrow := time.Now().In(beijing.Location()).AddDate(0, 0, 1).Format("2006-01-02")
 	flat := []map[string]any{{"upper_centi_m3": nil, "price_fen_per_m3": 350}}
 	path := "/api/admin/tariffs/residential/versions"
 	if r := adm.do("POST", path, map[string]any{"effective_from": today, "tiers": flat}); r.Code(t) != "tariff_date" {

@@ -16,7 +16,6 @@ import (
 	"gaspay/console"
 	"gaspay/customer"
 	"gaspay/iot"
-	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/reconcile"
 	"gaspay/rediskv"
@@ -201,7 +200,7 @@ func dependencyDown(err error) string {
 	if errors.Is(err, rediskv.ErrUnavailable) {
 		return "redis"
 	}
-	if models.Unavailable(err) {
+	if recharge.Unavailable(err) {
 		return "database"
 	}
 	return ""

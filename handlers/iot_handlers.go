@@ -9,9 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gaspay/customer"
 	"gaspay/iot"
 	"gaspay/iot/meterproto"
-	"gaspay/models"
 )
 
 // ctwingPush takes the meter platform's subscription pushes. They carry no
@@ -137,7 +137,7 @@ func (h *handler) meterReports(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if v.Kind != models.KindIoT || v.Meter == nil {
+	if v.Kind != customer.KindIoT || v.Meter == nil {
 		c.JSON(http.StatusOK, gin.H{"reports": []meterReportResponse{}})
 		return
 	}

@@ -14,7 +14,6 @@ import (
 	"gaspay/bleproxy"
 	"gaspay/cards"
 	"gaspay/kiosk"
-	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
 )
@@ -139,7 +138,7 @@ func (h *handler) kioskAuth(c *gin.Context) {
 	orig.Write(out)
 }
 
-func kioskOf(c *gin.Context) models.Kiosk { return c.MustGet(ctxKiosk).(models.Kiosk) }
+func kioskOf(c *gin.Context) kiosk.Kiosk { return c.MustGet(ctxKiosk).(kiosk.Kiosk) }
 
 func kioskError(c *gin.Context, err error) {
 	for _, m := range kioskErrors {
@@ -306,7 +305,7 @@ type kioskOrderResponse struct {
 }
 
 func toKioskOrder(o recharge.CodeOrder) kioskOrderResponse {
-	written := o.Credit != nil && o.Credit.Status == models.CreditDelivered
+	written := o.Credit != nil && o.Credit.Status == recharge.CreditDelivered
 	return kioskOrderResponse{Order: toOrderResponse(o.OrderView), Outcome: o.Outcome(), CodeState: string(o.Code.State),
 		Provider: o.Code.Provider, DeadlineAt: o.Code.DeadlineAt.UTC(), Screen: kiosk.OutcomeScreen(o.Outcome(), written)}
 }
@@ -403,7 +402,7 @@ type adminKioskResponse struct {
 
 // adminKiosks lists the kiosks and each one's last contact, for staff.
 func (h *handler) adminKiosks(c *gin.Context) {
-	list, err := h.Store.Kiosks(c.Request.Context())
+	list, err := h.Kiosks.List(c.Request.Context())
 	if err != nil {
 		writeError(c, err)
 		return

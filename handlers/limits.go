@@ -80,7 +80,7 @@ func (h *handler) countRefusal(c *gin.Context, kind string, err error) {
 		return
 	}
 	ctx := c.Request.Context()
-	if err := h.Store.CountRefusal(ctx, kind, limited.subject, time.Now()); err != nil {
+	if err := h.Console.CountRefusal(ctx, kind, limited.subject, time.Now()); err != nil {
 		logFrom(c).WarnContext(ctx, "refusal not counted", slog.String("kind", kind), slog.String("err", err.Error()))
 	}
 }
@@ -104,7 +104,7 @@ func (h *handler) adminRefusals(c *gin.Context) {
 		writeError(c, badRequest("invalid_day", "day must be YYYY-MM-DD (UTC)."))
 		return
 	}
-	rows, err := h.Store.RefusalCounts(c.Request.Context(), day, 500)
+	rows, err := h.Console.Refusals(c.Request.Context(), day, 500)
 	if err != nil {
 		writeError(c, err)
 		return

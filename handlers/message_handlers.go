@@ -5,8 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gaspay/customer"
 	"gaspay/messages"
-	"gaspay/models"
 )
 
 type subscriptionsRequest struct {
@@ -58,7 +58,7 @@ func (h *handler) setLowBalance(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if v.Kind != models.KindIoT || req.ThresholdFen == nil {
+	if v.Kind != customer.KindIoT || req.ThresholdFen == nil {
 		writeError(c, badRequest("invalid_threshold", "仅物联网表账户可设置余额提醒，金额以分为单位。"))
 		return
 	}

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/auth"
+	"gaspay/internal/randhex"
 	"gaspay/logging"
 )
 
@@ -38,9 +37,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (h *handler) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if !requestIDPattern.MatchString(id) {
-		b := make([]byte, 8)
-		rand.Read(b)
-		id = hex.EncodeToString(b)
+		id = randhex.New(8)
 	}
 	c.Header("X-Request-Id", id)
 	c.Request = c.Request.WithContext(logging.WithRequestID(c.Request.Context(), id))

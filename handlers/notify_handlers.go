@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -9,6 +11,27 @@ import (
 
 	"gaspay/recharge"
 )
+
+// maxNotification bounds what a provider's callback may carry: a genuine
+// one is a couple of kilobytes.
+const maxNotification = 64 << 10
+
+// notification is a provider's callback as the provider port takes it: the
+// headers and the raw body, read within maxNotification.
+func notification(c *gin.Context) (recharge.Notification, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxNotification))
+	return recharge.Notification{Header: c.Request.Header, Body: body}, err
+}
+
+// parsed reads a callback and has the provider verify and decode it.
+func parsed[E any](c *gin.Context, parse func(context.Context, recharge.Notification) (E, error)) (E, error) {
+	n, err := notification(c)
+	if err != nil {
+		var zero E
+		return zero, err
+	}
+	return parse(c.Request.Context(), n)
+}
 
 // wechatFail is WeChat Pay's way of saying "not accepted, send again".
 func wechatFail(c *gin.Context, status int, message string) {
@@ -23,25 +46,25 @@ func wechatFail(c *gin.Context, status int, message string) {
 // sending it again would not make it match.
 func (h *handler) wechatPayNotify(c *gin.Context) {
 	ctx := c.Request.Context()
-	p := h.Recharge.Provider("wechat")
+	p := h.Recharge.Provider(recharge.ProviderWeChat)
 	if p == nil {
 		wechatFail(c, http.StatusNotFound, "not configured")
 		return
 	}
-	ev, err := p.ParsePayment(c.Request)
+	ev, err := parsed(c, p.ParsePayment)
 	if recharge.IsNotAPayment(err) {
-		h.verdict("wechat", "not_payment")
+		h.verdict(recharge.ProviderWeChat, "not_payment")
 		c.Status(http.StatusNoContent)
 		return
 	}
 	if err != nil {
-		h.verdict("wechat", "refused")
+		h.verdict(recharge.ProviderWeChat, "refused")
 		logFrom(c).WarnContext(ctx, "wechat notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
 		wechatFail(c, http.StatusUnauthorized, "签名验证失败")
 		return
 	}
 	out, err := h.Recharge.MarkPaid(ctx, ev)
-	h.verdict("wechat", verdictOf(out, err))
+	h.verdict(recharge.ProviderWeChat, verdictOf(out, err))
 	switch {
 	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
 		c.Status(http.StatusNoContent)
@@ -54,12 +77,12 @@ func (h *handler) wechatPayNotify(c *gin.Context) {
 // wechatRefundNotify takes WeChat Pay's refund notifications, exactly once.
 func (h *handler) wechatRefundNotify(c *gin.Context) {
 	ctx := c.Request.Context()
-	p := h.Recharge.Provider("wechat")
+	p := h.Recharge.Provider(recharge.ProviderWeChat)
 	if p == nil {
 		wechatFail(c, http.StatusNotFound, "not configured")
 		return
 	}
-	ev, err := p.ParseRefund(c.Request)
+	ev, err := parsed(c, p.ParseRefund)
 	if err != nil {
 		logFrom(c).WarnContext(ctx, "wechat refund notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
 		wechatFail(c, http.StatusUnauthorized, "签名验证失败")
@@ -81,25 +104,25 @@ func (h *handler) wechatRefundNotify(c *gin.Context) {
 // "success", or it sends again.
 func (h *handler) alipayNotify(c *gin.Context) {
 	ctx := c.Request.Context()
-	p := h.Recharge.Provider("alipay")
+	p := h.Recharge.Provider(recharge.ProviderAlipay)
 	if p == nil {
 		c.String(http.StatusNotFound, "fail")
 		return
 	}
-	ev, err := p.ParsePayment(c.Request)
+	ev, err := parsed(c, p.ParsePayment)
 	if recharge.IsNotAPayment(err) {
-		h.verdict("alipay", "not_payment")
+		h.verdict(recharge.ProviderAlipay, "not_payment")
 		c.String(http.StatusOK, "success")
 		return
 	}
 	if err != nil {
-		h.verdict("alipay", "refused")
+		h.verdict(recharge.ProviderAlipay, "refused")
 		logFrom(c).WarnContext(ctx, "alipay notification refused", slog.String("ip", c.ClientIP()), slog.String("err", err.Error()))
 		c.String(http.StatusBadRequest, "fail")
 		return
 	}
 	out, err := h.Recharge.MarkPaid(ctx, ev)
-	h.verdict("alipay", verdictOf(out, err))
+	h.verdict(recharge.ProviderAlipay, verdictOf(out, err))
 	switch {
 	case err == nil, errors.Is(err, recharge.ErrMismatch), errors.Is(err, recharge.ErrUnknownOrder):
 		c.String(http.StatusOK, "success")

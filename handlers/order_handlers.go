@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"gaspay/models"
 	"gaspay/recharge"
 )
 
@@ -190,22 +189,22 @@ func (h *handler) createOrder(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	ch, ok := models.ParseChannel(req.Channel)
-	if !ok || ch == models.ChannelPartner {
+	ch, ok := recharge.ParseChannel(req.Channel)
+	if !ok || ch == recharge.ChannelPartner {
 		writeError(c, badRequest("invalid_channel", "不支持该支付方式。"))
 		return
 	}
 	oreq := recharge.OrderRequest{QuoteRequest: qr, Channel: ch, AppID: s.AppID, OpenID: s.OpenID}
 	switch {
-	case ch == models.ChannelAlipayMP && !buyerOpenID.MatchString(req.BuyerOpenID):
+	case ch == recharge.ChannelAlipayMP && !buyerOpenID.MatchString(req.BuyerOpenID):
 		writeError(c, badRequest("invalid_buyer", "缺少有效的支付宝买家标识。"))
 		return
-	case ch == models.ChannelAlipayMP:
+	case ch == recharge.ChannelAlipayMP:
 		oreq.AppID, oreq.OpenID = "", req.BuyerOpenID
 	case req.BuyerOpenID != "":
 		writeError(c, badRequest("invalid_buyer", "只有支付宝小程序支付需要买家标识。"))
 		return
-	case ch == models.ChannelAlipayWAP:
+	case ch == recharge.ChannelAlipayWAP:
 		oreq.AppID, oreq.OpenID = "", ""
 	}
 	if oreq.Idem, err = idemKey(c, "user:"+strconv.FormatInt(s.UserID, 10), req); err != nil {

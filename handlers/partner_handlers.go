@@ -13,7 +13,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/customer"
-	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
 )
@@ -61,7 +60,7 @@ func (h *handler) partnerAuth(c *gin.Context) {
 	c.Next()
 }
 
-func partnerOf(c *gin.Context) models.Partner { return c.MustGet(ctxPartner).(models.Partner) }
+func partnerOf(c *gin.Context) partner.Partner { return c.MustGet(ctxPartner).(partner.Partner) }
 
 // partnerReply answers a partner, signed.
 func (h *handler) partnerReply(c *gin.Context, status int, contentType string, body []byte) {
@@ -163,7 +162,7 @@ func (h *handler) toPartnerPayment(serial, userNumber string, v recharge.OrderVi
 	o := toOrderResponse(v)
 	out := partnerPaymentResponse{Serial: serial, OrderNo: o.OrderNo, UserNumber: userNumber, AmountFen: o.PayableFen,
 		Status: o.Status, PaidAt: o.PaidAt, Credit: o.Credit}
-	if v.Order.Status == models.OrderReversed {
+	if v.Order.Status == recharge.OrderReversed {
 		out.ReversedAt = v.Order.ClosedAt
 	}
 	return out
@@ -218,12 +217,12 @@ func (h *handler) partnerSerial(c *gin.Context, fn func(partnerID, serial string
 		h.partnerFail(c, err, errSerialNotFound)
 		return
 	}
-	a, err := h.Store.Account(c.Request.Context(), v.Order.AccountID)
+	userNumber, err := h.Customers.UserNumberOf(c.Request.Context(), v.Order.AccountID)
 	if err != nil {
 		h.partnerFail(c, err, nil)
 		return
 	}
-	h.partnerJSON(c, http.StatusOK, h.toPartnerPayment(req.Serial, a.UserNumber, v))
+	h.partnerJSON(c, http.StatusOK, h.toPartnerPayment(req.Serial, userNumber, v))
 }
 
 // partnerReverse reverses (冲正) a payment of today whose credit has not

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"gaspay/models"
 	"gaspay/reconcile"
 )
 
@@ -66,7 +65,7 @@ type differenceResponse struct {
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
 }
 
-func toRunResponse(r models.ReconRun) runResponse {
+func toRunResponse(r reconcile.Run) runResponse {
 	fee := r.BillFeeMilliFen
 	return runResponse{Provider: r.Provider, Date: r.BillDate, Status: string(r.Status), Attempts: r.Attempts,
 		Matched: r.Matched, DifferenceCount: r.Differences, Open: r.OpenDifferences,
@@ -93,7 +92,7 @@ func leftPad(s string, n int) string {
 	return s
 }
 
-func toDifferenceResponses(list []models.ReconDifference) []differenceResponse {
+func toDifferenceResponses(list []reconcile.Difference) []differenceResponse {
 	out := make([]differenceResponse, len(list))
 	for i, d := range list {
 		out[i] = differenceResponse{ID: d.ID, Provider: d.Provider, Date: d.BillDate, Kind: string(d.Kind), Ref: d.Ref,
@@ -150,12 +149,12 @@ func (h *handler) adminReconciliationDay(c *gin.Context) {
 // adminDifferences lists differences, open ones unless state says
 // otherwise (open, repaired, resolved, all).
 func (h *handler) adminDifferences(c *gin.Context) {
-	state := models.DiffOpen
+	state := reconcile.DiffOpen
 	if q := c.Query("state"); q == "all" {
 		state = ""
 	} else if q != "" {
 		var ok bool
-		if state, ok = models.ParseDiffState(q); !ok {
+		if state, ok = reconcile.ParseDiffState(q); !ok {
 			writeError(c, badRequest("invalid_state", "state 须为 open、repaired、resolved 或 all。"))
 			return
 		}
@@ -193,7 +192,7 @@ func (h *handler) adminResolveDifference(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toDifferenceResponses([]models.ReconDifference{d})[0])
+	c.JSON(http.StatusOK, toDifferenceResponses([]reconcile.Difference{d})[0])
 }
 
 type undeliveredResponse struct {

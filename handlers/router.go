@@ -16,7 +16,6 @@ import (
 	"gaspay/kiosk"
 	"gaspay/messages"
 	"gaspay/metrics"
-	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
 	"gaspay/reconcile"
@@ -35,7 +34,6 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []string
 
-	Store     *models.Store
 	Auth      *auth.Service
 	Customers *customer.Service
 	Recharge  *recharge.Service

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/customer"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 )
@@ -64,7 +65,7 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 		r.Lines = []recharge.Line{}
 	}
 	r.Payment = "微信支付"
-	if o.Provider == "alipay" {
+	if o.Provider == recharge.ProviderAlipay {
 		r.Payment = "支付宝"
 	}
 	if c, err := s.store.CurrentCard(ctx, a.ID); err == nil {
@@ -80,8 +81,6 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 // Width is the printer's line: 58 mm paper, 32 columns of ASCII; a Chinese
 // character takes two.
 const Width = 32
-
-var beijing = time.FixedZone("CST", 8*3600)
 
 // Text lays the receipt out for a 58 mm thermal printer: 32 columns, each
 // Chinese character two of them, every line at most Width wide.
@@ -106,7 +105,7 @@ func (r Receipt) Text() string {
 	}
 	b.WriteString(rule + "\n")
 	row("终端号", r.KioskID)
-	row("时间", r.PaidAt.In(beijing).Format("2006-01-02 15:04:05"))
+	row("时间", r.PaidAt.In(beijing.Location()).Format("2006-01-02 15:04:05"))
 	row("订单号", r.OrderNo)
 	row("用户号", r.UserNumber)
 	row("户名", r.Holder)

@@ -19,15 +19,12 @@ import (
 	"strconv"
 	"time"
 
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
-
 	"gaspay/models"
 	"gaspay/wechat"
 )
 
 // Event is what a message reports.
-type Event string
+type Event = models.MessageEvent
 
 // Events.
 const (
@@ -41,13 +38,13 @@ const (
 // Events lists every event, for configuration.
 var Events = []Event{PaymentReceived, CreditDelivered, NeedsAction, LowBalance, Arrears}
 
-// Outbox states.
+// Outbox states (models/messages_store.go owns them with the outbox).
 const (
-	StatePending = "pending"
-	StateSent    = "sent"
-	StateRefused = "refused" // 43101 / 43004: the user gave no acceptance or refuses
-	StateQuota   = "quota"   // a quota error, or no acceptance counted
-	StateGivenUp = "given_up"
+	StatePending = models.OutboxPending
+	StateSent    = models.OutboxSent
+	StateRefused = models.OutboxRefused
+	StateQuota   = models.OutboxQuota
+	StateGivenUp = models.OutboxGivenUp
 )
 
 // Sender is the WeChat API (wechat.Client).
@@ -110,33 +107,7 @@ func (s *Service) EventOf(templateID string) Event {
 }
 
 // Message is an outbox row.
-type Message struct {
-	ID         int64
-	Event      Event
-	EventKey   string
-	UserID     int64
-	AppKind    models.AppKind
-	OpenID     string `gorm:"column:open_id"`
-	TemplateID string
-	DataJSON   string `gorm:"column:data_json"`
-	Link       *string
-	State      string
-	Attempts   int
-	NextAt     time.Time
-	LastError  *string
-	CreatedAt  time.Time
-	SentAt     *time.Time
-	UpdatedAt  time.Time
-
-	// AccountID is the account the message is about (nil on rows older
-	// than migration 82 whose key names no order).
-	AccountID *int64
-}
-
-// TableName is the outbox's table.
-func (Message) TableName() string { return "outbox_messages" }
-
-func (s *Service) db(ctx context.Context) *gorm.DB { return s.store.DB().WithContext(ctx) }
+type Message = models.OutboxMessage
 
 // ErrInvalid: the request is not valid.
 var ErrInvalid = errors.New("messages: invalid request")
@@ -159,18 +130,14 @@ func (s *Service) Accept(ctx context.Context, userID int64, app models.AppKind, 
 		if !known[id] {
 			continue
 		}
+		count := s.store.SubscribeAcceptances
 		if res == "accept" {
-			row := map[string]any{"user_id": userID, "template_id": id, "credits": 1, "updated_at": now}
-			err := s.db(ctx).Table("message_subscriptions").Clauses(clause.OnConflict{
-				Columns:   []clause.Column{{Name: "user_id"}, {Name: "template_id"}},
-				DoUpdates: clause.Assignments(map[string]any{"credits": gorm.Expr("credits + 1"), "updated_at": now}),
-			}).Create(row).Error
-			if err != nil {
-				return nil, err
+			count = func(ctx context.Context, userID int64, id string) (int, error) {
+				return s.store.AddSubscribeAcceptance(ctx, userID, id, now)
 			}
 		}
-		var n int
-		if err := s.db(ctx).Raw("SELECT COALESCE(MAX(credits), 0) FROM message_subscriptions WHERE user_id = ? AND template_id = ?", userID, id).Scan(&n).Error; err != nil {
+		n, err := count(ctx, userID, id)
+		if err != nil {
 			return nil, err
 		}
 		out[id] = n
@@ -183,11 +150,7 @@ func (s *Service) SetLowBalance(ctx context.Context, accountID, fen int64) error
 	if fen < 0 || fen > 10000000 {
 		return ErrInvalid
 	}
-	now := s.now().UTC()
-	return s.db(ctx).Table("message_settings").Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "account_id"}},
-		DoUpdates: clause.Assignments(map[string]any{"low_balance_fen": fen, "updated_at": now}),
-	}).Create(map[string]any{"account_id": accountID, "low_balance_fen": fen, "updated_at": now}).Error
+	return s.store.SetLowBalanceThreshold(ctx, accountID, fen, s.now().UTC())
 }
 
 func yuan(fen int64) string {
@@ -209,13 +172,8 @@ type event struct {
 // enqueue writes an event's rows for every user bound to its account; the
 // unique (event_key, user_id) makes a repeat a no-op.
 func (s *Service) enqueue(ctx context.Context, ev event, now time.Time) (int, error) {
-	var users []struct {
-		UserID  int64
-		AppKind models.AppKind
-		OpenID  string
-	}
-	if err := s.db(ctx).Raw(`SELECT u.id AS user_id, u.app_kind, u.open_id FROM bindings b JOIN users u ON u.id = b.user_id
-		WHERE b.account_id = ?`, ev.accountID).Scan(&users).Error; err != nil {
+	users, err := s.store.MessageRecipients(ctx, ev.accountID)
+	if err != nil {
 		return 0, err
 	}
 	n := 0
@@ -234,31 +192,15 @@ func (s *Service) enqueue(ctx context.Context, ev event, now time.Time) (int, er
 		if ev.link != "" {
 			m.Link = &ev.link
 		}
-		res := s.db(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&m)
-		if res.Error != nil {
-			return n, res.Error
+		added, err := s.store.EnqueueMessage(ctx, &m)
+		if err != nil {
+			return n, err
 		}
-		n += int(res.RowsAffected)
+		if added {
+			n++
+		}
 	}
 	return n, nil
-}
-
-// cursor reads how far the producer looked, and moves it.
-func (s *Service) cursor(ctx context.Context, name string, def time.Time) (time.Time, error) {
-	var at []time.Time
-	if err := s.db(ctx).Raw("SELECT at FROM outbox_cursors WHERE name = ?", name).Scan(&at).Error; err != nil {
-		return def, err
-	}
-	if len(at) == 0 {
-		return def, nil
-	}
-	return at[0], nil
-}
-
-func (s *Service) setCursor(ctx context.Context, name string, at time.Time) error {
-	return s.db(ctx).Table("outbox_cursors").Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "name"}}, DoUpdates: clause.Assignments(map[string]any{"at": at}),
-	}).Create(map[string]any{"name": name, "at": at}).Error
 }
 
 // overlap re-reads the end of the last window: a transaction that
@@ -269,23 +211,14 @@ const overlap = 5 * time.Minute
 // ProducePass turns what happened since the last pass into outbox rows.
 func (s *Service) ProducePass(ctx context.Context) (int, error) {
 	now := s.now().UTC()
-	from, err := s.cursor(ctx, "events", now.Add(-time.Hour))
+	from, err := s.store.OutboxCursor(ctx, "events", now.Add(-time.Hour))
 	if err != nil {
 		return 0, err
 	}
 	from = from.Add(-overlap)
 	var evs []event
-	var paid []struct {
-		OrderNo    string
-		AccountID  int64
-		AmountFen  int64
-		Purpose    string
-		PaidAt     time.Time
-		UserNumber string
-	}
-	if err := s.db(ctx).Raw(`SELECT o.order_no, o.account_id, p.amount_fen, o.purpose, p.paid_at, a.user_number
-		FROM payments p JOIN orders o ON o.id = p.order_id JOIN accounts a ON a.id = o.account_id
-		WHERE p.created_at >= ? AND p.created_at <= ?`, from, now).Scan(&paid).Error; err != nil {
+	paid, err := s.store.PaymentsRecorded(ctx, from, now)
+	if err != nil {
 		return 0, err
 	}
 	for _, p := range paid {
@@ -293,17 +226,8 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 			"character_string1": p.OrderNo, "amount2": yuan(p.AmountFen), "thing3": "户号 " + p.UserNumber + " 付款已收到",
 			"time4": p.PaidAt.In(s.cfg.Location).Format("2006-01-02 15:04")}})
 	}
-	var delivered []struct {
-		OrderNo     string
-		AccountID   int64
-		Kind        models.CreditKind
-		Amount      int64
-		Unit        models.Unit
-		DeliveredAt time.Time
-	}
-	if err := s.db(ctx).Raw(`SELECT o.order_no, c.account_id, c.kind, c.amount, c.unit, c.delivered_at
-		FROM credits c JOIN orders o ON o.id = c.order_id
-		WHERE c.status = ? AND c.delivered_at >= ? AND c.delivered_at <= ?`, models.CreditDelivered, from, now).Scan(&delivered).Error; err != nil {
+	delivered, err := s.store.CreditsDelivered(ctx, from, now)
+	if err != nil {
 		return 0, err
 	}
 	for _, d := range delivered {
@@ -316,15 +240,8 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 		evs = append(evs, event{event: CreditDelivered, key: "delivered:" + d.OrderNo, accountID: d.AccountID, data: map[string]string{
 			"character_string1": d.OrderNo, "amount2": amount, "thing3": what, "time4": d.DeliveredAt.In(s.cfg.Location).Format("2006-01-02 15:04")}})
 	}
-	var actions []struct {
-		OrderNo   string
-		AccountID int64
-		State     string
-		Copies    int
-		UpdatedAt time.Time
-	}
-	if err := s.db(ctx).Raw(`SELECT order_no, account_id, state, copies, updated_at FROM iot_deliveries
-		WHERE state IN ('expired', 'rejected') AND updated_at >= ? AND updated_at <= ?`, from, now).Scan(&actions).Error; err != nil {
+	actions, err := s.store.IoTDeliveriesNeedingAction(ctx, from, now)
+	if err != nil {
 		return 0, err
 	}
 	for _, a := range actions {
@@ -335,16 +252,8 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 		evs = append(evs, event{event: NeedsAction, key: "action:" + a.OrderNo + ":" + a.State + ":" + strconv.Itoa(a.Copies), accountID: a.AccountID,
 			data: map[string]string{"character_string1": a.OrderNo, "thing3": text, "time4": a.UpdatedAt.In(s.cfg.Location).Format("2006-01-02 15:04")}})
 	}
-	var low []struct {
-		MeterNumber string
-		AccountID   int64
-		Balance     int64
-		ReportedAt  time.Time
-	}
-	if err := s.db(ctx).Raw(`SELECT im.meter_number, m.account_id, im.balance, im.reported_at
-		FROM iot_meters im JOIN meters m ON m.meter_number = im.meter_number LEFT JOIN message_settings ms ON ms.account_id = m.account_id
-		WHERE im.reported_at >= ? AND im.reported_at <= ? AND im.unit = 1 AND im.balance < COALESCE(ms.low_balance_fen, ?)`,
-		from, now, s.cfg.LowBalanceFen).Scan(&low).Error; err != nil {
+	low, err := s.store.LowBalanceReports(ctx, from, now, s.cfg.LowBalanceFen)
+	if err != nil {
 		return 0, err
 	}
 	for _, l := range low {
@@ -355,14 +264,9 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 	}
 	// Arrears: once a month per account, from the 1st (Beijing).
 	month := now.In(s.cfg.Location).Format("2006-01")
-	var arrears []struct {
-		ID         int64
-		UserNumber string
-		ArrearsFen int64
-	}
-	if last, err := s.cursor(ctx, "arrears", time.Time{}); err == nil && last.In(s.cfg.Location).Format("2006-01") != month {
-		if err := s.db(ctx).Raw(`SELECT id, user_number, arrears_fen FROM accounts WHERE kind = ? AND arrears_fen > 0`, models.KindOrdinary).
-			Scan(&arrears).Error; err != nil {
+	if last, err := s.store.OutboxCursor(ctx, "arrears", time.Time{}); err == nil && last.In(s.cfg.Location).Format("2006-01") != month {
+		arrears, err := s.store.AccountsInArrears(ctx)
+		if err != nil {
 			return 0, err
 		}
 		for _, a := range arrears {
@@ -378,10 +282,10 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 		}
 		n += k
 	}
-	if err := s.setCursor(ctx, "arrears", now); err != nil {
+	if err := s.store.SetOutboxCursor(ctx, "arrears", now); err != nil {
 		return n, err
 	}
-	return n, s.setCursor(ctx, "events", now)
+	return n, s.store.SetOutboxCursor(ctx, "events", now)
 }
 
 // backoff is the pause before the next try of a message: 1, 2, 4 … 60 min.
@@ -393,8 +297,8 @@ func backoff(attempts int) time.Duration {
 // time (Run takes a lock).
 func (s *Service) SendPass(ctx context.Context) (sent int) {
 	now := s.now().UTC()
-	var due []Message
-	if err := s.db(ctx).Where("state = ? AND next_at <= ?", StatePending, now).Order("next_at").Limit(200).Find(&due).Error; err != nil {
+	due, err := s.store.DueMessages(ctx, now, 200)
+	if err != nil {
 		s.log.ErrorContext(ctx, "messages due", slog.String("err", err.Error()))
 		return 0
 	}
@@ -409,16 +313,15 @@ func (s *Service) SendPass(ctx context.Context) (sent int) {
 	return sent
 }
 
-func (s *Service) set(ctx context.Context, id int64, set map[string]any) {
-	set["updated_at"] = s.now().UTC()
-	if err := s.db(ctx).Model(&Message{}).Where("id = ? AND state = ?", id, StatePending).Updates(set).Error; err != nil {
+func (s *Service) set(ctx context.Context, id int64, a models.MessageAttempt) {
+	if err := s.store.RecordMessageAttempt(ctx, id, a, s.now().UTC()); err != nil {
 		s.log.WarnContext(ctx, "message update", slog.String("err", err.Error()))
 	}
 }
 
 func (s *Service) send(ctx context.Context, m Message, now time.Time) bool {
 	if now.Sub(m.CreatedAt) > s.cfg.GiveUpAfter {
-		s.set(ctx, m.ID, map[string]any{"state": StateGivenUp})
+		s.set(ctx, m.ID, models.MessageAttempt{State: StateGivenUp})
 		if err := s.store.AddAlert(ctx, "message_given_up", "", fmt.Sprintf("message %s to user %d not sent in a day: %s",
 			m.EventKey, m.UserID, deref(m.LastError)), now); err != nil {
 			s.log.WarnContext(ctx, "alert", slog.String("err", err.Error()))
@@ -427,7 +330,7 @@ func (s *Service) send(ctx context.Context, m Message, now time.Time) bool {
 	}
 	var data map[string]string
 	if err := json.Unmarshal([]byte(m.DataJSON), &data); err != nil {
-		s.set(ctx, m.ID, map[string]any{"state": StateGivenUp, "last_error": "bad data"})
+		s.set(ctx, m.ID, models.MessageAttempt{State: StateGivenUp, LastError: "bad data"})
 		return false
 	}
 	values := make(map[string]wechat.TemplateValue, len(data))
@@ -437,22 +340,21 @@ func (s *Service) send(ctx context.Context, m Message, now time.Time) bool {
 	var err error
 	if m.AppKind == models.AppMiniProgram {
 		// One acceptance, one send: take it before sending.
-		res := s.db(ctx).Exec("UPDATE message_subscriptions SET credits = credits - 1, updated_at = ? WHERE user_id = ? AND template_id = ? AND credits > 0",
-			now, m.UserID, m.TemplateID)
-		if res.Error != nil {
+		took, terr := s.store.TakeSubscribeAcceptance(ctx, m.UserID, m.TemplateID, now)
+		if terr != nil {
 			return false
 		}
-		if res.RowsAffected == 0 {
-			s.set(ctx, m.ID, map[string]any{"state": StateQuota, "last_error": "no acceptance counted for this template"})
+		if !took {
+			s.set(ctx, m.ID, models.MessageAttempt{State: StateQuota, LastError: "no acceptance counted for this template"})
 			return false
 		}
 		err = s.sender.SendSubscribe(ctx, s.cfg.MP, wechat.SubscribeMessage{ToUser: m.OpenID, TemplateID: m.TemplateID, Page: "pages/index/index", Data: values})
 		if err != nil && !wechat.IsCode(err, wechat.CodeNoSubscribeCredit) {
 			// Not sent: the acceptance is still the user's.
-			s.db(ctx).Exec("UPDATE message_subscriptions SET credits = credits + 1 WHERE user_id = ? AND template_id = ?", m.UserID, m.TemplateID)
+			s.store.ReturnSubscribeAcceptance(ctx, m.UserID, m.TemplateID)
 		}
 		if wechat.IsCode(err, wechat.CodeNoSubscribeCredit) {
-			s.db(ctx).Exec("UPDATE message_subscriptions SET credits = 0 WHERE user_id = ? AND template_id = ?", m.UserID, m.TemplateID)
+			s.store.ClearSubscribeAcceptances(ctx, m.UserID, m.TemplateID)
 		}
 	} else {
 		link := ""
@@ -470,14 +372,14 @@ func (s *Service) send(ctx context.Context, m Message, now time.Time) bool {
 	}
 	switch {
 	case err == nil:
-		s.set(ctx, m.ID, map[string]any{"state": StateSent, "sent_at": now, "attempts": m.Attempts + 1})
+		s.set(ctx, m.ID, models.MessageAttempt{State: StateSent, SentAt: now, Attempts: m.Attempts + 1})
 		return true
 	case wechat.IsCode(err, wechat.CodeNoSubscribeCredit, wechat.CodeUserRefused):
-		s.set(ctx, m.ID, map[string]any{"state": StateRefused, "attempts": m.Attempts + 1, "last_error": msg})
+		s.set(ctx, m.ID, models.MessageAttempt{State: StateRefused, Attempts: m.Attempts + 1, LastError: msg})
 	case wechat.IsCode(err, wechat.CodeQuotaDaily, wechat.CodeTemplateQuota):
-		s.set(ctx, m.ID, map[string]any{"state": StateQuota, "attempts": m.Attempts + 1, "last_error": msg})
+		s.set(ctx, m.ID, models.MessageAttempt{State: StateQuota, Attempts: m.Attempts + 1, LastError: msg})
 	default:
-		s.set(ctx, m.ID, map[string]any{"attempts": m.Attempts + 1, "last_error": msg, "next_at": now.Add(backoff(m.Attempts))})
+		s.set(ctx, m.ID, models.MessageAttempt{Attempts: m.Attempts + 1, LastError: msg, NextAt: now.Add(backoff(m.Attempts))})
 	}
 	return false
 }
@@ -518,13 +420,11 @@ func (s *Service) Run(ctx context.Context, locks Locker, interval time.Duration)
 
 // Recent lists the newest outbox rows, for staff.
 func (s *Service) Recent(ctx context.Context, limit int) ([]Message, error) {
-	var out []Message
-	return out, s.db(ctx).Order("id DESC").Limit(limit).Find(&out).Error
+	return s.store.RecentMessages(ctx, limit)
 }
 
 // OfAccount lists the messages about an account, newest first, for the
 // customer record.
 func (s *Service) OfAccount(ctx context.Context, accountID int64, limit int) ([]Message, error) {
-	var out []Message
-	return out, s.db(ctx).Where("account_id = ?", accountID).Order("id DESC").Limit(limit).Find(&out).Error
+	return s.store.MessagesOfAccount(ctx, accountID, limit)
 }

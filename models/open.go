@@ -101,6 +101,23 @@ func OpenSQLite(path string, log *slog.Logger) (*gorm.DB, error) {
 	return db, nil
 }
 
+// Open opens the database gaspay runs on: MySQL/MariaDB through dsn when
+// dsn is set, otherwise the SQLite file at sqlitePath (the embedded
+// default). The server, the commands and the tests all open it here.
+func Open(dsn, sqlitePath string, log *slog.Logger) (*Store, error) {
+	var db *gorm.DB
+	var err error
+	if dsn != "" {
+		db, err = OpenMySQL(dsn, log)
+	} else {
+		db, err = OpenSQLite(sqlitePath, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewStore(db), nil
+}
+
 // Close closes db's connection pool.
 func Close(db *gorm.DB) error {
 	sqlDB, err := db.DB()

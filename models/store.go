@@ -33,6 +33,12 @@ func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
 // DB is the underlying handle, for the storage tests and the tools.
 func (s *Store) DB() *gorm.DB { return s.db }
 
+// Close closes the store's connection pool.
+func (s *Store) Close() error { return Close(s.db) }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return Ping(ctx, s.db) }
+
 // Dialect reports which database the store talks to.
 func (s *Store) Dialect() Dialect { return DialectOf(s.db) }
 

@@ -16,7 +16,6 @@ package partner
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"gaspay/internal/randhex"
 	"gaspay/models"
 	"gaspay/rediskv"
 )
@@ -232,9 +232,7 @@ func (k *Keys) SignAnswer(p models.Partner, status int, body []byte) Signed {
 
 // SignAnswer signs an answer with secret: status, timestamp, nonce, body.
 func SignAnswer(secret []byte, now time.Time, status int, body []byte) Signed {
-	b := make([]byte, 16)
-	rand.Read(b)
-	s := Signed{Timestamp: strconv.FormatInt(now.Unix(), 10), Nonce: hex.EncodeToString(b)}
+	s := Signed{Timestamp: strconv.FormatInt(now.Unix(), 10), Nonce: randhex.New(16)}
 	s.Signature = Sign(secret, strconv.Itoa(status), s.Timestamp, s.Nonce, string(body))
 	return s
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"gaspay/alipay"
@@ -35,7 +34,7 @@ func (a *Alipay) resultURL(orderNo string) string {
 }
 
 // Name implements Provider.
-func (a *Alipay) Name() string { return "alipay" }
+func (a *Alipay) Name() string { return ProviderAlipay }
 
 // MchID implements Provider.
 func (a *Alipay) MchID() string { return a.appID }
@@ -65,16 +64,16 @@ type AlipayMP struct {
 // Prepay implements Provider: a signed cashier URL for the browser (the
 // trade appears at Alipay when the buyer opens it), or a trade created for
 // the mini-program's buyer.
-func (a *Alipay) Prepay(ctx context.Context, o models.Order, description string) (any, error) {
+func (a *Alipay) Prepay(ctx context.Context, o Prepay) (any, error) {
 	if o.Channel == models.ChannelAlipayMP {
-		no, err := a.client.Create(ctx, alipay.CreateRequest{OutTradeNo: o.OrderNo, Subject: description, AmountFen: o.PayableFen,
+		no, err := a.client.Create(ctx, alipay.CreateRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: o.AmountFen,
 			BuyerOpenID: o.PayerOpenID, TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL})
 		if err != nil {
 			return nil, wrapAlipay("create", err)
 		}
 		return AlipayMP{TradeNo: no}, nil
 	}
-	u, err := a.client.WapPayURL(ctx, alipay.WapPayRequest{OutTradeNo: o.OrderNo, Subject: description, AmountFen: o.PayableFen,
+	u, err := a.client.WapPayURL(ctx, alipay.WapPayRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: o.AmountFen,
 		TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL, ReturnURL: a.resultURL(o.OrderNo), QuitURL: a.resultURL(o.OrderNo)})
 	if err != nil {
 		return nil, wrapAlipay("wap", err)
@@ -120,8 +119,8 @@ func (a *Alipay) Close(ctx context.Context, orderNo string) error {
 
 // Refund implements Provider; Alipay refunds at once, and the refund number
 // (out_request_no) makes a retry safe.
-func (a *Alipay) Refund(ctx context.Context, r models.Refund, o models.Order) (RefundResult, error) {
-	res, err := a.client.Refund(ctx, alipay.RefundRequest{OutTradeNo: o.OrderNo, OutRequestNo: r.RefundNo, RefundFen: r.AmountFen, Reason: r.Reason})
+func (a *Alipay) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
+	res, err := a.client.Refund(ctx, alipay.RefundRequest{OutTradeNo: r.OrderNo, OutRequestNo: r.RefundNo, RefundFen: r.AmountFen, Reason: r.Reason})
 	if err != nil {
 		return RefundResult{}, wrapAlipay("refund", err)
 	}
@@ -130,9 +129,8 @@ func (a *Alipay) Refund(ctx context.Context, r models.Refund, o models.Order) (R
 
 // QueryRefund implements Provider: a refund Alipay does not have did not
 // happen (yet), so it is asked again with the same number.
-func (a *Alipay) QueryRefund(ctx context.Context, r models.Refund) (RefundResult, error) {
-	o := r.RefundNo[1:] // "R" + order number
-	res, err := a.client.QueryRefund(ctx, o, r.RefundNo)
+func (a *Alipay) QueryRefund(ctx context.Context, r RefundRequest) (RefundResult, error) {
+	res, err := a.client.QueryRefund(ctx, r.OrderNo, r.RefundNo)
 	if errors.Is(err, alipay.ErrRefundNotFound) {
 		return RefundResult{Status: models.RefundPending}, nil
 	}
@@ -144,8 +142,8 @@ func (a *Alipay) QueryRefund(ctx context.Context, r models.Refund) (RefundResult
 
 // ParsePayment implements Provider: the signature is checked first; a
 // notification of a refund, or of a trade not paid, is not a payment.
-func (a *Alipay) ParsePayment(r *http.Request) (PaidEvent, error) {
-	n, err := a.client.ParseNotification(r.Context(), r)
+func (a *Alipay) ParsePayment(ctx context.Context, in Notification) (PaidEvent, error) {
+	n, err := a.client.ParseNotification(ctx, in.request(ctx))
 	if err != nil {
 		return PaidEvent{}, err
 	}
@@ -158,6 +156,6 @@ func (a *Alipay) ParsePayment(r *http.Request) (PaidEvent, error) {
 
 // ParseRefund implements Provider: Alipay refunds synchronously and has no
 // separate refund notification.
-func (a *Alipay) ParseRefund(r *http.Request) (RefundEvent, error) {
+func (a *Alipay) ParseRefund(ctx context.Context, in Notification) (RefundEvent, error) {
 	return RefundEvent{}, errors.New("recharge: alipay sends no refund notifications")
 }

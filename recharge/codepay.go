@@ -88,9 +88,9 @@ func CodeProviderFor(code string) (string, error) {
 	}
 	switch p := code[:2]; {
 	case len(code) == 18 && p >= "10" && p <= "15":
-		return "wechat", nil
+		return ProviderWeChat, nil
 	case p >= "25" && p <= "30":
-		return "alipay", nil
+		return ProviderAlipay, nil
 	}
 	return "", ErrBadAuthCode
 }

@@ -117,7 +117,7 @@ func (s *Service) prepay(ctx context.Context, o models.Order, userNumber string)
 	if p == nil {
 		return nil, fmt.Errorf("recharge: order %s: no provider for %s", o.OrderNo, o.Channel)
 	}
-	params, err := p.Prepay(ctx, o, s.description(userNumber, o))
+	params, err := p.Prepay(ctx, PrepayOf(o, s.description(userNumber, o)))
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		// The provider may have the order: it stays pending, the janitor

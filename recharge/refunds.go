@@ -17,7 +17,7 @@ func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Or
 	if err != nil {
 		return models.Refund{}, err
 	}
-	r := models.Refund{RefundNo: "R" + o.OrderNo, OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
+	r := models.Refund{RefundNo: RefundNoOf(o.OrderNo), OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
 		RequestedBy: by, Status: models.RefundPending, CreatedAt: now, UpdatedAt: now}
 	return r, tx.InsertRefund(ctx, &r)
 }
@@ -142,7 +142,7 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) models.Refu
 	if p == nil {
 		return r
 	}
-	res, err := p.Refund(ctx, r, o)
+	res, err := p.Refund(ctx, refundRequestOf(r, o))
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		s.log.WarnContext(ctx, "refund outcome unknown", slog.String("refund_no", r.RefundNo), slog.String("err", err.Error()))
@@ -244,7 +244,7 @@ func (s *Service) followRefund(ctx context.Context, r models.Refund) {
 	if p == nil {
 		return
 	}
-	res, err := p.QueryRefund(ctx, r)
+	res, err := p.QueryRefund(ctx, refundRequestOf(r, o))
 	if err != nil {
 		s.touchRefund(ctx, r)
 		return

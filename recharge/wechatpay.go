@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"gaspay/models"
 	"gaspay/wechat/wxpay"
@@ -26,7 +25,7 @@ func NewWeChatPay(client *wxpay.Client, mchID, publicURL string) *WeChatPay {
 }
 
 // Name implements Provider.
-func (w *WeChatPay) Name() string { return "wechat" }
+func (w *WeChatPay) Name() string { return ProviderWeChat }
 
 // MchID implements Provider.
 func (w *WeChatPay) MchID() string { return w.mchID }
@@ -47,10 +46,10 @@ func wrap(op string, err error) error {
 }
 
 // Prepay implements Provider with a JSAPI prepay under the order's app id.
-func (w *WeChatPay) Prepay(ctx context.Context, o models.Order, description string) (any, error) {
+func (w *WeChatPay) Prepay(ctx context.Context, o Prepay) (any, error) {
 	params, err := w.client.PrepayJSAPI(ctx, wxpay.PrepayRequest{
-		AppID: o.AppID, OpenID: o.PayerOpenID, OutTradeNo: o.OrderNo, Description: description,
-		AmountFen: o.PayableFen, TimeExpire: o.ExpiresAt, NotifyURL: w.notifyURL,
+		AppID: o.AppID, OpenID: o.PayerOpenID, OutTradeNo: o.OrderNo, Description: o.Description,
+		AmountFen: o.AmountFen, TimeExpire: o.ExpiresAt, NotifyURL: w.notifyURL,
 	})
 	if err != nil {
 		return nil, wrap("prepay", err)
@@ -90,10 +89,10 @@ func (w *WeChatPay) Close(ctx context.Context, orderNo string) error {
 }
 
 // Refund implements Provider; the refund number makes a retry safe.
-func (w *WeChatPay) Refund(ctx context.Context, r models.Refund, o models.Order) (RefundResult, error) {
+func (w *WeChatPay) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
 	res, err := w.client.Refund(ctx, wxpay.RefundRequest{
-		OutTradeNo: o.OrderNo, OutRefundNo: r.RefundNo, Reason: r.Reason, NotifyURL: w.refundNotifyURL,
-		RefundFen: r.AmountFen, TotalFen: o.PayableFen,
+		OutTradeNo: r.OrderNo, OutRefundNo: r.RefundNo, Reason: r.Reason, NotifyURL: w.refundNotifyURL,
+		RefundFen: r.AmountFen, TotalFen: r.TotalFen,
 	})
 	if err != nil {
 		return RefundResult{}, wrap("refund", err)
@@ -102,7 +101,7 @@ func (w *WeChatPay) Refund(ctx context.Context, r models.Refund, o models.Order)
 }
 
 // QueryRefund implements Provider.
-func (w *WeChatPay) QueryRefund(ctx context.Context, r models.Refund) (RefundResult, error) {
+func (w *WeChatPay) QueryRefund(ctx context.Context, r RefundRequest) (RefundResult, error) {
 	res, err := w.client.QueryRefund(ctx, r.RefundNo)
 	if err != nil {
 		return RefundResult{}, wrap("refund query", err)
@@ -123,8 +122,8 @@ func toRefundResult(r wxpay.Refund) RefundResult {
 
 // ParsePayment implements Provider: signature, time window and decryption
 // are the SDK's; a TRANSACTION.SUCCESS becomes a PaidEvent.
-func (w *WeChatPay) ParsePayment(r *http.Request) (PaidEvent, error) {
-	n, err := w.client.ParsePaymentNotification(r)
+func (w *WeChatPay) ParsePayment(ctx context.Context, in Notification) (PaidEvent, error) {
+	n, err := w.client.ParsePaymentNotification(in.request(ctx))
 	if err != nil {
 		return PaidEvent{}, err
 	}
@@ -137,8 +136,8 @@ func (w *WeChatPay) ParsePayment(r *http.Request) (PaidEvent, error) {
 }
 
 // ParseRefund implements Provider.
-func (w *WeChatPay) ParseRefund(r *http.Request) (RefundEvent, error) {
-	n, err := w.client.ParseRefundNotification(r)
+func (w *WeChatPay) ParseRefund(ctx context.Context, in Notification) (RefundEvent, error) {
+	n, err := w.client.ParseRefundNotification(in.request(ctx))
 	if err != nil {
 		return RefundEvent{}, err
 	}

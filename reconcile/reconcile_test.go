@@ -11,12 +11,13 @@ import (
 
 	"gaspay/alipay/alipayfake"
 	"gaspay/internal/apptest"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/reconcile"
 	"gaspay/wechat/wxpay/wxpayfake"
 )
 
-var cst = time.FixedZone("CST", 8*3600)
+var cst = beijing.Location()
 
 // world is a server with demo accounts and a customer who pays bills.
 type world struct {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gaspay/alipay"
+	"gaspay/internal/beijing"
+	"gaspay/recharge"
 	"gaspay/wechat/wxpay"
 )
 
@@ -78,7 +80,7 @@ type WeChatBills struct {
 }
 
 // Provider implements Source.
-func (w WeChatBills) Provider() string { return "wechat" }
+func (w WeChatBills) Provider() string { return recharge.ProviderWeChat }
 
 // Merchant implements Source.
 func (w WeChatBills) Merchant() string { return w.MchID }
@@ -132,7 +134,7 @@ type AlipayBills struct {
 }
 
 // Provider implements Source.
-func (a AlipayBills) Provider() string { return "alipay" }
+func (a AlipayBills) Provider() string { return recharge.ProviderAlipay }
 
 // Merchant implements Source.
 func (a AlipayBills) Merchant() string { return a.Account }
@@ -140,7 +142,7 @@ func (a AlipayBills) Merchant() string { return a.Account }
 // Open implements Source. The link Alipay gives lives 30 seconds: the
 // file is fetched at once.
 func (a AlipayBills) Open(ctx context.Context, day time.Time) (Bill, error) {
-	u, err := a.Client.BillURL(ctx, "trade", day.In(beijing()).Format(time.DateOnly))
+	u, err := a.Client.BillURL(ctx, "trade", day.In(beijing.Location()).Format(time.DateOnly))
 	switch {
 	case errors.Is(err, alipay.ErrNoBill):
 		return nil, fmt.Errorf("%w: %w", ErrBillNotReady, err)
@@ -174,5 +176,3 @@ func (b alipayBill) Lines(fn func(Line) error) error {
 	}
 	return err
 }
-
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }

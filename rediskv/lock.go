@@ -2,12 +2,12 @@ package rediskv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"gaspay/internal/randhex"
 )
 
 // deleteIf removes KEYS[1] only while it holds ARGV[1]: a lock is released,
@@ -21,11 +21,7 @@ return 0`)
 // Lock takes the lock named key for at most ttl. ok is false when another
 // holder has it. unlock releases the lock only if this holder still has it.
 func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return nil, false, err
-	}
-	owner := hex.EncodeToString(b)
+	owner := randhex.New(16)
 	k := c.Key(key)
 	ok, err = c.SetNX(ctx, k, owner, ttl).Result()
 	if err != nil || !ok {
@@ -98,11 +94,7 @@ var ErrLockLost = errors.New("rediskv: lock lost")
 // Checkout takes key's lock and reads key in one round trip (see
 // bleproxy.KV); keys are placed under the prefix.
 func (t KV) Checkout(ctx context.Context, key string, lockTTL time.Duration) (string, string, bool, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", false, err
-	}
-	token := hex.EncodeToString(b)
+	token := randhex.New(16)
 	res, err := checkout.Run(ctx, t.C, []string{t.key(key), t.key(key) + ":lock"}, token, lockTTL.Milliseconds()).Slice()
 	if err != nil {
 		return "", "", false, err

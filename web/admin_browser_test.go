@@ -227,7 +227,7 @@ func TestConsoleInChromium(t *testing.T) {
 	d.shot("console-audit")
 
 	var status string
-	d.srv.App.DB.Raw("SELECT status FROM orders WHERE order_no = ?", no).Scan(&status)
+	d.srv.App.Store.DB().Raw("SELECT status FROM orders WHERE order_no = ?", no).Scan(&status)
 	if status != "refunding" && status != "refunded" {
 		t.Fatalf("order %s after approval: %s", no, status)
 	}

@@ -74,7 +74,7 @@ func (h *hall) accountID(userNumber string) int64 {
 func (h *hall) scalar(query string, args ...any) int64 {
 	h.t.Helper()
 	var n int64
-	if err := h.srv.App.DB.Raw(query, args...).Scan(&n).Error; err != nil {
+	if err := h.srv.App.Store.DB().Raw(query, args...).Scan(&n).Error; err != nil {
 		h.t.Fatal(err)
 	}
 	return n

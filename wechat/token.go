@@ -2,7 +2,6 @@ package wechat
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gaspay/internal/randhex"
 )
 
 // A token is re-fetched this long before WeChat says it expires, so that no
@@ -155,11 +156,7 @@ func (c *Client) JSSDKSign(ctx context.Context, app App, pageURL string) (JSSDKC
 	if i := strings.IndexByte(pageURL, '#'); i >= 0 {
 		pageURL = pageURL[:i]
 	}
-	nonce := make([]byte, 8)
-	if _, err := rand.Read(nonce); err != nil {
-		return JSSDKConfig{}, err
-	}
-	cfg := JSSDKConfig{AppID: app.AppID, Timestamp: c.now().Unix(), NonceStr: hex.EncodeToString(nonce)}
+	cfg := JSSDKConfig{AppID: app.AppID, Timestamp: c.now().Unix(), NonceStr: randhex.New(8)}
 	cfg.Signature = JSSDKSignature(ticket, cfg.NonceStr, cfg.Timestamp, pageURL)
 	return cfg, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"gaspay/internal/randhex"
 )
 
 // billLinkLifetime is how long a bill URL works, as at Alipay.
@@ -64,7 +66,7 @@ func (s *Server) billURL(req request) node {
 	if err != nil {
 		return fail("20000", "isp.unknow-error", "系统繁忙")
 	}
-	token := randomHex(16)
+	token := randhex.New(16)
 	s.bills[token] = billFile{
 		name:    s.appID + "_" + stamp + ".csv.zip",
 		data:    data,
@@ -116,7 +118,7 @@ func (s *Server) buildBill(start, end, now time.Time, stamp string) ([]byte, err
 		if !in(p.At) {
 			continue
 		}
-		tradeNo := "2026" + randomHex(12)
+		tradeNo := "2026" + randhex.New(12)
 		if t, ok := s.trades[p.OutTradeNo]; ok {
 			tradeNo = t.TradeNo
 		}

@@ -34,7 +34,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -43,6 +42,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gaspay/internal/beijing"
 )
 
 // GatewayPath is where the fake serves the gateway; append it to the
@@ -257,7 +258,7 @@ func New(cfg Config) (*Server, error) {
 		publicURL:    strings.TrimSuffix(cfg.PublicURL, "/"),
 		notifyClient: cfg.NotifyClient,
 		now:          cfg.Now,
-		loc:          time.FixedZone("CST", 8*60*60),
+		loc:          beijing.Location(),
 		pages:        pages,
 		trades:       make(map[string]*trade),
 		byTradeNo:    make(map[string]string),
@@ -463,12 +464,6 @@ func (s *Server) wrongKey() (*rsa.PrivateKey, error) {
 		s.otherKey = k
 	}
 	return s.otherKey, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
 }
 
 // sortedKeys returns the keys of m in order.

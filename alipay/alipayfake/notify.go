@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"gaspay/internal/randhex"
 )
 
 // NotifyResult is what the merchant answered to one notification.
@@ -129,7 +131,7 @@ func (s *Server) unsignedNotification(t *trade) url.Values {
 			f.Set(k, v)
 		}
 	}
-	set("notify_id", randomHex(16))
+	set("notify_id", randhex.New(16))
 	set("notify_time", s.fmtTime(now))
 	set("notify_type", "trade_status_sync")
 	set("charset", "utf-8")

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gaspay/internal/randhex"
 )
 
 // drive runs the purchases and, meanwhile, the faults; then waits for the
@@ -142,7 +144,7 @@ func (w *world) worker(ctx context.Context, k int, next, iotNext *atomic.Int64, 
 		case r < 65:
 			w.purchase(ctx, rep, ali, ids[ali], "alipay_mp", fen, fmt.Sprintf("2088chaosbuyer%02d", k))
 		case r < 85:
-			serial := fmt.Sprintf("CH%d%s", k, randHex(8))
+			serial := fmt.Sprintf("CH%d%s", k, randhex.New(8))
 			a, err := w.partnerPay(ctx, serial, ordinaryNumber(4*k+3), fen)
 			switch {
 			case err != nil:
@@ -191,7 +193,7 @@ func (w *world) purchase(ctx context.Context, rep *report, c *client, account in
 	if buyer != "" {
 		body["buyer_open_id"] = buyer
 	}
-	a, err := c.do(ctx, "POST", "/api/orders", body, map[string]string{"Idempotency-Key": "chaos-" + randHex(10)})
+	a, err := c.do(ctx, "POST", "/api/orders", body, map[string]string{"Idempotency-Key": "chaos-" + randhex.New(10)})
 	if err != nil {
 		rep.fail(err)
 		return ""

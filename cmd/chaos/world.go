@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gaspay/internal/randhex"
 	"gaspay/partner"
 )
 
@@ -353,12 +353,6 @@ func (c *client) do(ctx context.Context, method, path string, body any, header m
 	return answer{}, fmt.Errorf("gave up: %w", last)
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func randN(n int) int {
 	v, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
 	return int(v.Int64())
@@ -388,7 +382,7 @@ func (w *world) partnerPay(ctx context.Context, serial, userNumber string, fen i
 	body, _ := json.Marshal(map[string]any{"serial": serial, "user_number": userNumber, "amount_fen": fen})
 	for attempt := 0; attempt < 60; attempt++ {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		nonce := randHex(12)
+		nonce := randhex.New(12)
 		req, _ := http.NewRequestWithContext(ctx, "POST", w.proxyURL+"/partner/v1/pay", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Partner-Id", partnerID)

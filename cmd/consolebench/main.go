@@ -33,6 +33,7 @@ import (
 
 	"gaspay/console"
 	"gaspay/customer"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
@@ -86,8 +87,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	store := models.NewStore(db)
-	beijing := time.FixedZone("CST", 8*3600)
-	con := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	con := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	switch *phase {
 	case "seed":
 		return seed(ctx, store, *accounts, out)
@@ -95,11 +95,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return search(ctx, store, con, *searches, out)
 	case "import":
 		rc := recharge.NewService(store, recharge.Config{PurchaseLimitFen: 150000, OrderTTL: 15 * time.Minute,
-			QuoteTTL: 5 * time.Minute, Location: beijing}, nil, log)
+			QuoteTTL: 5 * time.Minute, Location: beijing.Location()}, nil, log)
 		return importBills(ctx, store, con, rc, *bills, out)
 	case "accounts":
 		rc := recharge.NewService(store, recharge.Config{PurchaseLimitFen: 150000, OrderTTL: 15 * time.Minute,
-			QuoteTTL: 5 * time.Minute, Location: beijing}, nil, log)
+			QuoteTTL: 5 * time.Minute, Location: beijing.Location()}, nil, log)
 		return importAccounts(ctx, store, con, rc, *accountLines, out)
 	}
 	return errors.New("-phase: seed, search, import or accounts")

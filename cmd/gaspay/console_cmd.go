@@ -13,6 +13,7 @@ import (
 
 	"gaspay/config"
 	"gaspay/console"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/staff"
@@ -52,11 +53,11 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
@@ -114,15 +115,15 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 // importData imports bills or readings, or finishes imports a crash left
 // half applied.
 func importData(ctx context.Context, cfg config.Config, log *slog.Logger, kind, path string, stdout io.Writer) error {
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
-	svc := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	svc := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	if kind == "resume" {
 		if err := svc.ResumeImports(ctx); err != nil {
 			return err

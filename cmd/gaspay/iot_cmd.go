@@ -26,11 +26,11 @@ func iotCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w\n%s", err, usage)
 	}
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}

@@ -34,11 +34,11 @@ func kioskCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	if !kiosk.ValidID(*id) {
 		return errors.New("--id: 2 to 30 letters, digits and hyphens")
 	}
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}

@@ -31,12 +31,11 @@ import (
 	"syscall"
 	"time"
 
-	"gorm.io/gorm"
-
 	"gaspay/app"
 	"gaspay/config"
 	"gaspay/console"
 	"gaspay/handlers"
+	"gaspay/internal/beijing"
 	"gaspay/logging"
 	"gaspay/models"
 	"gaspay/rediskv"
@@ -193,24 +192,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	return nil
 }
 
-func openDB(cfg config.Config, log *slog.Logger) (*models.Store, func() error, error) {
-	open := func() (*gorm.DB, error) { return models.OpenSQLite(cfg.SQLitePath(), log) }
-	if cfg.MySQLDSN.IsSet() {
-		open = func() (*gorm.DB, error) { return models.OpenMySQL(cfg.MySQLDSN.Reveal(), log) }
-	}
-	db, err := open()
-	if err != nil {
-		return nil, nil, err
-	}
-	return models.NewStore(db), func() error { return models.Close(db) }, nil
-}
-
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	applied, err := models.Migrate(ctx, store.DB())
 	if err != nil {
 		return err
@@ -229,18 +216,18 @@ func importAccounts(ctx context.Context, cfg config.Config, log *slog.Logger, pa
 		return err
 	}
 	defer f.Close()
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
 	start := time.Now()
 	// Import needs neither Redis nor WeChat. Staged, then applied in short
 	// batches: payments go on while it runs.
-	svc := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	svc := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	res, err := svc.ImportAccounts(ctx, cliActor(), path, f)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)

@@ -19,6 +19,7 @@ import (
 	"gaspay/customer"
 	"gaspay/internal/testenv"
 	"gaspay/iot"
+	"gaspay/models"
 )
 
 // environment gives run its own database: a fresh MySQL database when the
@@ -209,11 +210,11 @@ func TestIoTDeviceCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := config.Load(getenv)
-	store, closeFn, err := openDB(cfg, testenv.Logger())
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeFn()
+	defer store.Close()
 	if err := customer.SeedDemo(ctx, store, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,11 @@ import (
 	"time"
 
 	"gaspay/config"
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/partner"
 	"gaspay/recharge"
 )
-
-// beijing dates partners' days.
-var beijing = time.FixedZone("CST", 8*3600)
 
 func partnerCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -38,11 +36,11 @@ func partnerCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	if !partner.ValidID(*id) {
 		return errors.New("--id: 2 to 32 letters, digits and hyphens")
 	}
-	store, closeFn, err := openDB(cfg, log)
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer store.Close()
 	if _, err := models.Migrate(ctx, store.DB()); err != nil {
 		return err
 	}
@@ -50,14 +48,14 @@ func partnerCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	case "add":
 		return addPartner(ctx, store, *id, *name, *keyFile, stdout)
 	case "reconcile", "check":
-		day, err := time.ParseInLocation(time.DateOnly, *date, beijing)
+		day, err := time.ParseInLocation(time.DateOnly, *date, beijing.Location())
 		if err != nil {
 			return errors.New("--date: YYYY-MM-DD")
 		}
 		if _, err := store.PartnerByID(ctx, *id); err != nil {
 			return fmt.Errorf("partner %s: %w", *id, err)
 		}
-		lines, err := recharge.PartnerDay(ctx, store, beijing, *id, day)
+		lines, err := recharge.PartnerDay(ctx, store, beijing.Location(), *id, day)
 		if err != nil {
 			return err
 		}
@@ -107,7 +105,7 @@ func writeReconciliation(lines []recharge.PartnerLine, out string, stdout io.Wri
 		defer f.Close()
 		w = f
 	}
-	return partner.WriteFile(w, lines, beijing)
+	return partner.WriteFile(w, lines, beijing.Location())
 }
 
 func checkReconciliation(lines []recharge.PartnerLine, file string, stdout io.Writer) error {

@@ -10,6 +10,7 @@ import (
 
 	"gaspay/app"
 	"gaspay/config"
+	"gaspay/recharge"
 	"gaspay/reconcile"
 )
 
@@ -27,7 +28,7 @@ func reconcileCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return fmt.Errorf("reconcile: --provider wechat|alipay --date YYYY-MM-DD\n%s", usage)
 	}
-	if *provider != "wechat" && *provider != "alipay" {
+	if *provider != recharge.ProviderWeChat && *provider != recharge.ProviderAlipay {
 		return errors.New("--provider: wechat or alipay")
 	}
 	a, err := app.New(ctx, cfg, log, app.Options{})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gaspay/internal/apptest"
+	"gaspay/internal/beijing"
 	"gaspay/wechat/wxpay/wxpayfake"
 )
 
@@ -22,7 +23,7 @@ func TestReconcileCommand(t *testing.T) {
 		return world.Getenv(k)
 	}
 	ctx := context.Background()
-	cst := time.FixedZone("CST", 8*3600)
+	cst := beijing.Location()
 	y := time.Now().In(cst).AddDate(0, 0, -1)
 	yesterday := time.Date(y.Year(), y.Month(), y.Day(), 12, 0, 0, 0, cst)
 	date := yesterday.Format(time.DateOnly)

@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "paid and written: %d; time inside the provider: %.1f%% of purchase time (%.2f ms per purchase)\n",
 		paid.Load(), 100*float64(prov.ns.Load())/1e9/busy, float64(prov.ns.Load())/1e6/float64(max(st.N, 1)))
 	var open int64
-	if err := a.DB.Model(&models.CodePayment{}).Where("state IN ?", []string{"paying", "reversing"}).Count(&open).Error; err != nil {
+	if err := a.Store.DB().Model(&models.CodePayment{}).Where("state IN ?", []string{"paying", "reversing"}).Count(&open).Error; err != nil {
 		return err
 	}
 	if open != 0 || paid.Load() != int64(st.N-st.Errors) {

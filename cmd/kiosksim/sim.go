@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gaspay/bleproxy"
+	"gaspay/internal/randhex"
 	"gaspay/kiosk/kioskclient"
 )
 
@@ -211,7 +212,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	purchase.AuthCode = code
 	s.say("3. 刷码支付 / scanning a %s payment code %s…%s", *pay, code[:4], code[len(code)-2:])
-	idem := "kiosksim-" + hex.EncodeToString(randBytes(8))
+	idem := "kiosksim-" + randhex.New(8)
 	o, a, err := s.term.PlaceOrder(ctx, purchase, idem)
 	if *fault == "network" {
 		s.say("   the network drops: the answer is lost; the kiosk asks again with the same request")
@@ -327,12 +328,6 @@ func (s *sim) last(ctx context.Context, no string, written bool, want expected) 
 }
 
 func dec(n int64) string { return fmt.Sprintf("%d.%02d", n/100, n%100) }
-
-func randBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
 
 func loadState(path string) (state, error) {
 	st := state{Cards: map[string]string{}}

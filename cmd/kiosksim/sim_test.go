@@ -33,7 +33,7 @@ func sandboxServer(t *testing.T, key string) string {
 	}
 	opts := app.Options{Redis: rdb}
 	if testenv.UsingMySQL() {
-		opts.DB = testenv.RawDB(t)
+		opts.Store = models.NewStore(testenv.RawDB(t))
 	}
 	a, err := app.New(context.Background(), cfg, testenv.Logger(), opts)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"gaspay/app"
 	"gaspay/config"
 	"gaspay/internal/testenv"
+	"gaspay/models"
 )
 
 // sandboxServer is a gaspay server on embedded defaults, as `go run
@@ -33,7 +34,7 @@ func sandboxServer(t *testing.T) string {
 	}
 	opts := app.Options{Redis: rdb}
 	if testenv.UsingMySQL() {
-		opts.DB = testenv.RawDB(t)
+		opts.Store = models.NewStore(testenv.RawDB(t))
 	}
 	a, err := app.New(context.Background(), cfg, testenv.Logger(), opts)
 	if err != nil {

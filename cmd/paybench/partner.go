@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 
 	"gaspay/app"
 	"gaspay/internal/loadtest"
+	"gaspay/internal/randhex"
 	"gaspay/models"
 	"gaspay/partner"
 )
@@ -65,9 +64,7 @@ func partnerPhase(ctx context.Context, a *app.App, base string, client *http.Cli
 }
 
 func signedPost(c *http.Client, base, path, id, key, body string) error {
-	b := make([]byte, 12)
-	rand.Read(b)
-	nonce := hex.EncodeToString(b)
+	nonce := randhex.New(12)
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req, err := http.NewRequest("POST", base+path, bytes.NewReader([]byte(body)))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/reconcile"
@@ -34,7 +35,7 @@ const (
 	appID = "wxbenchminiprog00"
 )
 
-var cst = time.FixedZone("CST", 8*3600)
+var cst = beijing.Location()
 
 // keyFile carries the fake merchant's keys from the parent to the child.
 type keyFile struct {
@@ -78,13 +79,6 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	return parent(ctx, getenv, log, *lines, *verbose, *omit)
 }
 
-func openDB(getenv func(string) string, log *slog.Logger, sqlitePath string) (*gorm.DB, error) {
-	if dsn := getenv("GASPAY_MYSQL_DSN"); dsn != "" {
-		return models.OpenMySQL(dsn, log)
-	}
-	return models.OpenSQLite(sqlitePath, log)
-}
-
 func parent(ctx context.Context, getenv func(string) string, log *slog.Logger, n int, verbose, omit bool) error {
 	dir, err := os.MkdirTemp("", "reconbench-")
 	if err != nil {
@@ -92,11 +86,12 @@ func parent(ctx context.Context, getenv func(string) string, log *slog.Logger, n
 	}
 	defer os.RemoveAll(dir)
 	sqlitePath := filepath.Join(dir, "bench.db")
-	db, err := openDB(getenv, log, sqlitePath)
+	store, err := models.Open(getenv("GASPAY_MYSQL_DSN"), sqlitePath, log)
 	if err != nil {
 		return err
 	}
-	defer models.Close(db)
+	defer store.Close()
+	db := store.DB()
 	if _, err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
@@ -251,12 +246,11 @@ func reconcileAndReport(ctx context.Context, getenv func(string) string, log *sl
 	if err != nil {
 		return err
 	}
-	db, err := openDB(getenv, log, sqlitePath)
+	store, err := models.Open(getenv("GASPAY_MYSQL_DSN"), sqlitePath, log)
 	if err != nil {
 		return err
 	}
-	defer models.Close(db)
-	store := models.NewStore(db)
+	defer store.Close()
 	rdb, closeRedis, err := rediskv.Open(ctx, "", "reconbench:")
 	if err != nil {
 		return err
@@ -269,7 +263,7 @@ func reconcileAndReport(ctx context.Context, getenv func(string) string, log *sl
 	svc := reconcile.NewService(store, pay, []reconcile.Source{src}, rdb,
 		reconcile.Config{Location: cst, ReadyAfter: 10 * time.Hour, Retry: 10 * time.Minute, DeliveryAlertAge: 24 * time.Hour}, log)
 	start := time.Now()
-	res, err := svc.Run(ctx, "wechat", date)
+	res, err := svc.Run(ctx, recharge.ProviderWeChat, date)
 	if err != nil {
 		return err
 	}

@@ -237,7 +237,7 @@ func (e *Env) Start() *Instance {
 	e.T.Cleanup(srv.Close)
 	cfg := e.Config()
 	cfg.PublicURL = srv.URL
-	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{DB: db, Redis: rdb, Now: e.Clock.Now})
+	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{Store: models.NewStore(db), Redis: rdb, Now: e.Clock.Now})
 	if err != nil {
 		e.T.Fatalf("app: %v", err)
 	}

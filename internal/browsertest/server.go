@@ -9,6 +9,7 @@ import (
 	"gaspay/app"
 	"gaspay/config"
 	"gaspay/internal/testenv"
+	"gaspay/models"
 )
 
 // Server is a whole gaspay server for a browser to visit.
@@ -44,7 +45,7 @@ func Sandbox(t testing.TB, vars map[string]string) *Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	cfg.PublicURL = srv.URL
-	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{DB: db, Redis: rdb})
+	a, err := app.New(context.Background(), cfg, testenv.Logger(), app.Options{Store: models.NewStore(db), Redis: rdb})
 	if err != nil {
 		t.Fatalf("browsertest: app: %v", err)
 	}

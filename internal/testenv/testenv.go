@@ -7,9 +7,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -25,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"gaspay/internal/randhex"
 	"gaspay/models"
 	"gaspay/rediskv"
 )
@@ -74,10 +72,9 @@ func RawDB(t testing.TB) *gorm.DB {
 // replica would: the same MySQL database, or the same SQLite file.
 func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 	t.Helper()
-	var other *gorm.DB
-	var err error
+	var dsn, file string
 	if models.DialectOf(db) == models.MySQL {
-		other, err = models.OpenMySQL(MySQLDSN(t, db), Logger())
+		dsn = MySQLDSN(t, db)
 	} else {
 		var rows []struct {
 			Name string
@@ -86,13 +83,14 @@ func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 		if err := db.Raw("PRAGMA database_list").Scan(&rows).Error; err != nil || len(rows) == 0 {
 			t.Fatalf("sqlite path: %v", err)
 		}
-		other, err = models.OpenSQLite(rows[0].File, Logger())
+		file = rows[0].File
 	}
+	other, err := models.Open(dsn, file, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { models.Close(other) })
-	return other
+	t.Cleanup(func() { other.Close() })
+	return other.DB()
 }
 
 // ReopenRedis opens a second client on c's server and prefix, as another
@@ -126,7 +124,7 @@ func mysqlDB(t testing.TB, dsn string) *gorm.DB {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	name += "_" + randomHex(4)
+	name += "_" + randhex.New(4)
 
 	admin, err := models.OpenMySQL(dsn, Logger())
 	if err != nil {
@@ -178,7 +176,7 @@ func MySQLDSN(t testing.TB, db *gorm.DB) string {
 // prefix are deleted when the test ends.
 func Redis(t testing.TB) *rediskv.Client {
 	t.Helper()
-	prefix := "gaspaytest:" + randomHex(6) + ":"
+	prefix := "gaspaytest:" + randhex.New(6) + ":"
 	url := os.Getenv(RedisEnv)
 	if url == "" {
 		m := miniredis.NewMiniRedis()
@@ -240,12 +238,4 @@ func Keys(t testing.TB, c *rediskv.Client, pattern string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("testenv: crypto/rand: %v", err))
-	}
-	return hex.EncodeToString(b)
 }

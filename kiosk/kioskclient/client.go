@@ -8,9 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"gaspay/bleproxy"
+	"gaspay/internal/randhex"
 	"gaspay/partner"
 )
 
@@ -78,9 +77,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, idemKey 
 		now = c.Now
 	}
 	ts := strconv.FormatInt(now().Unix(), 10)
-	nonce := make([]byte, 12)
-	rand.Read(nonce)
-	n := hex.EncodeToString(nonce)
+	n := randhex.New(12)
 	req.Header.Set("X-Kiosk-Id", c.ID)
 	req.Header.Set("X-Timestamp", ts)
 	req.Header.Set("X-Nonce", n)

@@ -13,13 +13,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"gaspay/internal/randhex"
 )
 
 // Errcodes the fake answers with.
@@ -160,7 +161,7 @@ func OpenID(appID, name string) string {
 // IssueCode issues a single-use login code for openID under appID, valid
 // five minutes. snapshot marks an official-account snapshot-page user.
 func (s *Server) IssueCode(appID, openID string, snapshot bool) string {
-	c := randomHex(16)
+	c := randhex.New(16)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codes[c] = &code{appID: appID, openID: openID, snapshot: snapshot, expires: s.now().Add(5 * time.Minute)}
@@ -217,7 +218,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"errcode": f.ErrCode, "errmsg": f.ErrMsg})
 		return
 	}
-	out := map[string]any{"access_token": randomHex(16), "expires_in": 7200, "refresh_token": randomHex(16),
+	out := map[string]any{"access_token": randhex.New(16), "expires_in": 7200, "refresh_token": randhex.New(16),
 		"openid": cd.openID, "scope": "snsapi_base"}
 	if cd.snapshot {
 		out["is_snapshotuser"] = 1
@@ -281,7 +282,7 @@ func (s *Server) stableToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok := randomHex(32)
+	tok := randhex.New(32)
 	s.tokens[tok] = token{appID: in.AppID, expires: now.Add(7200 * time.Second)}
 	s.stable[in.AppID] = tok
 	writeJSON(w, map[string]any{"access_token": tok, "expires_in": 7200})
@@ -309,7 +310,7 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	t, ok := s.tickets[appID]
 	if !ok {
-		t = randomHex(24)
+		t = randhex.New(24)
 		s.tickets[appID] = t
 	}
 	writeJSON(w, map[string]any{"errcode": 0, "errmsg": "ok", "ticket": t, "expires_in": 7200})
@@ -351,5 +352,3 @@ func randomBytes(n int) []byte {
 	}
 	return b
 }
-
-func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/consts"
+
+	"gaspay/internal/beijing"
 )
 
 // MaxBillBytes bounds a downloaded trade bill, which is held in memory. A
@@ -25,7 +27,7 @@ const MaxBillBytes = 256 << 20
 // 10:00 the next day; before that, and for a day without trade, the error
 // is ErrNoBill.
 func (c *Client) TradeBill(ctx context.Context, day time.Time) ([]byte, error) {
-	date := day.In(beijing()).Format(time.DateOnly)
+	date := day.In(beijing.Location()).Format(time.DateOnly)
 	op := "wxpay: trade bill " + date
 	q := url.Values{"bill_date": {date}, "bill_type": {"ALL"}}
 	result, err := c.core.Get(ctx, consts.WechatPayAPIServer+"/v3/bill/tradebill?"+q.Encode())

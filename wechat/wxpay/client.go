@@ -224,5 +224,3 @@ func guard(op string, err *error) {
 		*err = fmt.Errorf("%s: %w", op, unknown(fmt.Errorf("sdk panic: %v", p)))
 	}
 }
-
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }

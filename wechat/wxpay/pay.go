@@ -10,6 +10,8 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments/jsapi"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments/native"
+
+	"gaspay/internal/beijing"
 )
 
 // PrepayRequest is a JSAPI order: the customer pays inside WeChat, on an
@@ -83,7 +85,7 @@ func expireAt(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	t = t.In(beijing()).Truncate(time.Second)
+	t = t.In(beijing.Location()).Truncate(time.Second)
 	return &t
 }
 

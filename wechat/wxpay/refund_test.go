@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"gaspay/internal/beijing"
 	"gaspay/wechat/wxpay"
 	"gaspay/wechat/wxpay/wxpayfake"
 )
@@ -163,7 +164,7 @@ func TestAutoCompleteRefunds(t *testing.T) {
 func TestTradeBill(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	cst := time.FixedZone("CST", 8*3600)
+	cst := beijing.Location()
 	day := time.Now().In(cst).AddDate(0, 0, -3)
 	day = time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, cst)
 	e.clock.Set(day)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/consts"
+
+	"gaspay/internal/beijing"
 )
 
 // ErrBillFormat: the bill does not parse, or its summary disagrees with its
@@ -71,7 +73,7 @@ type TradeBillFile struct {
 // bills are ready after 10:00 the next day — or no trade), ErrBillCorrupt,
 // or an unknown outcome (transport); retry later in every case.
 func (c *Client) DownloadTradeBill(ctx context.Context, day time.Time, dir string) (_ *TradeBillFile, err error) {
-	date := day.In(beijing()).Format(time.DateOnly)
+	date := day.In(beijing.Location()).Format(time.DateOnly)
 	op := "wxpay: trade bill " + date
 	q := url.Values{"bill_date": {date}, "bill_type": {"ALL"}, "tar_type": {"GZIP"}}
 	result, err := c.core.Get(ctx, consts.WechatPayAPIServer+"/v3/bill/tradebill?"+q.Encode())
@@ -214,7 +216,7 @@ func ParseTradeBill(r io.Reader, fn func(BillRow) error) (BillSummary, error) {
 			OutTradeNo: get(colOutTradeNo), TradeType: get(colTradeType), TradeState: get(colState),
 			OutRefundNo: get(colOutRefundNo), RefundID: get(colRefundID), RefundStatus: get(colRefundState)}
 		var err error
-		if row.Time, err = time.ParseInLocation(time.DateTime, get(colTime), beijing()); err != nil {
+		if row.Time, err = time.ParseInLocation(time.DateTime, get(colTime), beijing.Location()); err != nil {
 			return BillSummary{}, bad(line, "time %q", get(colTime))
 		}
 		if row.SettledFen, err = yuanToUnits(get(colSettled), 2); err != nil {

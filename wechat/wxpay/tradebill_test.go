@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"gaspay/internal/beijing"
 	"gaspay/wechat/wxpay"
 	"gaspay/wechat/wxpay/wxpayfake"
 )
@@ -14,7 +15,7 @@ import (
 func TestDownloadTradeBill(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	cst := time.FixedZone("CST", 8*3600)
+	cst := beijing.Location()
 	day := time.Now().In(cst).AddDate(0, 0, -3)
 	day = time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, cst)
 	e.clock.Set(day)
@@ -85,7 +86,7 @@ func TestParseTradeBillGolden(t *testing.T) {
 	if sum != (wxpay.BillSummary{Rows: 2, SettledFen: 8640, RefundFen: 8640, FeeMilliFen: 0}) || len(rows) != 2 {
 		t.Fatalf("summary %+v rows %d", sum, len(rows))
 	}
-	want := time.Date(2026, 11, 20, 9, 15, 2, 0, time.FixedZone("CST", 8*3600))
+	want := time.Date(2026, 11, 20, 9, 15, 2, 0, beijing.Location())
 	if r := rows[0]; !r.Time.Equal(want) || r.OutTradeNo != "G20261120A1" || r.SettledFen != 8640 || r.FeeMilliFen != 52_000 || r.AppID != "wxd678efh567hg6787" {
 		t.Errorf("row 0 %+v", r)
 	}

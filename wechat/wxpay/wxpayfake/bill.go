@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gaspay/internal/beijing"
 )
 
 // downloadHost is where download_url points, like the real one; the client
@@ -64,7 +66,7 @@ type billRow struct {
 // tradeBill renders the ALL, SUCCESS or REFUND bill of day (Beijing time),
 // or returns false when the day has no trade. Called with s.mu held.
 func (s *Server) tradeBill(day time.Time, billType string) ([]byte, bool) {
-	cst := beijing()
+	cst := beijing.Location()
 	sameDay := func(t time.Time) bool {
 		y1, m1, d1 := t.In(cst).Date()
 		y2, m2, d2 := day.Date()
@@ -179,7 +181,7 @@ func writeBillLine(b *strings.Builder, fields []string) {
 
 func (s *Server) handleTradeBill(r *http.Request, _ []byte) reply {
 	q := r.URL.Query()
-	day, err := time.ParseInLocation(time.DateOnly, q.Get("bill_date"), beijing())
+	day, err := time.ParseInLocation(time.DateOnly, q.Get("bill_date"), beijing.Location())
 	if err != nil {
 		return paramError("bill_date must be YYYY-MM-DD")
 	}
@@ -197,8 +199,8 @@ func (s *Server) handleTradeBill(r *http.Request, _ []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	y, m, d := s.cfg.Now().In(beijing()).Date()
-	today := time.Date(y, m, d, 0, 0, 0, 0, beijing())
+	y, m, d := s.cfg.Now().In(beijing.Location()).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, beijing.Location())
 	if day.After(today) || (day.Equal(today) && !s.cfg.BillsSameDay) {
 		return errorReply(http.StatusBadRequest, "NO_STATEMENT_EXIST", "账单尚未生成，请于次日查询")
 	}
@@ -299,7 +301,7 @@ func (s *Server) RecordPaid(appID, outTradeNo string, fen int64, at time.Time) O
 	o := &order{Order: Order{AppID: appID, OutTradeNo: outTradeNo, TradeType: TradeJSAPI, Description: "seeded",
 		TotalFen: fen, State: StateSuccess, CreatedAt: at, ExpiresAt: at.Add(prepayValidity), SuccessTime: at,
 		PayerOpenID: "o" + randString(openIDChars, 27)}}
-	o.TransactionID = "4200" + randString(digits, 6) + at.In(beijing()).Format("20060102") + randString(digits, 10)
+	o.TransactionID = "4200" + randString(digits, 6) + at.In(beijing.Location()).Format("20060102") + randString(digits, 10)
 	s.orders[outTradeNo] = o
 	s.byTxID[o.TransactionID] = o
 	return o.Order

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 	"unicode/utf8"
+
+	"gaspay/internal/beijing"
 )
 
 // Trade states as WeChat Pay reports them.
@@ -247,7 +249,7 @@ func (s *Server) prepay(tradeType string, body []byte) reply {
 		o.ExpiresAt = expire
 	}
 	if tradeType == TradeJSAPI {
-		o.PrepayID = "wx" + now.In(beijing()).Format("20060102150405") + randString(lowerHex, 22)
+		o.PrepayID = "wx" + now.In(beijing.Location()).Format("20060102150405") + randString(lowerHex, 22)
 	} else {
 		o.CodeURL = "weixin://wxpay/bizpayurl?pr=" + randString(alphanumeric, 7)
 	}
@@ -592,11 +594,9 @@ func (s *Server) markPaid(o *order, openID string) {
 	if o.PayerOpenID == "" {
 		o.PayerOpenID = "o" + randString(openIDChars, 27)
 	}
-	o.TransactionID = "4200" + randString(digits, 6) + now.In(beijing()).Format("20060102") + randString(digits, 10)
-	o.notifyID = "EV-" + now.In(beijing()).Format("20060102150405") + randString(digits, 8)
+	o.TransactionID = "4200" + randString(digits, 6) + now.In(beijing.Location()).Format("20060102") + randString(digits, 10)
+	o.notifyID = "EV-" + now.In(beijing.Location()).Format("20060102150405") + randString(digits, 8)
 	s.byTxID[o.TransactionID] = o
 }
 
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }
-
-func rfc3339(t time.Time) string { return t.In(beijing()).Format(time.RFC3339) }
+func rfc3339(t time.Time) string { return t.In(beijing.Location()).Format(time.RFC3339) }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"gaspay/internal/beijing"
 )
 
 // Refund statuses.
@@ -235,7 +237,7 @@ func (s *Server) FinishRefund(ctx context.Context, outRefundNo, status string) (
 			o.RefundedFen -= r.RefundFen
 		}
 	}
-	r.notifyID = "EV-" + now.In(beijing()).Format("20060102150405") + randString(digits, 8)
+	r.notifyID = "EV-" + now.In(beijing.Location()).Format("20060102150405") + randString(digits, 8)
 	n, hasURL := s.refundNotification(r, "")
 	s.mu.Unlock()
 	if !hasURL {
