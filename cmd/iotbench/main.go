@@ -159,8 +159,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if stats.FirstErr != nil {
 		fmt.Fprintf(stdout, "  first error: %v\n", stats.FirstErr)
 	}
-	var applied int64
-	a.DB.Raw("SELECT COUNT(*) FROM iot_deliveries WHERE state = ?", iot.Applied).Scan(&applied)
+	applied, err := a.Store.IoTDeliveriesIn(ctx, string(iot.Applied))
+	if err != nil {
+		return err
+	}
 	var delivered int64
 	a.DB.Raw("SELECT COUNT(*) FROM credits WHERE kind = ? AND status = ?", models.CreditIoT, models.CreditDelivered).Scan(&delivered)
 	fmt.Fprintf(stdout, "deliveries applied %d, IoT credits delivered %d (want %d each)\n", applied, delivered, len(numbers))
