@@ -24,6 +24,8 @@ type ingester struct {
 	mu      sync.Mutex
 	queue   []*pendingReport
 	running int
+	commits int64 // batches committed
+	taken   int64 // reports they held
 }
 
 type pendingReport struct {
@@ -94,6 +96,12 @@ func (g *ingester) commit(batch []*pendingReport) {
 		}
 		return
 	}
+	if err == nil {
+		g.mu.Lock()
+		g.commits++
+		g.taken += int64(len(batch))
+		g.mu.Unlock()
+	}
 	for i, p := range batch {
 		if err != nil {
 			p.err = err
@@ -102,4 +110,12 @@ func (g *ingester) commit(batch []*pendingReport) {
 		}
 		close(p.done)
 	}
+}
+
+// IngestStats says how many group commits of reports this service made,
+// and how many reports they held (the benchmark prints the ratio).
+func (s *Service) IngestStats() (commits, reports int64) {
+	s.ingest.mu.Lock()
+	defer s.ingest.mu.Unlock()
+	return s.ingest.commits, s.ingest.taken
 }

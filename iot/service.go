@@ -81,7 +81,7 @@ type Service struct {
 
 // Group commit of reports: commits under way at once, reports per commit.
 const (
-	ingestCommits = 4
+	ingestCommits = 2
 	ingestBatch   = 128
 )
 
@@ -215,7 +215,8 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 	var refund *Delivery
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out, refund = Replayed, nil
-		if _, err := tx.LockAccount(ctx, *t.OpenAccount); err != nil {
+		d, err := oneDelivery(tx.LockIoTDeliveryAndAccount(ctx, *t.OpenAccount, *t.OpenID))
+		if err != nil {
 			return err
 		}
 		taken, err := tx.TakeIoTReport(ctx, row, now)
@@ -223,9 +224,8 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 			return err
 		}
 		out = Taken
-		d, err := oneDelivery(tx.LockIoTDelivery(ctx, *t.OpenID))
-		if err != nil || !d.State.Open() {
-			return err
+		if !d.State.Open() {
+			return nil
 		}
 		refund, err = s.reconcile(ctx, tx, d, r, meterTime, now)
 		return err

@@ -270,9 +270,10 @@ type IoTReportTaken struct {
 	Known bool
 	// DeviceID is the meter's device id at the platform.
 	DeviceID string
-	// OpenID and OpenAccount name the meter's open delivery. When set
-	// nothing was done: the report must be reconciled with the delivery
-	// under its account's lock (TakeIoTReport, then the iot rules).
+	// OpenID and OpenAccount name the meter's open delivery, for a report
+	// fresher than the stored one. When set nothing was done: the report
+	// must be reconciled with the delivery under its account's lock
+	// (LockIoTDeliveryAndAccount, TakeIoTReport, then the iot rules).
 	OpenID, OpenAccount *int64
 	// Taken: the report was fresh and is stored; otherwise it was a
 	// replay, or older than what the meter said since.
@@ -347,8 +348,12 @@ func (s *Store) takeIoTReports(ctx context.Context, rs []IoTReport, open []strin
 		if m == nil {
 			continue
 		}
-		out[i] = IoTReportTaken{Known: true, DeviceID: m.device, OpenID: m.openID, OpenAccount: m.account}
-		if m.openID != nil || r.Counter <= m.counter {
+		out[i] = IoTReportTaken{Known: true, DeviceID: m.device}
+		if r.Counter <= m.counter {
+			continue // a replay, or older than what the meter said since
+		}
+		if m.openID != nil {
+			out[i].OpenID, out[i].OpenAccount = m.openID, m.account
 			continue
 		}
 		m.counter = r.Counter
@@ -435,6 +440,18 @@ func (s *Store) LockIoTDelivery(ctx context.Context, id int64) (IoTDelivery, err
 		db = db.Clauses(forUpdate())
 	}
 	return d, one(db.Take(&d, id).Error)
+}
+
+// LockIoTDeliveryAndAccount locks, in one round trip and in the ledger's
+// order, a delivery's account and the delivery, and reads the delivery.
+func (s *Store) LockIoTDeliveryAndAccount(ctx context.Context, accountID, id int64) (IoTDelivery, error) {
+	var d IoTDelivery
+	res := s.db.WithContext(ctx).Raw(`SELECT d.* FROM accounts a JOIN iot_deliveries d ON d.account_id = a.id
+		WHERE a.id = ? AND d.id = ?`+forUpdateSQL(s.db), accountID, id).Scan(&d)
+	if res.Error == nil && res.RowsAffected == 0 {
+		return d, ErrNotFound
+	}
+	return d, res.Error
 }
 
 // IoTDeliveryOfOrder finds an order's delivery.
