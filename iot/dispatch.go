@@ -149,14 +149,12 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 	done := s.now().UTC()
 	switch {
 	case err == nil:
-		// The copy's id first: should the delivery's move be lost, the
-		// janitor still finds the copy to ask about, and the resend after
-		// the backoff is harmless (same sequence).
-		if err := s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(CmdSaved, &id, &done, done)); err != nil {
-			return true, err
-		}
-		_, err := platformAccepted(done, done.Add(s.cfg.FollowEvery)).apply(ctx, s.store, d.ID)
-		return true, err
+		// One write for the copy's id and the delivery's move (the move
+		// only if the delivery is still queued or expired: a report may
+		// already have applied it).
+		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
+		return true, s.store.ChangeIoTCommandAndDelivery(ctx, cmd.ID, copyAnswer(CmdSaved, &id, &done, done), d.ID,
+			names(m.from), m.change())
 	case errors.Is(err, ErrPlatformRefused):
 		// Not cached: another copy after the backoff.
 		return false, errors.Join(err, s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(CmdFailed, nil, nil, done)))

@@ -71,12 +71,17 @@ func (s State) may(m move) error {
 
 // apply writes m to delivery id; false when the delivery had left m.from.
 func (m move) apply(ctx context.Context, tx *models.Store, id int64) (bool, error) {
+	return tx.ChangeIoTDelivery(ctx, id, names(m.from), m.change())
+}
+
+// change is what m writes, its new state included.
+func (m move) change() models.IoTDeliveryChange {
 	set := m.set
 	if m.to != "" {
 		to := string(m.to)
 		set.State = &to
 	}
-	return tx.ChangeIoTDelivery(ctx, id, names(m.from), set)
+	return set
 }
 
 func names(states []State) []string {

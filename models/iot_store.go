@@ -643,6 +643,48 @@ type IoTCommandChange struct {
 
 // ChangeIoTCommand records what is known of a copy.
 func (s *Store) ChangeIoTCommand(ctx context.Context, id int64, change IoTCommandChange) error {
+	return s.db.WithContext(ctx).Model(&IoTCommand{}).Where("id = ?", id).Updates(change.columns()).Error
+}
+
+// ChangeIoTCommandAndDelivery records what is known of a copy and,
+// while its delivery's state is one of from, writes change to the
+// delivery: one statement (and one commit) on MySQL, where the delivery
+// joins only while in from, so a delivery that moved on is left alone and
+// the copy is recorded all the same.
+func (s *Store) ChangeIoTCommandAndDelivery(ctx context.Context, id int64, copyChange IoTCommandChange, deliveryID int64,
+	from []string, change IoTDeliveryChange) error {
+	if s.Dialect() != MySQL {
+		return s.Tx(ctx, func(tx *Store) error {
+			if err := tx.ChangeIoTCommand(ctx, id, copyChange); err != nil {
+				return err
+			}
+			_, err := tx.ChangeIoTDelivery(ctx, deliveryID, from, change)
+			return err
+		})
+	}
+	var sets []string
+	var args []any
+	add := func(alias string, cols map[string]any) {
+		keys := make([]string, 0, len(cols))
+		for k := range cols {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			sets = append(sets, alias+"."+k+" = ?")
+			args = append(args, cols[k])
+		}
+	}
+	add("c", copyChange.columns())
+	add("d", change.columns())
+	args = append([]any{deliveryID, from}, args...)
+	args = append(args, id)
+	return s.db.WithContext(ctx).Exec(`UPDATE iot_commands c
+		LEFT JOIN iot_deliveries d ON d.id = c.delivery_id AND d.id = ? AND d.state IN ?
+		SET `+strings.Join(sets, ", ")+` WHERE c.id = ?`, args...).Error
+}
+
+func (change IoTCommandChange) columns() map[string]any {
 	set := map[string]any{}
 	if change.CommandID != nil {
 		set["command_id"] = change.CommandID
@@ -656,7 +698,7 @@ func (s *Store) ChangeIoTCommand(ctx context.Context, id int64, change IoTComman
 	if !change.At.IsZero() {
 		set["updated_at"] = change.At
 	}
-	return s.db.WithContext(ctx).Model(&IoTCommand{}).Where("id = ?", id).Updates(set).Error
+	return set
 }
 
 // IoTCommandsOf lists a delivery's copies, oldest first.
