@@ -252,7 +252,7 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
 		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
 		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
-		QuoteJSON: string(lines),
+		QuoteJSON: string(lines), TariffVersion: q.pricedBy(),
 	}.Open(now.Add(ttl).Truncate(time.Second), now), nil
 }
 
