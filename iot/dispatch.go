@@ -330,16 +330,16 @@ func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) 
 		return d, err
 	}
 	if d.State == Sent && d.CancelRequestedAt == nil {
-		copies, err := st(s.store).commandsOf(ctx, d.ID)
+		copies, err := s.store.IoTCommandsOf(ctx, d.ID)
 		if err != nil {
 			return d, err
 		}
 		for _, c := range copies {
-			if c.CommandID != nil && (c.State.Waiting() || c.State == copySending) {
+			if c.CommandID != nil && (copyState(c).Waiting() || copyState(c) == copySending) {
 				s.follow(ctx, c)
 			}
 		}
-		if d, err = st(s.store).delivery(ctx, d.ID); err != nil {
+		if d, err = oneDelivery(s.store.IoTDelivery(ctx, d.ID)); err != nil {
 			return d, err
 		}
 	}
@@ -350,13 +350,13 @@ func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) 
 		return d, ErrNotResendable
 	}
 	now := s.now().UTC()
-	if _, err := st(s.store).updateDelivery(ctx, d.ID, []State{d.State}, map[string]any{"next_at": now, "updated_at": now}); err != nil {
+	if _, err := resendNow(d, now).apply(ctx, s.store, d.ID); err != nil {
 		return d, err
 	}
 	if _, err := s.Send(ctx, d); err != nil {
 		return d, err
 	}
-	return st(s.store).delivery(ctx, d.ID)
+	return oneDelivery(s.store.IoTDelivery(ctx, d.ID))
 }
 
 // Locker hands out named, expiring locks shared by all replicas.

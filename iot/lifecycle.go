@@ -52,8 +52,9 @@ var ErrIllegalMove = errors.New("iot: illegal delivery move")
 //	provenUnapplied    any open                       → cancelled (the refund's proof)
 //	creditGone         the state it was read in       → cancelled, or applied
 //
-// and, keeping the state: copySealed (a copy leaves), refundAsked,
-// cancelConfirmed, meterBehind, unappliedAlerted.
+// and, keeping the state: copySealed (a copy leaves), resendNow (staff
+// want the next copy now), refundAsked, cancelConfirmed, meterBehind,
+// unappliedAlerted.
 type move struct {
 	from []State
 	to   State
@@ -104,6 +105,12 @@ func copySealed(cur Delivery, notAfter, next, now time.Time) move {
 	}
 	return move{from: []State{cur.State}, set: models.IoTDeliveryChange{Copies: ptr(cur.Copies + 1), ValidUntil: &valid,
 		NextAt: &next, At: now}}
+}
+
+// resendNow: staff asked for the next copy now instead of after the
+// backoff (Resend).
+func resendNow(cur Delivery, now time.Time) move {
+	return move{from: []State{cur.State}, set: models.IoTDeliveryChange{NextAt: &now, At: now}}
 }
 
 // creditGone: the credit left pending some other way (refunded while
