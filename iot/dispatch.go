@@ -17,6 +17,9 @@ const batch = 500
 // errSkip ends a transaction that found nothing to do.
 var errSkip = errors.New("iot: nothing to do")
 
+// sendable are the states a copy leaves from (platformAccepted's).
+var sendable = []State{Queued, Expired}
+
 // backoff is how long a delivery whose copy failed waits before the next.
 func backoff(copies int) time.Duration {
 	d := time.Minute << min(copies, 5)
@@ -70,12 +73,12 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 // Enqueue creates the queued delivery of every paid IoT credit that has
 // none (at most one batch).
 func (s *Service) Enqueue(ctx context.Context) (int, error) {
-	return st(s.store).enqueue(ctx, s.now().UTC(), batch)
+	return s.store.EnqueueIoTDeliveries(ctx, string(Queued), s.now().UTC(), batch)
 }
 
 // Due lists deliveries to send now.
 func (s *Service) Due(ctx context.Context, limit int) ([]Delivery, error) {
-	return st(s.store).due(ctx, s.now().UTC(), limit)
+	return deliveriesOf(s.store.DueIoTDeliveries(ctx, names(sendable), s.now().UTC(), limit))
 }
 
 // Send seals a copy of a due delivery's recharge and hands it to the
@@ -85,26 +88,21 @@ func (s *Service) Due(ctx context.Context, limit int) ([]Delivery, error) {
 func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
-	var cmd commandRow
+	var cmd models.IoTCommand
 	var deviceID string
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		ts := st(tx)
-		cur, creditStatus, device, err := ts.lockForSend(ctx, d.AccountID, d.ID)
+		row, creditStatus, device, err := tx.LockIoTDeliveryForSend(ctx, d.AccountID, d.ID)
 		if err != nil {
 			return err
 		}
-		if (cur.State != Queued && cur.State != Expired) || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
+		cur := deliveryOf(row)
+		if cur.State.may(platformAccepted(now, now)) != nil || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
 			return errSkip
 		}
 		if creditStatus != models.CreditPending {
 			// Refunded while queued (or delivered some other way): the
 			// delivery is over.
-			st := Cancelled
-			if creditStatus == models.CreditDelivered {
-				st = Applied
-			}
-			_, err := ts.updateDelivery(ctx, d.ID, []State{cur.State}, map[string]any{"state": st, "updated_at": now})
-			if err != nil {
+			if _, err := creditGone(cur, creditStatus, now).apply(ctx, tx, d.ID); err != nil {
 				return err
 			}
 			return errSkip
@@ -113,28 +111,23 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 			return errors.Join(err, errSkip)
 		}
 		if device == "" {
-			m, err := ts.ensureMeter(ctx, d.MeterNumber, "", now)
+			m, err := tx.EnsureIoTMeter(ctx, d.MeterNumber, "", now)
 			if err != nil {
 				return err
 			}
 			device = m.DeviceID
 		}
-		counter, err := ts.takeCommandCounter(ctx, d.MeterNumber)
+		counter, err := tx.NextIoTCommandCounter(ctx, d.MeterNumber)
 		if err != nil {
 			return err
 		}
 		deviceID = device
-		cmd = commandRow{DeliveryID: d.ID, MeterNumber: d.MeterNumber, Counter: counter, NotAfter: notAfter, State: copySending,
-			CreatedAt: now, UpdatedAt: now}
-		if err := ts.insertCommand(ctx, &cmd); err != nil {
+		cmd = models.IoTCommand{DeliveryID: d.ID, MeterNumber: d.MeterNumber, Counter: counter, NotAfter: notAfter,
+			State: string(copySending), CreatedAt: now, UpdatedAt: now}
+		if err := tx.InsertIoTCommand(ctx, &cmd); err != nil {
 			return err
 		}
-		valid := notAfter
-		if cur.ValidUntil != nil && cur.ValidUntil.After(valid) {
-			valid = *cur.ValidUntil
-		}
-		_, err = ts.updateDelivery(ctx, d.ID, []State{cur.State}, map[string]any{"copies": cur.Copies + 1, "valid_until": valid,
-			"next_at": now.Add(backoff(cur.Copies)), "updated_at": now})
+		_, err = copySealed(cur, notAfter, now.Add(backoff(cur.Copies)), now).apply(ctx, tx, d.ID)
 		return err
 	})
 	if errors.Is(err, errSkip) {
@@ -156,29 +149,26 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 	done := s.now().UTC()
 	switch {
 	case err == nil:
-		// One commit for the copy's id and the delivery's move.
-		return true, s.store.Tx(ctx, func(tx *models.Store) error {
-			if err := st(tx).setCommand(ctx, cmd.ID, map[string]any{"command_id": id, "state": CmdSaved, "checked_at": done, "updated_at": done}); err != nil {
-				return err
-			}
-			_, err := st(tx).updateDelivery(ctx, d.ID, []State{Queued, Expired}, map[string]any{"state": Sent, "sent_at": done,
-				"next_at": done.Add(s.cfg.FollowEvery), "updated_at": done})
-			return err
-		})
+		// One write for the copy's id and the delivery's move (the move
+		// only if the delivery is still queued or expired: a report may
+		// already have applied it).
+		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
+		return true, s.store.ChangeIoTCommandAndDelivery(ctx, cmd.ID, copyAnswer(CmdSaved, &id, &done, done), d.ID,
+			names(m.from), m.change())
 	case errors.Is(err, ErrPlatformRefused):
 		// Not cached: another copy after the backoff.
-		return false, errors.Join(err, st(s.store).setCommand(ctx, cmd.ID, map[string]any{"state": CmdFailed, "updated_at": done}))
+		return false, errors.Join(err, s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(CmdFailed, nil, nil, done)))
 	default:
 		// Perhaps cached, perhaps not: the copy may still reach the meter
 		// until not_after; another copy follows after the backoff, and
 		// the sequence rule makes the two harmless together.
-		return false, errors.Join(err, st(s.store).setCommand(ctx, cmd.ID, map[string]any{"state": copyUnknown, "updated_at": done}))
+		return false, errors.Join(err, s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(copyUnknown, nil, nil, done)))
 	}
 }
 
 // confirm asks the platform about a copy a push mentioned.
 func (s *Service) confirm(ctx context.Context, commandID string) {
-	c, err := st(s.store).commandByPlatformID(ctx, commandID)
+	c, err := s.store.IoTCommandByPlatformID(ctx, commandID)
 	if err != nil {
 		return
 	}
@@ -188,12 +178,12 @@ func (s *Service) confirm(ctx context.Context, commandID string) {
 // follow asks the platform where a copy is and moves the delivery: the
 // device acknowledged it (delivered), or every copy is gone undelivered
 // (expired: another copy, same sequence).
-func (s *Service) follow(ctx context.Context, c commandRow) {
-	d, err := st(s.store).delivery(ctx, c.DeliveryID)
+func (s *Service) follow(ctx context.Context, c models.IoTCommand) {
+	d, err := oneDelivery(s.store.IoTDelivery(ctx, c.DeliveryID))
 	if err != nil || c.CommandID == nil {
 		return
 	}
-	m, err := st(s.store).meterByNumber(ctx, c.MeterNumber)
+	m, err := s.store.IoTMeter(ctx, c.MeterNumber)
 	if err != nil {
 		return
 	}
@@ -201,27 +191,27 @@ func (s *Service) follow(ctx context.Context, c commandRow) {
 	now := s.now().UTC()
 	if err != nil {
 		s.log.WarnContext(ctx, "iot query", slog.String("command_id", *c.CommandID), slog.String("err", err.Error()))
-		st(s.store).setCommand(ctx, c.ID, map[string]any{"checked_at": now})
+		s.store.ChangeIoTCommand(ctx, c.ID, models.IoTCommandChange{CheckedAt: &now})
 		return
 	}
-	if err := st(s.store).setCommand(ctx, c.ID, map[string]any{"state": state, "checked_at": now, "updated_at": now}); err != nil {
+	if err := s.store.ChangeIoTCommand(ctx, c.ID, copyAnswer(state, nil, &now, now)); err != nil {
 		return
 	}
 	switch {
 	case state.Reached():
-		st(s.store).updateDelivery(ctx, d.ID, []State{Sent, Queued, Expired}, map[string]any{"state": Delivered, "delivered_at": now, "updated_at": now})
-	case !state.Waiting() && d.State == Sent && d.CancelRequestedAt == nil:
-		copies, err := st(s.store).commandsOf(ctx, d.ID)
+		deviceAcked(now).apply(ctx, s.store, d.ID)
+	case !state.Waiting() && d.State.may(platformDropped(now)) == nil && d.CancelRequestedAt == nil:
+		copies, err := s.store.IoTCommandsOf(ctx, d.ID)
 		if err != nil {
 			return
 		}
 		for _, x := range copies {
-			if x.State.Waiting() || x.State.Reached() || x.State == copySending || (x.State == copyUnknown && now.Before(x.NotAfter)) {
+			xs := copyState(x)
+			if xs.Waiting() || xs.Reached() || xs == copySending || (xs == copyUnknown && now.Before(x.NotAfter)) {
 				return
 			}
 		}
-		st(s.store).updateDelivery(ctx, d.ID, []State{Sent}, map[string]any{"state": Expired, "reason": "expired_at_platform",
-			"next_at": now, "updated_at": now})
+		platformDropped(now).apply(ctx, s.store, d.ID)
 	}
 }
 
@@ -243,7 +233,7 @@ type RefundRequest struct {
 // applies it first, it is delivered and never refunded.
 // Errors: ErrNotIoT, ErrDeliveryOver.
 func (s *Service) RequestRefund(ctx context.Context, orderNo, reason, by string) (RefundRequest, error) {
-	d, err := st(s.store).deliveryOfOrder(ctx, orderNo)
+	d, err := oneDelivery(s.store.IoTDeliveryOfOrder(ctx, orderNo))
 	if errors.Is(err, models.ErrNotFound) {
 		return RefundRequest{}, ErrNotIoT
 	}
@@ -255,7 +245,7 @@ func (s *Service) RequestRefund(ctx context.Context, orderNo, reason, by string)
 		if _, err := tx.LockAccount(ctx, d.AccountID); err != nil {
 			return err
 		}
-		cur, err := st(tx).lockDelivery(ctx, d.ID)
+		cur, err := oneDelivery(tx.LockIoTDelivery(ctx, d.ID))
 		if err != nil {
 			return err
 		}
@@ -266,8 +256,7 @@ func (s *Service) RequestRefund(ctx context.Context, orderNo, reason, by string)
 		if cur.CancelRequestedAt != nil {
 			return nil
 		}
-		_, err = st(tx).updateDelivery(ctx, d.ID, openStates, map[string]any{"cancel_requested_at": now, "cancel_by": by,
-			"cancel_reason": reason, "updated_at": now})
+		_, err = refundAsked(by, reason, now).apply(ctx, tx, d.ID)
 		d.CancelRequestedAt = &now
 		return err
 	})
@@ -282,18 +271,18 @@ func (s *Service) RequestRefund(ctx context.Context, orderNo, reason, by string)
 // cancelCopies cancels at the platform every copy it may still deliver,
 // and records the confirmation once no copy can be delivered any more.
 func (s *Service) cancelCopies(ctx context.Context, d Delivery) {
-	m, err := st(s.store).meterByNumber(ctx, d.MeterNumber)
+	m, err := s.store.IoTMeter(ctx, d.MeterNumber)
 	if err != nil {
 		return
 	}
-	copies, err := st(s.store).commandsOf(ctx, d.ID)
+	copies, err := s.store.IoTCommandsOf(ctx, d.ID)
 	if err != nil {
 		return
 	}
 	now := s.now().UTC()
 	final := true
 	for _, c := range copies {
-		state := c.State
+		state := copyState(c)
 		if c.CommandID != nil && (state.Waiting() || state == copySending) {
 			if err := s.platform.Cancel(ctx, m.DeviceID, *c.CommandID); err != nil && !errors.Is(err, ErrPlatformRefused) {
 				final = false
@@ -306,14 +295,14 @@ func (s *Service) cancelCopies(ctx context.Context, d Delivery) {
 				continue
 			}
 			state = q
-			st(s.store).setCommand(ctx, c.ID, map[string]any{"state": q, "checked_at": now, "updated_at": now})
+			s.store.ChangeIoTCommand(ctx, c.ID, copyAnswer(q, nil, &now, now))
 		}
 		if state.Waiting() || state == copySending || (state == copyUnknown && now.Before(c.NotAfter)) {
 			final = false
 		}
 	}
 	if final {
-		st(s.store).updateDelivery(ctx, d.ID, openStates, map[string]any{"cancel_confirmed_at": now, "updated_at": now})
+		cancelConfirmed(now).apply(ctx, s.store, d.ID)
 	}
 }
 
@@ -341,16 +330,16 @@ func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) 
 		return d, err
 	}
 	if d.State == Sent && d.CancelRequestedAt == nil {
-		copies, err := st(s.store).commandsOf(ctx, d.ID)
+		copies, err := s.store.IoTCommandsOf(ctx, d.ID)
 		if err != nil {
 			return d, err
 		}
 		for _, c := range copies {
-			if c.CommandID != nil && (c.State.Waiting() || c.State == copySending) {
+			if c.CommandID != nil && (copyState(c).Waiting() || copyState(c) == copySending) {
 				s.follow(ctx, c)
 			}
 		}
-		if d, err = st(s.store).delivery(ctx, d.ID); err != nil {
+		if d, err = oneDelivery(s.store.IoTDelivery(ctx, d.ID)); err != nil {
 			return d, err
 		}
 	}
@@ -361,13 +350,13 @@ func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) 
 		return d, ErrNotResendable
 	}
 	now := s.now().UTC()
-	if _, err := st(s.store).updateDelivery(ctx, d.ID, []State{d.State}, map[string]any{"next_at": now, "updated_at": now}); err != nil {
+	if _, err := resendNow(d, now).apply(ctx, s.store, d.ID); err != nil {
 		return d, err
 	}
 	if _, err := s.Send(ctx, d); err != nil {
 		return d, err
 	}
-	return st(s.store).delivery(ctx, d.ID)
+	return oneDelivery(s.store.IoTDelivery(ctx, d.ID))
 }
 
 // Locker hands out named, expiring locks shared by all replicas.
@@ -413,43 +402,39 @@ type JanitorReport struct {
 func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
 	var rep JanitorReport
 	now := s.now().UTC()
-	ts := st(s.store)
-	if cmds, err := ts.commandsToFollow(ctx, now.Add(-s.cfg.FollowEvery), batch); err == nil {
+	if cmds, err := s.store.IoTCommandsToFollow(ctx, []string{string(CmdSaved), string(CmdSent)}, now.Add(-s.cfg.FollowEvery), batch); err == nil {
 		for _, c := range cmds {
 			rep.Followed++
 			s.follow(ctx, c)
 		}
 	}
-	if ds, err := ts.cancelling(ctx, batch); err == nil {
+	if ds, err := deliveriesOf(s.store.CancellingIoTDeliveries(ctx, names(openStates), batch)); err == nil {
 		for _, d := range ds {
 			rep.Cancelling++
 			s.cancelCopies(ctx, d)
 		}
 	}
-	if ms, err := ts.silent(ctx, now.Add(-s.cfg.SilentAfter), batch); err != nil {
+	if ms, err := s.store.SilentIoTMeters(ctx, now.Add(-s.cfg.SilentAfter), batch); err != nil {
 		s.log.ErrorContext(ctx, "iot silent meters", slog.String("err", err.Error()))
 	} else {
 		for _, m := range ms {
 			rep.Silent++
 			if err := s.alert(ctx, s.store, AlertMeterSilent, "", fmt.Sprintf("meter %s has not reported since %s",
 				m.MeterNumber, m.ReportedAt.Format(time.RFC3339))); err == nil {
-				ts.flagSilent(ctx, m.MeterNumber, now)
+				s.store.FlagIoTMeterSilent(ctx, m.MeterNumber, now)
 			}
 		}
 	}
-	if ds, err := ts.unapplied(ctx, now.Add(-s.cfg.UnappliedAlertAfter), batch); err == nil {
+	if ds, err := deliveriesOf(s.store.UnalertedIoTDeliveries(ctx, names(openStates), now.Add(-s.cfg.UnappliedAlertAfter), batch)); err == nil {
 		for _, d := range ds {
 			rep.Unapplied++
 			if err := s.alert(ctx, s.store, AlertUnapplied, d.OrderNo, fmt.Sprintf("purchase %d for meter %s is %s since %s",
 				d.Seq, d.MeterNumber, d.State, d.CreatedAt.Format(time.RFC3339))); err == nil {
-				ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"unapplied_alerted_at": now})
+				unappliedAlerted(now).apply(ctx, s.store, d.ID)
 			}
 		}
 	}
-	var stuck []Delivery
-	if err := s.store.DB().WithContext(ctx).Raw(`SELECT d.* FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
-		WHERE d.state = ? AND d.cancel_requested_at IS NOT NULL AND c.status = ? LIMIT ?`, Cancelled, models.CreditPending, batch).
-		Scan(&stuck).Error; err == nil {
+	if stuck, err := deliveriesOf(s.store.RefundableIoTDeliveries(ctx, string(Cancelled), batch)); err == nil {
 		for _, d := range stuck {
 			rep.Refunds++
 			s.completeRefund(ctx, d)

@@ -53,7 +53,6 @@ func settleUnapplied(ctx context.Context, tx *models.Store, d Delivery, now time
 	if !ok {
 		return errors.New("iot: credit no longer pending")
 	}
-	_, err = st(tx).updateDelivery(ctx, d.ID, openStates, map[string]any{
-		"state": Cancelled, "reason": "proven_unapplied", "updated_at": now})
+	_, err = provenUnapplied(now).apply(ctx, tx, d.ID)
 	return err
 }

@@ -73,9 +73,17 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	ingest *ingester
+
 	keyMu sync.Mutex
 	keys  map[string]bleproxy.Key
 }
+
+// Group commit of reports: commits under way at once, reports per commit.
+const (
+	ingestCommits = 2
+	ingestBatch   = 128
+)
 
 // New makes the service.
 func New(store *models.Store, platform Platform, refunds Refunder, cfg Config, log *slog.Logger) *Service {
@@ -85,7 +93,8 @@ func New(store *models.Store, platform Platform, refunds Refunder, cfg Config, l
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
-	return &Service{store: store, platform: platform, refunds: refunds, cfg: cfg, log: log, now: time.Now, keys: map[string]bleproxy.Key{}}
+	return &Service{store: store, platform: platform, refunds: refunds, cfg: cfg, log: log, now: time.Now, keys: map[string]bleproxy.Key{},
+		ingest: newIngester(store, ingestCommits, ingestBatch)}
 }
 
 // SetClock replaces the clock (tests).
@@ -139,7 +148,7 @@ func (s *Service) HandlePush(ctx context.Context, body []byte) (Outcome, error) 
 		s.confirm(ctx, p.CommandID)
 		return Hint, nil
 	case PushOnline, PushOffline:
-		return Hint, st(s.store).setOnline(ctx, p.DeviceID, p.Kind == PushOnline, s.now().UTC())
+		return Hint, s.store.SetIoTOnline(ctx, p.DeviceID, p.Kind == PushOnline, s.now().UTC())
 	}
 	return 0, ErrMalformed
 }
@@ -169,61 +178,54 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 		return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	now := s.now().UTC()
-	m, openID, openAccount, err := st(s.store).meterForReport(ctx, msg.Meter)
-	if errors.Is(err, models.ErrNotFound) {
-		if _, err = st(s.store).ensureMeter(ctx, msg.Meter, deviceID, now); err == nil {
-			m, openID, openAccount, err = st(s.store).meterForReport(ctx, msg.Meter)
-		}
-	}
-	if errors.Is(err, models.ErrNotFound) {
-		return 0, ErrUnknownMeter
-	}
-	if err != nil {
-		return 0, err
-	}
-	if int64(msg.Counter) <= m.ReportCounter {
-		return Replayed, nil
-	}
-	if deviceID != "" && m.DeviceID != deviceID {
-		// Authenticated, so the meter's; the platform's routing is what
-		// is off. The report counts; staff may want to know.
-		s.log.WarnContext(ctx, "report from another device id", slog.String("meter", msg.Meter), slog.String("device_id", deviceID))
-	}
 	meterTime := time.Unix(int64(r.MeterTime), 0).UTC()
 	row := ReportRow{MeterNumber: msg.Meter, Counter: int64(msg.Counter), Reason: int(r.Reason),
 		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3),
 		Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime,
 		AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}
-	state := reportState{Counter: int64(msg.Counter), LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance),
-		CumulativeCentiM3: int64(r.CumulativeCm3), Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}
-	if openID == nil {
-		// No credit on its way: the report only joins the history and
-		// moves the meter's state, in two guarded statements.
-		taken, err := st(s.store).takeReport(ctx, row, state, now)
-		if err != nil {
-			return 0, fmt.Errorf("iot: report %s/%d: %w", msg.Meter, msg.Counter, err)
+	// No credit on its way (nearly every report): the report joins the
+	// history and moves the meter's state in a commit shared with the
+	// reports arriving beside it.
+	t, err := s.ingest.take(ctx, row)
+	if err == nil && !t.Known {
+		if _, err = s.store.EnsureIoTMeter(ctx, msg.Meter, deviceID, now); err == nil {
+			t, err = s.ingest.take(ctx, row)
 		}
-		if taken {
+	}
+	if errors.Is(err, models.ErrNotFound) || (err == nil && !t.Known) {
+		return 0, ErrUnknownMeter
+	}
+	if err != nil {
+		return 0, fmt.Errorf("iot: report %s/%d: %w", msg.Meter, msg.Counter, err)
+	}
+	if deviceID != "" && t.DeviceID != deviceID {
+		// Authenticated, so the meter's; the platform's routing is what
+		// is off. The report counts; staff may want to know.
+		s.log.WarnContext(ctx, "report from another device id", slog.String("meter", msg.Meter), slog.String("device_id", deviceID))
+	}
+	if t.OpenID == nil {
+		if t.Taken {
 			return Taken, nil
 		}
 		return Replayed, nil
 	}
+	// A credit on its way: the report is taken under the account's lock,
+	// with what it proves about the delivery.
 	var out Outcome
 	var refund *Delivery
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out, refund = Replayed, nil
-		if _, err := tx.LockAccount(ctx, *openAccount); err != nil {
+		d, err := oneDelivery(tx.LockIoTDeliveryAndAccount(ctx, *t.OpenAccount, *t.OpenID))
+		if err != nil {
 			return err
 		}
-		ts := st(tx)
-		taken, err := ts.takeReport(ctx, row, state, now)
+		taken, err := tx.TakeIoTReport(ctx, row, now)
 		if err != nil || !taken {
 			return err
 		}
 		out = Taken
-		d, err := ts.lockDelivery(ctx, *openID)
-		if err != nil || !d.State.Open() {
-			return err
+		if !d.State.Open() {
+			return nil
 		}
 		refund, err = s.reconcile(ctx, tx, d, r, meterTime, now)
 		return err
@@ -241,11 +243,10 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 // open delivery, under the account lock. It returns the delivery when the
 // report completed the proof a staff refund waits for.
 func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r meterproto.Report, meterTime, now time.Time) (*Delivery, error) {
-	ts := st(tx)
 	last := int64(r.LastAppliedSeq)
 	seq := int64(d.Seq)
 	if last < seq-1 && (d.Reason == nil || *d.Reason != "meter_behind") {
-		if _, err := ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"reason": "meter_behind", "updated_at": now}); err != nil {
+		if _, err := meterBehind(now).apply(ctx, tx, d.ID); err != nil {
 			return nil, err
 		}
 		if err := s.alert(ctx, tx, AlertMeterBehind, d.OrderNo, fmt.Sprintf(
@@ -271,7 +272,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 				}
 			}
 		}
-		_, err = ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"state": Applied, "applied_at": now, "updated_at": now})
+		_, err = meterApplied(now).apply(ctx, tx, d.ID)
 		if err == nil {
 			s.log.InfoContext(ctx, "iot credit applied", slog.String("order_no", d.OrderNo), slog.Int("seq", d.Seq))
 		}
@@ -282,8 +283,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 			// The meter's clock passed not_after: a fresh copy, same
 			// sequence.
 			if d.CancelRequestedAt == nil {
-				if _, err := ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"state": Expired, "reason": "expired_on_meter",
-					"next_at": now, "updated_at": now}); err != nil {
+				if _, err := meterExpired(now).apply(ctx, tx, d.ID); err != nil {
 					return nil, err
 				}
 			}
@@ -293,7 +293,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 				if r.Result == meterproto.ResultRefused {
 					why = "refused_by_meter"
 				}
-				if _, err := ts.updateDelivery(ctx, d.ID, openStates, map[string]any{"state": Rejected, "reason": why, "updated_at": now}); err != nil {
+				if _, err := meterRejected(why, now).apply(ctx, tx, d.ID); err != nil {
 					return nil, err
 				}
 				if err := s.alert(ctx, tx, AlertRejected, d.OrderNo, fmt.Sprintf(

@@ -123,3 +123,39 @@ func TestIngestConcurrentDuplicates(t *testing.T) {
 		t.Fatalf("taken %d times", taken)
 	}
 }
+
+// One group commit holding a meter's reports out of order and twice takes
+// each fresh one once, in counter order, and leaves the meter at the
+// newest; reports of a meter without a platform row are handed back.
+func TestGroupCommitOfReports(t *testing.T) {
+	svc, store, master := newService(t)
+	ctx := context.Background()
+	const meter = "20231100001"
+	if _, err := svc.Ingest(ctx, meter, report(t, meterproto.MeterKey(master, meter), meter, 2, 500)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	row := func(n string, counter, balance int64) models.IoTReport {
+		return models.IoTReport{MeterNumber: n, Counter: counter, Unit: int(meterproto.UnitFen), Balance: balance,
+			MeterTime: now, ReceivedAt: now}
+	}
+	got, err := store.TakeIoTReports(ctx, []models.IoTReport{row(meter, 4, 400), row(meter, 3, 300), row(meter, 4, 400),
+		row(meter, 2, 200), row(meter, 6, 100), row("20231100002", 1, 1)}, []string{string(iot.Queued), string(iot.Sent)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, false, false, false, true, false}
+	for i, w := range want {
+		if got[i].Taken != w || got[i].Known != (i < 5) || got[i].OpenID != nil {
+			t.Errorf("report %d: %+v, want taken %v", i, got[i], w)
+		}
+	}
+	rows, err := svc.Reports(ctx, meter, 10)
+	if err != nil || len(rows) != 3 || rows[0].Counter != 6 || rows[1].Counter != 4 || rows[2].Counter != 2 {
+		t.Fatalf("history %+v %v", rows, err)
+	}
+	m, err := store.IoTMeter(ctx, meter)
+	if err != nil || m.ReportCounter != 6 || m.Balance == nil || *m.Balance != 100 {
+		t.Fatalf("meter %+v %v", m, err)
+	}
+}

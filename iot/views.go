@@ -56,9 +56,8 @@ var valveText = map[int]string{0: "open", 1: "closed_zero_balance", 2: "closed"}
 // Account shows an IoT account's meter as of its last report and its
 // newest delivery (nil when it never had one).
 func (s *Service) Account(ctx context.Context, accountID int64, meterNumber string) (*MeterView, *DeliveryView, error) {
-	ts := st(s.store)
 	var mv *MeterView
-	m, err := ts.meterByNumber(ctx, meterNumber)
+	m, err := s.store.IoTMeter(ctx, meterNumber)
 	switch {
 	case err == nil:
 		mv = &MeterView{Number: m.MeterNumber, Balance: m.Balance, CumulativeCentiM3: m.CumulativeCentiM3, BatteryMV: m.BatteryMV,
@@ -72,7 +71,7 @@ func (s *Service) Account(ctx context.Context, accountID int64, meterNumber stri
 	case !errors.Is(err, models.ErrNotFound):
 		return nil, nil, err
 	}
-	d, err := ts.latestDelivery(ctx, accountID)
+	d, err := oneDelivery(s.store.LatestIoTDelivery(ctx, accountID))
 	if errors.Is(err, models.ErrNotFound) {
 		return mv, nil, nil
 	}
@@ -90,13 +89,13 @@ func (s *Service) Account(ctx context.Context, accountID int64, meterNumber stri
 
 // Reports lists a meter's history, newest first.
 func (s *Service) Reports(ctx context.Context, meterNumber string, limit int) ([]ReportRow, error) {
-	return st(s.store).reports(ctx, meterNumber, limit)
+	return s.store.IoTReports(ctx, meterNumber, limit)
 }
 
 // DeliveryOf is an order's IoT delivery.
 // Errors: ErrNotIoT.
 func (s *Service) DeliveryOf(ctx context.Context, orderNo string) (Delivery, error) {
-	d, err := st(s.store).deliveryOfOrder(ctx, orderNo)
+	d, err := oneDelivery(s.store.IoTDeliveryOfOrder(ctx, orderNo))
 	if errors.Is(err, models.ErrNotFound) {
 		return d, ErrNotIoT
 	}
@@ -114,20 +113,17 @@ func RegisterDevice(ctx context.Context, store *models.Store, meterNumber, devic
 	if !meterproto.ValidMeterNumber(meterNumber) || deviceID == "" || len(deviceID) > 64 {
 		return ErrUnknownMeter
 	}
-	ts := st(store)
-	if _, err := ts.ensureMeter(ctx, meterNumber, "", now); errors.Is(err, models.ErrNotFound) {
+	if _, err := store.EnsureIoTMeter(ctx, meterNumber, "", now); errors.Is(err, models.ErrNotFound) {
 		return ErrUnknownMeter
 	} else if err != nil {
 		return err
 	}
-	var other int64
-	if err := store.DB().WithContext(ctx).Raw("SELECT COUNT(*) FROM iot_meters WHERE device_id = ? AND meter_number <> ?",
-		deviceID, meterNumber).Scan(&other).Error; err != nil {
+	taken, err := store.IoTDeviceTaken(ctx, deviceID, meterNumber)
+	if err != nil {
 		return err
 	}
-	if other > 0 {
+	if taken {
 		return ErrDeviceTaken
 	}
-	return store.DB().WithContext(ctx).Model(&MeterState{}).Where("meter_number = ?", meterNumber).
-		Updates(map[string]any{"device_id": deviceID, "updated_at": now}).Error
+	return store.SetIoTDevice(ctx, meterNumber, deviceID, now)
 }

@@ -28,6 +28,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	meters := fs.Int("meters", 2000, "IoT accounts, one paid credit each")
 	reports := fs.Int("reports", 10, "reports per meter")
 	conc := fs.Int("c", 32, "concurrent workers")
+	cpuprofile := fs.String("cpuprofile", "", "write each phase's CPU profile to this path + .dispatch, .reports")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +108,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	appliedBefore, err := a.Store.IoTDeliveriesIn(ctx, string(iot.Applied))
+	if err != nil {
+		return err
+	}
+	stopProfile, err := profile(*cpuprofile, ".dispatch")
+	if err != nil {
+		return err
+	}
+	cpu := startCPU()
 	var next atomic.Int64
 	stats := loadtest.Drain(*conc, func(int) (bool, error) {
 		i := int(next.Add(1)) - 1
@@ -117,6 +130,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return true, err
 	})
 	fmt.Fprintf(stdout, "dispatch (c=%d): %s\n", *conc, stats)
+	fmt.Fprintf(stdout, "  %s\n", cpu.per(stats.N))
+	stopProfile()
 	if stats.FirstErr != nil {
 		fmt.Fprintf(stdout, "  first error: %v\n", stats.FirstErr)
 	}
@@ -137,6 +152,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	h := a.Handler
 	cursor := make([]int, *conc)
+	stopProfile, err = profile(*cpuprofile, ".reports")
+	if err != nil {
+		return err
+	}
+	cpu = startCPU()
+	commits0, taken0 := svc.IngestStats()
 	stats = loadtest.Drain(*conc, func(w int) (bool, error) {
 		// Worker w plays meters w, w+conc, w+2·conc, … report by report.
 		k := cursor[w]
@@ -156,14 +177,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return true, nil
 	})
 	fmt.Fprintf(stdout, "reports ingested (c=%d): %s\n", *conc, stats)
+	fmt.Fprintf(stdout, "  %s\n", cpu.per(stats.N))
+	stopProfile()
+	if commits, taken := svc.IngestStats(); commits > commits0 {
+		fmt.Fprintf(stdout, "  group commit: %d reports in %d commits (%.1f a commit)\n", taken-taken0, commits-commits0,
+			float64(taken-taken0)/float64(commits-commits0))
+	}
 	if stats.FirstErr != nil {
 		fmt.Fprintf(stdout, "  first error: %v\n", stats.FirstErr)
 	}
-	var applied int64
-	a.Store.DB().Raw("SELECT COUNT(*) FROM iot_deliveries WHERE state = ?", iot.Applied).Scan(&applied)
+	applied, err := a.Store.IoTDeliveriesIn(ctx, string(iot.Applied))
+	if err != nil {
+		return err
+	}
 	var delivered int64
-	a.Store.DB().Raw("SELECT COUNT(*) FROM credits WHERE kind = ? AND status = ?", models.CreditIoT, models.CreditDelivered).Scan(&delivered)
-	fmt.Fprintf(stdout, "deliveries applied %d, IoT credits delivered %d (want %d each)\n", applied, delivered, len(numbers))
+	a.Store.DB().Raw(`SELECT COUNT(*) FROM credits c JOIN meters m ON m.account_id = c.account_id
+		WHERE c.kind = ? AND c.status = ? AND m.meter_number LIKE ?`, models.CreditIoT, models.CreditDelivered, numbers[0][:5]+"%").Scan(&delivered)
+	fmt.Fprintf(stdout, "this run: deliveries applied %d, IoT credits delivered %d (want %d each)\n", applied-appliedBefore, delivered, len(numbers))
 	return nil
 }
 
@@ -207,4 +237,73 @@ func seed(ctx context.Context, a *app.App, n int) ([]string, error) {
 		return nil, st.FirstErr
 	}
 	return numbers, nil
+}
+
+// cpuMark is where the CPU clocks of this process and of the MariaDB
+// server (when it runs on this host and /proc shows it) stood.
+type cpuMark struct{ self, db time.Duration }
+
+func startCPU() cpuMark { return cpuMark{self: procCPU("self"), db: procCPU(mariadbPID())} }
+
+// per is the CPU each operation cost since the mark: what bounds the rate
+// on an idle machine (cores / CPU per operation), whatever else runs. The
+// server's figure includes every other client it served meanwhile.
+func (m cpuMark) per(n int) string {
+	if n == 0 {
+		return ""
+	}
+	self := (procCPU("self") - m.self) / time.Duration(n)
+	out := fmt.Sprintf("CPU per operation: this process %s", self.Round(time.Microsecond))
+	if pid := mariadbPID(); pid != "" {
+		db := (procCPU(pid) - m.db) / time.Duration(n)
+		out += fmt.Sprintf(", MariaDB server %s (with its other clients)", db.Round(time.Microsecond))
+	}
+	return out
+}
+
+// procCPU reads a process's user+system CPU time from /proc (Linux).
+func procCPU(pid string) time.Duration {
+	if pid == "" {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which ends with the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func mariadbPID() string {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil {
+			if c := strings.TrimSpace(string(b)); c == "mariadbd" || c == "mysqld" {
+				return e.Name()
+			}
+		}
+	}
+	return ""
+}
+
+// profile starts a CPU profile written to path+suffix, if path is set.
+func profile(path, suffix string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

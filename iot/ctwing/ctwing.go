@@ -88,10 +88,15 @@ type Config struct {
 // Client calls the AEP command API.
 type Client struct{ cfg Config }
 
-// New makes a client; HTTP defaults to a client with a 10 s timeout.
+// New makes a client; HTTP defaults to a client with a 10 s timeout that
+// keeps enough idle connections to the one API host for the dispatch
+// workers (the default transport keeps 2: every further concurrent call
+// would open, and then close, a TLS connection of its own).
 func New(cfg Config) *Client {
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: t}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
