@@ -33,7 +33,25 @@ import (
 const (
 	MySQLEnv = "GASPAY_TEST_MYSQL_DSN"
 	RedisEnv = "GASPAY_TEST_REDIS_URL"
+	// SnapshotEnv=first-statement opens the MySQL databases in
+	// models.SnapshotAtFirstStatement mode: TiDB's snapshot timing on
+	// MariaDB (.ci/run runs the concurrency tests so).
+	SnapshotEnv = "GASPAY_TEST_TX_SNAPSHOT"
 )
+
+// openMySQL opens a test MySQL database in the mode SnapshotEnv asks for.
+func openMySQL(t testing.TB, dsn string) (*gorm.DB, error) {
+	t.Helper()
+	switch mode := os.Getenv(SnapshotEnv); mode {
+	case "":
+		return models.OpenMySQL(dsn, Logger())
+	case "first-statement":
+		return models.OpenMySQL(dsn, Logger(), models.SnapshotAtFirstStatement())
+	default:
+		t.Fatalf("%s=%q: the only mode is first-statement", SnapshotEnv, mode)
+		return nil, nil
+	}
+}
 
 // Logger discards, unless GASPAY_TEST_LOG is set.
 func Logger() *slog.Logger {
@@ -77,7 +95,7 @@ func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 	var other *gorm.DB
 	var err error
 	if models.DialectOf(db) == models.MySQL {
-		other, err = models.OpenMySQL(MySQLDSN(t, db), Logger())
+		other, err = openMySQL(t, MySQLDSN(t, db))
 	} else {
 		var rows []struct {
 			Name string
@@ -137,7 +155,7 @@ func mysqlDB(t testing.TB, dsn string) *gorm.DB {
 		t.Fatalf("create database: %v", err)
 	}
 	cfg.DBName = name
-	db, err := models.OpenMySQL(cfg.FormatDSN(), Logger())
+	db, err := openMySQL(t, cfg.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
