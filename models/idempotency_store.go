@@ -22,7 +22,9 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, key, hash string
 		return k, false, err
 	}
 	var got IdempotencyKey
-	err = s.db.WithContext(ctx).Where("scope = ? AND idem_key = ?", scope, key).Take(&got).Error
+	// In a transaction a locking read: a plain one could miss the
+	// winner's row if the snapshot predates it (see current).
+	err = s.current(ctx).Where("scope = ? AND idem_key = ?", scope, key).Take(&got).Error
 	return got, false, one(err)
 }
 
