@@ -183,7 +183,11 @@ func (s store) ensureMeter(ctx context.Context, number, deviceID string, now tim
 	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return m, err
 	}
-	return s.meterByNumber(ctx, number)
+	// A locking read: when another writer's row won, a plain read in a
+	// transaction whose snapshot predates it would not find it (see
+	// models.Store).
+	return m, one(s.db.WithContext(ctx).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
+		Where("meter_number = ?", number).Take(&m).Error)
 }
 
 // reportState is what a report sets on its meter.
