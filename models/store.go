@@ -39,8 +39,8 @@ var (
 // TiDB's timing on MariaDB to prove it.
 type Store struct {
 	db *gorm.DB
-	// tx: this Store runs inside a transaction (made by Tx).
-	tx bool
+	// inTx: every call already runs inside a transaction of Tx.
+	inTx bool
 }
 
 // NewStore wraps db.
@@ -60,7 +60,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	var err error
 	for i := range attempts {
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&Store{db: tx, tx: true})
+			return fn(&Store{db: tx, inTx: true})
 		})
 		if !retryable(err) {
 			return err
@@ -73,6 +73,15 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 	}
 	return fmt.Errorf("models: transaction gave up after %d deadlocks: %w", attempts, err)
+}
+
+// within runs fn in the store's transaction, or in a new one (with Tx's
+// deadlock retries) when the store is not in one.
+func (s *Store) within(ctx context.Context, fn func(tx *Store) error) error {
+	if s.inTx {
+		return fn(s)
+	}
+	return s.Tx(ctx, fn)
 }
 
 // retryable recognises a transaction the database rolled back to break a
@@ -94,7 +103,7 @@ func forUpdate() clause.Expression { return clause.Locking{Strength: clause.Lock
 // user) first, as every transaction does.
 func (s *Store) current(ctx context.Context) *gorm.DB {
 	db := s.db.WithContext(ctx)
-	if s.tx {
+	if s.inTx {
 		db = db.Clauses(forUpdate())
 	}
 	return db
@@ -104,7 +113,7 @@ func (s *Store) current(ctx context.Context) *gorm.DB {
 // on MySQL a locking clause in the outer query does not lock the rows its
 // subqueries read, nor make them read the latest commit.
 func (s *Store) currentSQL() string {
-	if s.tx {
+	if s.inTx {
 		return forUpdateSQL(s.db)
 	}
 	return ""
