@@ -2,6 +2,8 @@ package partner_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"testing"
@@ -57,13 +59,12 @@ func (e env) savePartner(t *testing.T, p models.Partner) {
 	}
 }
 
-var nonceSeq int
-
-// signed is a request as a partner signs it, at ts, with secret.
+// signed is a request as a partner signs it, at ts, with secret, under a
+// fresh nonce.
 func signed(id, secret string, ts time.Time, body string) partner.Request {
-	nonceSeq++
-	r := partner.Request{PartnerID: id, Timestamp: strconv.FormatInt(ts.Unix(), 10),
-		Nonce: "nonce-" + strconv.Itoa(nonceSeq) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+	b := make([]byte, 12)
+	rand.Read(b)
+	r := partner.Request{PartnerID: id, Timestamp: strconv.FormatInt(ts.Unix(), 10), Nonce: hex.EncodeToString(b),
 		Method: "POST", Path: "/partner/v1/pay", Body: []byte(body)}
 	r.Signature = partner.Sign([]byte(secret), r.Method, r.Path, r.Timestamp, r.Nonce, string(r.Body))
 	return r
