@@ -350,6 +350,7 @@ func (a *App) wireRecharge(opts Options) error {
 	if opts.Now != nil {
 		a.Recharge.SetClock(opts.Now)
 	}
+	a.Recharge.UseKeyLocks(a.Redis)
 	// Kiosks take payment codes under the official account's app id (any
 	// app id of the merchant will do for codepay). Each scanned code is
 	// followed by its own goroutine unless the clock is a test's.

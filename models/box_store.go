@@ -147,9 +147,10 @@ func (s *Store) LockCard(ctx context.Context, serial string) (Card, error) {
 	return c, one(err)
 }
 
-// CreditByID finds a credit.
+// CreditByID finds a credit; in a transaction, as it is now (a locking
+// read: lock the account first).
 func (s *Store) CreditByID(ctx context.Context, id int64) (Credit, error) {
 	var c Credit
-	err := s.db.WithContext(ctx).Take(&c, id).Error
+	err := s.current(ctx).Take(&c, id).Error
 	return c, one(err)
 }

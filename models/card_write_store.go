@@ -54,13 +54,14 @@ func (s *Store) TouchCardWrites(ctx context.Context, sessionID string, at time.T
 }
 
 // OpenCardWrites lists a credit's unresolved writes with their boxes'
-// newest HELLO counters. Lock the account first.
+// newest HELLO counters. Lock the account first; in a transaction the read
+// is a locking read (see current).
 func (s *Store) OpenCardWrites(ctx context.Context, creditID int64) ([]OpenCardWrite, error) {
 	var ws []OpenCardWrite
 	err := s.db.WithContext(ctx).Raw(`
 		SELECT w.*, COALESCE(b.hello_counter, w.hello_counter) AS box_hello, b.last_seen_at AS box_hello_at
 		FROM card_writes w LEFT JOIN boxes b ON b.box_id = w.box_id
-		WHERE w.credit_id = ? AND w.resolved_at IS NULL ORDER BY w.id`, creditID).Scan(&ws).Error
+		WHERE w.credit_id = ? AND w.resolved_at IS NULL ORDER BY w.id`+s.currentSQL(), creditID).Scan(&ws).Error
 	return ws, err
 }
 
@@ -85,14 +86,15 @@ type WrittenPurchase struct {
 }
 
 // WriteOf finds the write an account's card shows: the newest write of
-// that account that put seq and amount on the card.
+// that account that put seq and amount on the card. In a transaction, as
+// it is now (a locking read: lock the account first).
 // Errors: ErrNotFound when the server issued no such write.
 func (s *Store) WriteOf(ctx context.Context, accountID int64, seq int, amount int64) (WrittenPurchase, error) {
 	var w WrittenPurchase
 	res := s.db.WithContext(ctx).Raw(`
 		SELECT w.*, c.status AS credit_status, o.order_no, o.status AS order_status
 		FROM card_writes w JOIN credits c ON c.id = w.credit_id JOIN orders o ON o.id = c.order_id
-		WHERE w.account_id = ? AND w.seq = ? AND w.amount = ? ORDER BY w.id DESC LIMIT 1`, accountID, seq, amount).Scan(&w)
+		WHERE w.account_id = ? AND w.seq = ? AND w.amount = ? ORDER BY w.id DESC LIMIT 1`+s.currentSQL(), accountID, seq, amount).Scan(&w)
 	if res.Error != nil {
 		return w, res.Error
 	}
@@ -103,14 +105,15 @@ func (s *Store) WriteOf(ctx context.Context, accountID int64, seq int, amount in
 }
 
 // WriteByID finds an issued write by its write_id, with its credit's and
-// order's state.
+// order's state; in a transaction, as it is now (a locking read: lock the
+// account first).
 // Errors: ErrNotFound.
 func (s *Store) WriteByID(ctx context.Context, writeID string) (WrittenPurchase, error) {
 	var w WrittenPurchase
 	res := s.db.WithContext(ctx).Raw(`
 		SELECT w.*, c.status AS credit_status, o.order_no, o.status AS order_status
 		FROM card_writes w JOIN credits c ON c.id = w.credit_id JOIN orders o ON o.id = c.order_id
-		WHERE w.write_id = ?`, writeID).Scan(&w)
+		WHERE w.write_id = ?`+s.currentSQL(), writeID).Scan(&w)
 	if res.Error != nil {
 		return w, res.Error
 	}

@@ -124,7 +124,10 @@ func (s *Store) BindAs(ctx context.Context, userID, accountID int64, limit int, 
 		if err := db.Clauses(forUpdate()).Select("id").Take(&u, userID).Error; err != nil {
 			return one(err)
 		}
-		if err := db.Where("user_id = ? AND account_id = ?", userID, accountID).Take(&b).Error; err == nil {
+		// Locking reads: they see the bindings the previous holder of the
+		// user's lock committed, whenever this transaction's snapshot was
+		// taken.
+		if err := tx.current(ctx).Where("user_id = ? AND account_id = ?", userID, accountID).Take(&b).Error; err == nil {
 			created = false
 			if b.MeterOnly && !meterOnly {
 				b.MeterOnly = false
@@ -135,7 +138,7 @@ func (s *Store) BindAs(ctx context.Context, userID, accountID int64, limit int, 
 			return err
 		}
 		var n int64
-		if err := db.Model(&Binding{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+		if err := tx.current(ctx).Model(&Binding{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
 			return err
 		}
 		if n >= int64(limit) {
@@ -181,6 +184,12 @@ func (s *Store) Bindings(ctx context.Context, userID int64) ([]BindingSummary, e
 func (s *Store) Unbind(ctx context.Context, userID, bindingID int64) error {
 	return s.Tx(ctx, func(tx *Store) error {
 		db := tx.db
+		// The user's row serialises their bindings (as in Bind): two
+		// unbinds at once cannot both pick the other as the next default.
+		var u User
+		if err := db.Clauses(forUpdate()).Select("id").Take(&u, userID).Error; err != nil {
+			return one(err)
+		}
 		var b Binding
 		if err := db.Clauses(forUpdate()).Where("id = ? AND user_id = ?", bindingID, userID).Take(&b).Error; err != nil {
 			return one(err)
@@ -192,7 +201,7 @@ func (s *Store) Unbind(ctx context.Context, userID, bindingID int64) error {
 			return nil
 		}
 		var next Binding
-		err := db.Where("user_id = ?", userID).Order("id").Take(&next).Error
+		err := tx.current(ctx).Where("user_id = ?", userID).Order("id").Take(&next).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil
 		}
@@ -213,7 +222,7 @@ func (s *Store) SetDefaultBinding(ctx context.Context, userID, bindingID int64) 
 			return one(err)
 		}
 		var n int64
-		if err := db.Model(&Binding{}).Where("id = ? AND user_id = ?", bindingID, userID).Count(&n).Error; err != nil {
+		if err := tx.current(ctx).Model(&Binding{}).Where("id = ? AND user_id = ?", bindingID, userID).Count(&n).Error; err != nil {
 			return err
 		}
 		if n == 0 {

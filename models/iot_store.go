@@ -149,7 +149,9 @@ func (s *Store) EnsureIoTMeter(ctx context.Context, number, deviceID string, now
 	if err := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error; err != nil {
 		return m, err
 	}
-	return s.IoTMeter(ctx, number)
+	// Read as current (locking, in a transaction): when another writer's
+	// row won, a plain read whose snapshot predates it would not find it.
+	return m, one(s.current(ctx).Where("meter_number = ?", number).Take(&m).Error)
 }
 
 // IoTDeviceTaken reports whether another meter has deviceID at the platform.

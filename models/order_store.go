@@ -65,23 +65,27 @@ func (s *Store) LockAccountByNumber(ctx context.Context, userNumber string) (Acc
 }
 
 // Blockers reads what keeps a prepaid account from a new purchase: its
-// undelivered credit and its order in flight. Lock the account first.
+// undelivered credit and its order in flight. Lock the account first; in
+// a transaction the reads are locking reads (see current).
 func (s *Store) Blockers(ctx context.Context, accountID int64) (pendingCreditID *int64, inflightOrderNo *string, err error) {
 	var r struct {
 		PendingCreditID *int64
 		InflightOrderNo *string
 	}
+	lock := s.currentSQL()
 	err = s.db.WithContext(ctx).Raw(`SELECT
-		(SELECT c.id FROM credits c WHERE c.pending_account_id = ?) AS pending_credit_id,
-		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = ?) AS inflight_order_no`, accountID, accountID).Scan(&r).Error
+		(SELECT c.id FROM credits c WHERE c.pending_account_id = ?`+lock+`) AS pending_credit_id,
+		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = ?`+lock+`) AS inflight_order_no`, accountID, accountID).Scan(&r).Error
 	return r.PendingCreditID, r.InflightOrderNo, err
 }
 
+// accountState reads an account and its blockers; lock, if not empty,
+// makes the three reads locking reads.
 func (s *Store) accountState(ctx context.Context, where string, key any, lock string) (AccountState, error) {
 	var st AccountState
 	res := s.db.WithContext(ctx).Raw(`SELECT a.*,
-		(SELECT c.id FROM credits c WHERE c.pending_account_id = a.id) AS pending_credit_id,
-		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = a.id) AS inflight_order_no
+		(SELECT c.id FROM credits c WHERE c.pending_account_id = a.id`+lock+`) AS pending_credit_id,
+		(SELECT o.order_no FROM orders o WHERE o.inflight_account_id = a.id`+lock+`) AS inflight_order_no
 		FROM accounts a WHERE `+where+lock, key).Scan(&st)
 	if res.Error != nil {
 		return st, res.Error
@@ -238,10 +242,11 @@ func (s *Store) InsertPayment(ctx context.Context, p *Payment) error {
 	return dup(s.db.WithContext(ctx).Create(p).Error)
 }
 
-// PaymentOf finds an order's payment.
+// PaymentOf finds an order's payment. In a transaction it is a locking
+// read (see current): after a duplicate key it finds the winner's row.
 func (s *Store) PaymentOf(ctx context.Context, orderID int64) (Payment, error) {
 	var p Payment
-	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&p).Error
+	err := s.current(ctx).Where("order_id = ?", orderID).Take(&p).Error
 	return p, one(err)
 }
 
@@ -252,17 +257,19 @@ func (s *Store) InsertCredit(ctx context.Context, c *Credit) error {
 	return dup(s.db.WithContext(ctx).Create(c).Error)
 }
 
-// CreditOf finds an order's credit.
+// CreditOf finds an order's credit; in a transaction, as it is now (a
+// locking read: lock the account first).
 func (s *Store) CreditOf(ctx context.Context, orderID int64) (Credit, error) {
 	var c Credit
-	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&c).Error
+	err := s.current(ctx).Where("order_id = ?", orderID).Take(&c).Error
 	return c, one(err)
 }
 
-// PendingCreditOf finds the account's undelivered credit, if any.
+// PendingCreditOf finds the account's undelivered credit, if any; in a
+// transaction, as it is now (a locking read: lock the account first).
 func (s *Store) PendingCreditOf(ctx context.Context, accountID int64) (Credit, error) {
 	var c Credit
-	err := s.db.WithContext(ctx).Where("pending_account_id = ?", accountID).Take(&c).Error
+	err := s.current(ctx).Where("pending_account_id = ?", accountID).Take(&c).Error
 	return c, one(err)
 }
 
@@ -294,10 +301,11 @@ func (s *Store) SettleBills(ctx context.Context, accountID, amount int64, at tim
 	return used, nil
 }
 
-// CurrentCard finds the account's current IC card.
+// CurrentCard finds the account's current IC card; in a transaction, as it
+// is now (a locking read: lock the account first).
 func (s *Store) CurrentCard(ctx context.Context, accountID int64) (Card, error) {
 	var c Card
-	err := s.db.WithContext(ctx).Where("current_account_id = ?", accountID).Take(&c).Error
+	err := s.current(ctx).Where("current_account_id = ?", accountID).Take(&c).Error
 	return c, one(err)
 }
 
@@ -314,10 +322,11 @@ func (s *Store) RefundByNo(ctx context.Context, no string) (Refund, error) {
 	return r, one(err)
 }
 
-// RefundOf finds an order's refund.
+// RefundOf finds an order's refund; in a transaction, as it is now (a
+// locking read: lock the account first).
 func (s *Store) RefundOf(ctx context.Context, orderID int64) (Refund, error) {
 	var r Refund
-	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&r).Error
+	err := s.current(ctx).Where("order_id = ?", orderID).Take(&r).Error
 	return r, one(err)
 }
 

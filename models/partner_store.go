@@ -37,10 +37,11 @@ func (s *Store) SavePartner(ctx context.Context, p *Partner) error {
 	}).Create(p).Error
 }
 
-// PaymentByTxn finds a payment by its provider's transaction id.
+// PaymentByTxn finds a payment by its provider's transaction id; in a
+// transaction, as it is now (a locking read).
 func (s *Store) PaymentByTxn(ctx context.Context, provider, txnID string) (Payment, error) {
 	var p Payment
-	err := s.db.WithContext(ctx).Where("provider = ? AND provider_txn_id = ?", provider, txnID).Take(&p).Error
+	err := s.current(ctx).Where("provider = ? AND provider_txn_id = ?", provider, txnID).Take(&p).Error
 	return p, one(err)
 }
 

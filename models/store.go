@@ -21,6 +21,22 @@ var (
 
 // Store is gaspay's storage. A Store made by Tx runs every call inside that
 // transaction.
+//
+// On MySQL, MariaDB and TiDB every connection runs its transactions at READ
+// COMMITTED (OpenMySQL sets it on each pooled connection), and every read
+// inside a transaction that decides something after a lock is a locking
+// read as well (current). Correctness must not hang on when a
+// transaction's snapshot is taken: TiDB takes it at the first statement,
+// MariaDB and MySQL at REPEATABLE READ at the first plain read, and in
+// gaspay a lock comes first. Under REPEATABLE READ with an early snapshot,
+// a plain read after the lock misses what the lock's previous holder
+// committed: twenty binds at once all passed a limit of five, and a
+// payment's duplicate key was followed by a read that found no payment.
+// READ COMMITTED alone fixes both, since each plain read sees the latest
+// commit; the locking reads keep them fixed on a server or a pool where
+// the level did not apply. The test mode models.SnapshotAtFirstStatement
+// (GASPAY_TEST_TX_SNAPSHOT=first-statement) runs the concurrency tests with
+// TiDB's timing on MariaDB to prove it.
 type Store struct {
 	db *gorm.DB
 	// inTx: every call already runs inside a transaction of Tx.
@@ -84,6 +100,30 @@ func retryable(err error) bool {
 // forUpdate locks the selected rows until the transaction ends. SQLite has
 // no row locks: there the IMMEDIATE transaction already holds the write lock.
 func forUpdate() clause.Expression { return clause.Locking{Strength: clause.LockingStrengthUpdate} }
+
+// current is the handle for a read whose answer decides something after a
+// lock (a limit, a duplicate's winner, a credit's state): inside a
+// transaction it is a locking read, which sees the latest committed row
+// whatever the transaction's snapshot (see Store); outside one, a plain
+// read, a snapshot of its own. Lock the rows' owner (the account, the
+// user) first, as every transaction does.
+func (s *Store) current(ctx context.Context) *gorm.DB {
+	db := s.db.WithContext(ctx)
+	if s.inTx {
+		db = db.Clauses(forUpdate())
+	}
+	return db
+}
+
+// currentSQL is current's suffix for a raw SELECT, for each SELECT of it:
+// on MySQL a locking clause in the outer query does not lock the rows its
+// subqueries read, nor make them read the latest commit.
+func (s *Store) currentSQL() string {
+	if s.inTx {
+		return forUpdateSQL(s.db)
+	}
+	return ""
+}
 
 // one turns GORM's record-not-found into ErrNotFound.
 func one(err error) error {

@@ -196,6 +196,11 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return CodeOrder{}, err
 	}
+	unlock, err := s.running(ctx, req.Idem)
+	defer unlock()
+	if err != nil {
+		return CodeOrder{}, err
+	}
 	var cp models.CodePayment
 	o, lines, prev, err := s.place(ctx, OrderRequest{
 		QuoteRequest: QuoteRequest{AccountID: a.ID, VolumeCm3: req.VolumeCm3, AmountFen: req.AmountFen},

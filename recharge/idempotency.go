@@ -40,6 +40,35 @@ type IdemKey struct {
 	Scope, Key, Hash string
 }
 
+// UseKeyLocks makes simultaneous twins of an idempotent request wait for
+// each other's answer: the second is told ErrRequestInProgress at once,
+// as soon as the first runs, instead of racing it through the account's
+// lock (and a previous order's settlement). The order row stays the
+// truth: without the lock, or if Redis forgets it, the unique index still
+// lets only one order carry the key.
+func (s *Service) UseKeyLocks(l Locker) { s.keyLocks = l }
+
+// keyLockFor is how long a twin is held off at most: a request that dies
+// holding the lock frees it then.
+const keyLockFor = 30 * time.Second
+
+// running takes the key's lock for the request's run; unlock, always
+// callable, gives it back.
+// Errors: ErrRequestInProgress while a twin runs; the locker's.
+func (s *Service) running(ctx context.Context, k *IdemKey) (unlock func(), err error) {
+	if k == nil || s.keyLocks == nil {
+		return func() {}, nil
+	}
+	unlock, ok, err := s.keyLocks.Lock(ctx, "idem:"+k.Scope+":"+k.Key, keyLockFor)
+	if err != nil {
+		return func() {}, fmt.Errorf("recharge: idempotency key lock: %w", err)
+	}
+	if !ok {
+		return func() {}, ErrRequestInProgress
+	}
+	return unlock, nil
+}
+
 // prepayingFor is how long a pending order whose payment parameters are not
 // stored yet is taken to be still opening its payment at the provider (its
 // first request running). After that its request is taken to have died or

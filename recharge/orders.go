@@ -86,6 +86,11 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		cardType = d.CardType
 	}
 
+	unlock, err := s.running(ctx, req.Idem)
+	defer unlock()
+	if err != nil {
+		return OrderView{}, nil, err
+	}
 	o, lines, prev, err := s.place(ctx, req, tiers, cardType, d.ArrearsFen, nil)
 	if err != nil {
 		return OrderView{}, nil, err

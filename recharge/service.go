@@ -44,6 +44,9 @@ type Service struct {
 	codeProviders map[string]CodeProvider
 	codeLocks     Locker
 	codeFollow    bool
+	// keyLocks keep simultaneous twins of an idempotent request apart
+	// (idempotency.go: running).
+	keyLocks Locker
 }
 
 type cachedTariff struct {

@@ -31,7 +31,25 @@ import (
 const (
 	MySQLEnv = "GASPAY_TEST_MYSQL_DSN"
 	RedisEnv = "GASPAY_TEST_REDIS_URL"
+	// SnapshotEnv=first-statement opens the MySQL databases in
+	// models.SnapshotAtFirstStatement mode: TiDB's snapshot timing on
+	// MariaDB (.ci/run runs the concurrency tests so).
+	SnapshotEnv = "GASPAY_TEST_TX_SNAPSHOT"
 )
+
+// openMySQL opens a test MySQL database in the mode SnapshotEnv asks for.
+func openMySQL(t testing.TB, dsn string) (*gorm.DB, error) {
+	t.Helper()
+	switch mode := os.Getenv(SnapshotEnv); mode {
+	case "":
+		return models.OpenMySQL(dsn, Logger())
+	case "first-statement":
+		return models.OpenMySQL(dsn, Logger(), models.SnapshotAtFirstStatement())
+	default:
+		t.Fatalf("%s=%q: the only mode is first-statement", SnapshotEnv, mode)
+		return nil, nil
+	}
+}
 
 // Logger discards, unless GASPAY_TEST_LOG is set.
 func Logger() *slog.Logger {
@@ -72,20 +90,22 @@ func RawDB(t testing.TB) *gorm.DB {
 // replica would: the same MySQL database, or the same SQLite file.
 func Reopen(t testing.TB, db *gorm.DB) *gorm.DB {
 	t.Helper()
-	var dsn, file string
 	if models.DialectOf(db) == models.MySQL {
-		dsn = MySQLDSN(t, db)
-	} else {
-		var rows []struct {
-			Name string
-			File string
+		other, err := openMySQL(t, MySQLDSN(t, db))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := db.Raw("PRAGMA database_list").Scan(&rows).Error; err != nil || len(rows) == 0 {
-			t.Fatalf("sqlite path: %v", err)
-		}
-		file = rows[0].File
+		t.Cleanup(func() { models.Close(other) })
+		return other
 	}
-	other, err := models.Open(dsn, file, Logger())
+	var rows []struct {
+		Name string
+		File string
+	}
+	if err := db.Raw("PRAGMA database_list").Scan(&rows).Error; err != nil || len(rows) == 0 {
+		t.Fatalf("sqlite path: %v", err)
+	}
+	other, err := models.Open("", rows[0].File, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +155,7 @@ func mysqlDB(t testing.TB, dsn string) *gorm.DB {
 		t.Fatalf("create database: %v", err)
 	}
 	cfg.DBName = name
-	db, err := models.OpenMySQL(cfg.FormatDSN(), Logger())
+	db, err := openMySQL(t, cfg.FormatDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
