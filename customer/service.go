@@ -11,7 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"gaspay/models"
+	"gaspay/recharge"
 	"gaspay/rediskv"
+	"gaspay/units"
 )
 
 // Errors the service returns; test them with errors.Is.
@@ -435,7 +437,9 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 	v := AccountView{
 		ID: d.ID, BindingID: d.BindingID, IsDefault: d.IsDefault, UserNumber: d.UserNumber, Kind: d.Kind,
 		Status: d.Status, HolderMasked: MaskName(d.HolderName), AddressMasked: MaskAddress(d.Address),
-		BalanceFen: d.BalanceFen, PurchaseLimitFen: s.cfg.PurchaseLimitFen,
+		BalanceFen: d.BalanceFen,
+		// The limit a quote of this account allows (recharge/limits.go).
+		PurchaseLimitFen: int64(recharge.PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), d.Kind, units.Fen(d.ArrearsFen))),
 	}
 	if d.Kind == models.KindOrdinary {
 		arrears := d.ArrearsFen

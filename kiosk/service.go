@@ -11,6 +11,7 @@ import (
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
 // Errors of the kiosk flow; test them with errors.Is.
@@ -149,7 +150,8 @@ func (s *Service) ViewOf(ctx context.Context, raw json.RawMessage) (*View, error
 			return nil, err
 		}
 		bal := a.BalanceFen
-		v.BalanceFen, v.Address, v.MaxAmountFen = &bal, customer.MaskAddress(a.Address), s.limitFen
+		limit := recharge.PurchaseLimit(units.Fen(s.limitFen), a.Kind, units.Fen(a.ArrearsFen))
+		v.BalanceFen, v.Address, v.MaxAmountFen = &bal, customer.MaskAddress(a.Address), int64(limit)
 	}
 	v.Screen = Screen(v.CardView)
 	return &v, nil

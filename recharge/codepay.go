@@ -128,7 +128,7 @@ func (s *Service) QuoteAccount(ctx context.Context, req QuoteRequest) (Quote, er
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return Quote{}, err
 	}
-	return s.price(a, tiers, cardType, a.ArrearsFen, req)
+	return s.price(a, tiers, cardType, req)
 }
 
 // CodeOrderRequest is a kiosk purchase: the account of the card just read,
@@ -197,7 +197,7 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 	o, lines, err := s.place(ctx, OrderRequest{
 		QuoteRequest: QuoteRequest{AccountID: a.ID, VolumeCm3: req.VolumeCm3, AmountFen: req.AmountFen},
 		Channel:      models.ChannelKioskCode, AppID: p.CodeAppID(), Provider: name, TTL: CodeDeadline,
-	}, tiers, cardType, a.ArrearsFen, func(tx *models.Store, o *models.Order) error {
+	}, tiers, cardType, func(tx *models.Store, o *models.Order) error {
 		now := o.CreatedAt
 		cp = models.CodePayment{OrderID: o.ID, OrderNo: o.OrderNo, KioskID: req.KioskID, Provider: name,
 			State: models.CodePaying, ScannedAt: now, DeadlineAt: now.Add(CodeDeadline), NextAt: now.Add(CodePoll),

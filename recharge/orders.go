@@ -75,7 +75,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		cardType = d.CardType
 	}
 
-	o, lines, err := s.place(ctx, req, tiers, cardType, d.ArrearsFen, nil)
+	o, lines, err := s.place(ctx, req, tiers, cardType, nil)
 	if err != nil {
 		return OrderView{}, nil, err
 	}
@@ -108,7 +108,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 // provider; if it turns out paid, this order is refused. build, if given,
 // completes the order and records what goes with it in the same
 // transaction. Every channel's order is placed here.
-func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType, arrears int64,
+func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType,
 	build func(tx *models.Store, o *models.Order) error) (models.Order, []Line, error) {
 	var o models.Order
 	var lines []Line
@@ -120,9 +120,9 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 			if err != nil {
 				return err
 			}
-			// Priced again under the lock: the balance and the year's
-			// volume are what they are now.
-			q, err := s.price(st.Account, tiers, cardType, arrears, req.QuoteRequest)
+			// Priced again under the lock: the balance, the arrears and
+			// the year's volume are what they are now.
+			q, err := s.price(st.Account, tiers, cardType, req.QuoteRequest)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Config holds the service's rules.
@@ -138,7 +139,7 @@ func (s *Service) Quote(ctx context.Context, req QuoteRequest) (Quote, error) {
 	if d.CardSerial != nil && d.CardStatus != nil && *d.CardStatus == models.CardCurrent {
 		cardType = d.CardType
 	}
-	return s.price(d.Account, tiers, cardType, d.ArrearsFen, req)
+	return s.price(d.Account, tiers, cardType, req)
 }
 
 func (s *Service) tiers(ctx context.Context, tariffID int64) ([]Tier, error) {
@@ -186,7 +187,9 @@ func (s *Service) tiersVia(ctx context.Context, store *models.Store, tariffID in
 }
 
 // price applies the rules of a purchase to an account as it stands.
-func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardType, arrears int64, req QuoteRequest) (Quote, error) {
+// The arrears are the account's own (a.ArrearsFen): priced under the
+// account's lock, they are the ones read under that lock.
+func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardType, req QuoteRequest) (Quote, error) {
 	if (req.VolumeCm3 > 0) == (req.AmountFen > 0) || req.VolumeCm3 < 0 || req.AmountFen < 0 {
 		return Quote{}, ErrInvalid
 	}
@@ -198,8 +201,9 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 	if a.YTDYear == now.In(s.cfg.Location).Year() {
 		ytd = a.YTDVolumeCm3
 	}
+	arrears := a.ArrearsFen
 	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: arrears, YTDVolumeCm3: ytd,
-		MaxAmountFen: s.cfg.PurchaseLimitFen, ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
+		MaxAmountFen: int64(PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(arrears))), ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
 	if a.Kind != models.KindOrdinary {
 		q.TariffVersion = s.versionOf(a.TariffID, tiers, now)
 	}
@@ -210,7 +214,6 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 		if req.VolumeCm3 > 0 {
 			return Quote{}, ErrVolumeForBill
 		}
-		q.MaxAmountFen = max(s.cfg.PurchaseLimitFen, arrears)
 		if req.AmountFen > q.MaxAmountFen {
 			return Quote{}, ErrOverLimit
 		}
@@ -228,7 +231,7 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 			q.CreditUnit = models.UnitCm3
 		}
 	}
-	q.MaxVolumeCm3 = volumeFor(tiers, ytd, s.cfg.PurchaseLimitFen)
+	q.MaxVolumeCm3 = int64(maxVolume(tiers, units.CentiM3(ytd), units.Fen(q.MaxAmountFen)))
 	switch {
 	case req.VolumeCm3 > 0:
 		if req.VolumeCm3 > q.MaxVolumeCm3 {
@@ -238,7 +241,7 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 		q.Lines, q.GrossFen = price(tiers, ytd, req.VolumeCm3)
 		q.CreditAmount = q.GrossFen
 	default:
-		if req.AmountFen > s.cfg.PurchaseLimitFen {
+		if req.AmountFen > q.MaxAmountFen {
 			return Quote{}, ErrOverLimit
 		}
 		q.VolumeCm3 = volumeFor(tiers, ytd, req.AmountFen)
