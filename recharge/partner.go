@@ -278,7 +278,7 @@ func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerA
 	arrears := st.Account.ArrearsFen
 	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears,
 		MaxAmountFen: int64(PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(arrears))),
-		CardChannel: a.Kind == models.KindICCard}
+		CardChannel:  a.Kind == models.KindICCard}
 	switch {
 	case a.Status != models.AccountActive:
 		out.Blocked = ErrAccountInactive
