@@ -250,17 +250,20 @@ type Reason struct {
 
 // CardView is what the phone shows after a card read or a write result.
 type CardView struct {
-	Event           string         `json:"event"`
-	Card            string         `json:"card,omitempty"` // present, absent, unreadable
-	AccountID       int64          `json:"account_id,omitempty"`
-	UserNumber      string         `json:"user_number,omitempty"`
-	Holder          string         `json:"holder,omitempty"`
-	CardSerial      string         `json:"card_serial,omitempty"`
-	CardType        string         `json:"card_type,omitempty"`
-	CreditState     string         `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
-	Seq             int            `json:"seq,omitempty"`
-	LastCredit      int64          `json:"last_credit,omitempty"`
-	MeterRemaining  *int64         `json:"meter_remaining,omitempty"`
+	Event             string `json:"event"`
+	Card              string `json:"card,omitempty"` // present, absent, unreadable
+	AccountID         int64  `json:"account_id,omitempty"`
+	UserNumber        string `json:"user_number,omitempty"`
+	Holder            string `json:"holder,omitempty"`
+	CardSerial        string `json:"card_serial,omitempty"`
+	CardType          string `json:"card_type,omitempty"`
+	CreditState       string `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
+	Seq               int    `json:"seq,omitempty"`
+	LastCredit        int64  `json:"last_credit,omitempty"`
+	MeterRemaining    *int64 `json:"meter_remaining,omitempty"`
+	MeterUsageCentiM3 *int64 `json:"meter_usage_centi_m3,omitempty"`
+	// MeterUsageCm3 is MeterUsageCentiM3's old name, kept for the clients
+	// of the last release (deprecated).
 	MeterUsageCm3   *int64         `json:"meter_usage_cm3,omitempty"`
 	WrittenBackAt   *time.Time     `json:"written_back_at,omitempty"`
 	PurchaseAllowed bool           `json:"purchase_allowed"`
@@ -294,7 +297,7 @@ func refused(code, msg string) *CardView {
 
 func cardUnit(t bleproxy.CardType) (models.CardType, models.Unit) {
 	if t == bleproxy.CardVolume {
-		return models.CardVolume, models.UnitCm3
+		return models.CardVolume, models.UnitCentiM3
 	}
 	return models.CardAmount, models.UnitFen
 }
@@ -342,8 +345,9 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 	}
 
 	seq := int(img.Seq)
+	pending, hasPending := cr.PendingCredit()
 	delivered := cr.CreditID != nil && cr.CreditSeq != nil && *cr.CreditSeq == seq &&
-		cr.CreditUnit != nil && *cr.CreditUnit == wantUnit && *cr.CreditAmount == int64(img.Credit)
+		hasPending && pending == wantUnit.Of(int64(img.Credit))
 	last := cr.LastWrittenSeq
 	if !delivered && last != nil && seq < *last {
 		return reject("card_stale", fmt.Sprintf("This card is older than the last purchase written to its account (purchase %d). Use your latest card.", *last))
@@ -388,13 +392,13 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 	if img.WriteBackTime != 0 {
 		rem, use := int64(img.MeterRemaining), int64(img.MeterUsage)
 		at := time.Unix(int64(img.WriteBackTime), 0).UTC()
-		v.MeterRemaining, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &at
+		v.MeterRemaining, v.MeterUsageCentiM3, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &use, &at
 	}
 	switch {
 	case delivered:
 		v.Delivered = &DeliveredView{OrderNo: deref(cr.OrderNo), Seq: seq}
 	case cr.CreditID != nil:
-		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: *cr.CreditAmount, Unit: string(*cr.CreditUnit),
+		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: pending.Count(), Unit: pending.Unit(),
 			WriteAvailable: img.State == bleproxy.CardLoaded, InDoubt: out == readInDoubt}
 	}
 	switch {
@@ -609,7 +613,7 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 				return err
 			}
 			if o.Status != models.OrderPaid || credit.Status != models.CreditPending || credit.Kind != models.CreditCard ||
-				credit.Unit != unit || credit.Amount <= 0 || credit.Amount > 1<<31 {
+				credit.Quantity().Unit() != string(unit) || credit.Quantity().Count() <= 0 || credit.Quantity().Count() > 1<<31 {
 				return ErrNotForCard
 			}
 			card, err := tx.LockCard(ctx, sd.Card.Serial)
@@ -629,12 +633,12 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 			// frame back and hand it to this box while the session lives.
 			return tx.InsertCardWrite(ctx, &models.CardWrite{WriteID: id.String(), CreditID: credit.ID, AccountID: o.AccountID,
 				BoxID: strings.ToUpper(s.BoxID.String()), SessionID: s.ID, HelloCounter: int64(s.Hello), Seq: seq,
-				Amount: credit.Amount, IssuedAt: now, ActiveAt: now})
+				Amount: credit.Quantity().Count(), IssuedAt: now, ActiveAt: now})
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		next, err := img.NextPurchase(uint32(credit.Amount))
+		next, err := img.NextPurchase(uint32(credit.Quantity().Count()))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -647,10 +651,10 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 		}
 		sd.Live[id.String()] = hex.EncodeToString(newRaw[:])
 		sd.Write = &writeState{WriteID: id.String(), OrderNo: orderNo, CreditID: credit.ID, Seq: seq, New: hex.EncodeToString(newRaw[:])}
-		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Amount, credit.Unit))
+		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Quantity().Count(), credit.Quantity().Unit()))
 		ev.CardSerial, ev.OrderNo = &sd.Card.Serial, &orderNo
 		d.rec.Add(ctx, ev)
-		view := CardView{Event: "write_issued", Pending: &PendingView{OrderNo: orderNo, Amount: credit.Amount, Unit: string(credit.Unit), WriteAvailable: true}}
+		view := CardView{Event: "write_issued", Pending: &PendingView{OrderNo: orderNo, Amount: credit.Quantity().Count(), Unit: credit.Quantity().Unit(), WriteAvailable: true}}
 		return []bleproxy.Message{bleproxy.WriteCardBody{WriteID: id, Expected: raw, New: newRaw}}, view, sd.store(s)
 	})
 }

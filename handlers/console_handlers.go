@@ -256,7 +256,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"account": gin.H{"id": a.ID, "user_number": a.UserNumber, "holder_name": a.HolderName, "address": a.Address, "phone": a.Phone,
 			"kind": a.Kind, "status": a.Status, "balance_fen": a.BalanceFen, "arrears_fen": a.ArrearsFen, "purchase_seq": a.PurchaseSeq,
-			"ytd_volume_cm3": a.YTDVolumeCm3, "updated_at": a.UpdatedAt},
+			"ytd_volume_centi_m3": a.YTDVolumeCentiM3, "ytd_volume_cm3": a.YTDVolumeCentiM3, "updated_at": a.UpdatedAt},
 		"meter": meter, "cards": cardsOut, "bindings": binds, "bills": bills, "readings": readings,
 		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events, "card_writes": writes,
 		// Messages sent to customers are not recorded by gaspay yet.
@@ -739,7 +739,7 @@ func toTiers(in []tierJSON) ([]recharge.Tier, error) {
 			(t.UpperCentiM3 != nil && (*t.UpperCentiM3 <= 0 || *t.UpperCentiM3 > maxQuantity)) {
 			return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")
 		}
-		out[i] = recharge.ToTiers([]models.TariffTier{{UpperCm3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}})[0]
+		out[i] = recharge.ToTiers([]models.TariffTier{{UpperCentiM3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}})[0]
 	}
 	if err := recharge.CheckTiers(out); err != nil {
 		return nil, badRequest("invalid_tiers", "每档单价为正（分/m³），上限逐档递增，最后一档上限为 null。")
@@ -761,7 +761,7 @@ func (h *handler) adminTariffs(c *gin.Context) {
 		for j, v := range t.Versions {
 			tiers := make([]tierJSON, len(v.Tiers))
 			for k, tt := range v.Tiers {
-				tiers[k] = tierJSON{UpperCentiM3: tt.UpperCm3, PriceFenPerM3: tt.PriceFenPerM3}
+				tiers[k] = tierJSON{UpperCentiM3: tt.UpperCentiM3, PriceFenPerM3: tt.PriceFenPerM3}
 			}
 			vs[j] = gin.H{"version": v.Version, "effective_from": v.EffectiveFrom, "created_by": v.CreatedBy, "tiers": tiers,
 				"in_force": v.Version == t.InForce, "scheduled": v.Version > t.InForce}

@@ -191,11 +191,11 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 	}
 	meterTime := time.Unix(int64(r.MeterTime), 0).UTC()
 	row := ReportRow{MeterNumber: msg.Meter, Counter: int64(msg.Counter), Reason: int(r.Reason),
-		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3),
+		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCentiM3),
 		Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime,
 		AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}
 	state := reportState{Counter: int64(msg.Counter), LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance),
-		CumulativeCentiM3: int64(r.CumulativeCm3), Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}
+		CumulativeCentiM3: int64(r.CumulativeCentiM3), Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime}
 	if openID == nil {
 		// No credit on its way: the report only joins the history and
 		// moves the meter's state, in two guarded statements.

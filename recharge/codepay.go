@@ -135,8 +135,7 @@ func (s *Service) QuoteAccount(ctx context.Context, req QuoteRequest) (Quote, er
 // an amount or a volume, and the scanned code.
 type CodeOrderRequest struct {
 	AccountID int64
-	VolumeCm3 int64
-	AmountFen int64
+	Purchase  Purchase
 	AuthCode  string
 	KioskID   string
 }
@@ -195,7 +194,7 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 	}
 	var cp models.CodePayment
 	o, lines, err := s.place(ctx, OrderRequest{
-		QuoteRequest: QuoteRequest{AccountID: a.ID, VolumeCm3: req.VolumeCm3, AmountFen: req.AmountFen},
+		QuoteRequest: QuoteRequest{AccountID: a.ID, Purchase: req.Purchase},
 		Channel:      models.ChannelKioskCode, AppID: p.CodeAppID(), Provider: name, TTL: CodeDeadline,
 	}, tiers, cardType, func(tx *models.Store, o *models.Order) error {
 		now := o.CreatedAt

@@ -196,13 +196,15 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	if uid != 0 {
 		user = &uid
 	}
-	return models.Order{
+	o := models.Order{
 		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
-		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
-		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
+		Purpose: q.Purpose, VolumeCentiM3: q.Volume, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
+		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
 		QuoteJSON: string(lines), Status: models.OrderPending, InflightAccountID: &acct,
 		ExpiresAt: now.Add(ttl).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
-	}, nil
+	}
+	o.SetCredit(q.Credit)
+	return o, nil
 }
 
 // orderNo makes an order number: "GP", the Beijing date, 12 random digits.
@@ -220,7 +222,7 @@ func (s *Service) description(userNumber string, o models.Order) string {
 	if o.Purpose == models.PurposeBill {
 		return "燃气费 " + userNumber
 	}
-	return fmt.Sprintf("燃气充值 %s %d.%02dm³", userNumber, o.VolumeCm3/100, o.VolumeCm3%100)
+	return fmt.Sprintf("燃气充值 %s %sm³", userNumber, o.VolumeCentiM3.M3())
 }
 
 // settle resolves a pending order with its provider: paid orders take the

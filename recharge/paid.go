@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Outcome is what a payment did.
@@ -194,8 +195,8 @@ func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Ord
 // credit creates the paid order's one credit and applies the payment to
 // its account. The account is locked (and a read under that lock).
 func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) (models.Credit, error) {
-	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Unit: o.CreditUnit, Amount: o.CreditAmount,
-		Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
+	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
+	c.SetQuantity(o.Credit())
 	pending := a.ID
 	next := a.PurchaseSeq + 1
 	var seq *int
@@ -205,15 +206,16 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	case models.KindOrdinary:
 		// Delivered at once: the oldest bills first, the rest to the
 		// balance.
+		paid, _ := o.Credit().Fen() // a bill payment's credit is money
 		if a.ArrearsFen != 0 {
 			var err error
-			if settled, err = tx.SettleBills(ctx, a.ID, o.CreditAmount, now); err != nil {
+			if settled, err = tx.SettleBills(ctx, a.ID, int64(paid), now); err != nil {
 				return models.Credit{}, err
 			}
 		}
-		seq, toBalance = &next, toBalance+o.CreditAmount-settled
+		seq, toBalance = &next, toBalance+int64(paid)-settled
 		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, seq, models.CreditDelivered, &now
-		c.SettledFen, c.ToBalanceFen = settled, o.CreditAmount-settled
+		c.SettledFen, c.ToBalanceFen = settled, int64(paid)-settled
 	case models.KindIoT:
 		seq = &next
 		c.Kind, c.Seq, c.PendingAccountID = models.CreditIoT, seq, &pending
@@ -240,9 +242,9 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	} else if err != nil {
 		return models.Credit{}, err
 	}
-	volume := int64(0)
+	volume := units.CentiM3(0)
 	if o.Purpose == models.PurposeGas {
-		volume = o.VolumeCm3
+		volume = o.VolumeCentiM3
 	}
 	return c, tx.ApplyPurchase(ctx, a.ID, seq, toBalance, settled, s.now().In(s.cfg.Location).Year(), volume, now)
 }

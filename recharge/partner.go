@@ -67,7 +67,11 @@ func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, 
 				cardType = &c.Type
 			}
 		}
-		q, err := s.price(a, tiers, cardType, QuoteRequest{AccountID: a.ID, AmountFen: p.AmountFen})
+		buy, err := ByAmount(units.Fen(p.AmountFen))
+		if err != nil {
+			return err
+		}
+		q, err := s.price(a, tiers, cardType, QuoteRequest{AccountID: a.ID, Purchase: buy})
 		if err != nil {
 			return err
 		}

@@ -93,3 +93,27 @@ func FuzzParseYuan(f *testing.F) {
 		}
 	})
 }
+
+func TestQuantity(t *testing.T) {
+	m := units.Money(1230)
+	if f, ok := m.Fen(); !ok || f != 1230 {
+		t.Fatalf("Money(1230).Fen() = %d, %v", f, ok)
+	}
+	if _, ok := m.Volume(); ok || m.Unit() != units.UnitFen || m.String() != "12.30 yuan" {
+		t.Fatalf("Money(1230) reads as a volume or misnames its unit: %q %q", m.Unit(), m)
+	}
+	g := units.Gas(10000)
+	if v, ok := g.Volume(); !ok || v != 10000 || g.Count() != 10000 {
+		t.Fatalf("Gas(10000).Volume() = %d, %v", v, ok)
+	}
+	if _, ok := g.Fen(); ok || g.Unit() != units.UnitCentiM3 || g.String() != "100.00 m3" {
+		t.Fatalf("Gas(10000) reads as money or misnames its unit: %q %q", g.Unit(), g)
+	}
+	var z units.Quantity
+	if _, ok := z.Fen(); ok || !z.IsZero() {
+		t.Fatal("the zero Quantity reads as money")
+	}
+	if _, ok := z.Volume(); ok {
+		t.Fatal("the zero Quantity reads as gas")
+	}
+}
