@@ -23,6 +23,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"gaspay/models"
+	"gaspay/units"
 	"gaspay/wechat"
 )
 
@@ -186,13 +187,7 @@ func (s *Service) SetLowBalance(ctx context.Context, accountID, fen int64) error
 	}).Create(map[string]any{"account_id": accountID, "low_balance_fen": fen, "updated_at": now}).Error
 }
 
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d元", sign, fen/100, fen%100)
-}
+func yuan(fen int64) string { return units.Fen(fen).Yuan() + "元" }
 
 type event struct {
 	event     Event
