@@ -12,10 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"gaspay/bleproxy"
-	"gaspay/customer"
 	"gaspay/models"
 )
 
@@ -242,81 +239,23 @@ func (d *Desk) Message(ctx context.Context, s *bleproxy.Info, m bleproxy.Message
 	return nil, view, sd.store(s)
 }
 
-// Reason explains a refusal or a purchase not allowed.
-type Reason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// CardView is what the phone shows after a card read or a write result.
-type CardView struct {
-	Event             string `json:"event"`
-	Card              string `json:"card,omitempty"` // present, absent, unreadable
-	AccountID         int64  `json:"account_id,omitempty"`
-	UserNumber        string `json:"user_number,omitempty"`
-	Holder            string `json:"holder,omitempty"`
-	CardSerial        string `json:"card_serial,omitempty"`
-	CardType          string `json:"card_type,omitempty"`
-	CreditState       string `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
-	Seq               int    `json:"seq,omitempty"`
-	LastCredit        int64  `json:"last_credit,omitempty"`
-	MeterRemaining    *int64 `json:"meter_remaining,omitempty"`
-	MeterUsageCentiM3 *int64 `json:"meter_usage_centi_m3,omitempty"`
-	// MeterUsageCm3 is MeterUsageCentiM3's old name, kept for the clients
-	// of the last release (deprecated).
-	MeterUsageCm3   *int64         `json:"meter_usage_cm3,omitempty"`
-	WrittenBackAt   *time.Time     `json:"written_back_at,omitempty"`
-	PurchaseAllowed bool           `json:"purchase_allowed"`
-	Reason          *Reason        `json:"reason,omitempty"`
-	Pending         *PendingView   `json:"pending,omitempty"`
-	Delivered       *DeliveredView `json:"delivered,omitempty"`
-	Refusal         *Reason        `json:"refusal,omitempty"`
-	WriteStatus     string         `json:"write_status,omitempty"`
-}
-
-// PendingView is a paid purchase waiting for this card.
-type PendingView struct {
-	OrderNo        string `json:"order_no"`
-	Amount         int64  `json:"amount"`
-	Unit           string `json:"unit"`
-	WriteAvailable bool   `json:"write_available"`
-	// InDoubt: a write of this purchase was issued and may still reach the
-	// card; writing it again is safe, refunding it is not.
-	InDoubt bool `json:"in_doubt,omitempty"`
-}
-
-// DeliveredView is a purchase that reached the card.
-type DeliveredView struct {
-	OrderNo string `json:"order_no"`
-	Seq     int    `json:"seq"`
-}
-
-func refused(code, msg string) *CardView {
-	return &CardView{Event: "card", Card: "present", Refusal: &Reason{code, msg}}
-}
-
-func cardUnit(t bleproxy.CardType) (models.CardType, models.Unit) {
-	if t == bleproxy.CardVolume {
-		return models.CardVolume, models.UnitCentiM3
-	}
-	return models.CardAmount, models.UnitFen
-}
-
-// cardRead applies the rules to a card read and says what the customer may
-// do with it.
+// cardRead applies the card rules (rules.go) to a card read, records what
+// it proves (ledger.go) and says what the customer may do with it.
 func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, body bleproxy.CardBody) (*CardView, error) {
 	sd.Card, sd.Write = nil, nil
 	readAt := sd.readAnswered()
-	switch body.Status {
-	case bleproxy.CardAbsent:
-		d.rec.Add(ctx, d.event(s, sd.UserID, "card_absent", "no card in the box"))
-		return &CardView{Event: "card", Card: "absent", Reason: &Reason{"no_card", "Insert the gas card into the recharge box."}}, nil
-	case bleproxy.CardUnreadable:
-		d.rec.Add(ctx, d.event(s, sd.UserID, "card_unreadable", "card unreadable"))
-		return &CardView{Event: "card", Card: "unreadable", Reason: &Reason{"card_unreadable", "The card could not be read; clean it, insert it again, or visit the service hall."}}, nil
+	if v, kind, detail := noCard(body.Status); v != nil {
+		d.rec.Add(ctx, d.event(s, sd.UserID, kind, detail))
+		return v, nil
+	}
+	serial := serialText(bleproxy.SerialOf(body.Image))
+	reject := func(code, msg string) (*CardView, error) {
+		ev := d.event(s, sd.UserID, "card_refused", code)
+		ev.CardSerial = &serial
+		d.rec.Add(ctx, ev)
+		return refused(code, msg), nil
 	}
 	img, _, err := bleproxy.OpenCardImage(d.master, body.Image)
-	serial := strings.ToUpper(hex.EncodeToString(body.Image[16:24]))
 	if err != nil {
 		ev := d.event(s, sd.UserID, "card_refused", "mac: "+err.Error())
 		ev.CardSerial = &serial
@@ -324,237 +263,44 @@ func (d *Desk) cardRead(ctx context.Context, s *bleproxy.Info, sd *sessionData, 
 		return refused("card_invalid", "This card could not be verified: it is damaged or not one of ours. Visit the service hall."), nil
 	}
 	cr, err := d.store.CardForRead(ctx, serial, sd.UserID)
-	reject := func(code, msg string) (*CardView, error) {
-		ev := d.event(s, sd.UserID, "card_refused", code)
-		ev.CardSerial = &serial
-		d.rec.Add(ctx, ev)
-		return refused(code, msg), nil
-	}
-	wantType, wantUnit := cardUnit(img.CardType)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return reject("card_unknown", "This card is not registered with us. Visit the service hall.")
-	case err != nil:
+	unknown := errors.Is(err, models.ErrNotFound)
+	if err != nil && !unknown {
 		return nil, err
-	case cr.Status == models.CardLost:
-		return reject("card_lost", "This card was reported lost or replaced and can no longer be used. Use your current card.")
-	case !cr.Bound && sd.Kiosk == "":
-		return reject("card_not_bound", "Bind this card's account (user number and holder name) before reading it.")
-	case cr.AccountKind != models.KindICCard || !img.HasUserNumber(cr.UserNumber) || cr.Type != wantType:
-		return reject("card_mismatch", "This card does not match its account's records. Visit the service hall.")
 	}
-
-	seq := int(img.Seq)
-	pending, hasPending := cr.PendingCredit()
-	delivered := cr.CreditID != nil && cr.CreditSeq != nil && *cr.CreditSeq == seq &&
-		hasPending && pending == wantUnit.Of(int64(img.Credit))
-	last := cr.LastWrittenSeq
-	if !delivered && last != nil && seq < *last {
-		return reject("card_stale", fmt.Sprintf("This card is older than the last purchase written to its account (purchase %d). Use your latest card.", *last))
+	r := judgeRead(img, cr, unknown, sd.Kiosk != "")
+	if r.refusal != nil {
+		return reject(r.refusal.Code, r.refusal.Message)
 	}
 	out := readNothing
 	var gone models.WrittenPurchase
-	if delivered || last == nil || seq > *last || (cr.CreditTries != nil && *cr.CreditTries > 0 && seq == *last) {
-		if out, gone, err = d.settleRead(ctx, cr, seq, int64(img.Credit), delivered, readAt); err != nil {
+	if r.settle {
+		if out, gone, err = d.settleRead(ctx, cr, r.seq, int64(img.Credit), r.delivered, readAt); err != nil {
 			return nil, err
 		}
 	}
 	switch out {
 	case readDelivered:
-		ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d found on the card", seq))
+		ev := d.event(s, sd.UserID, "delivered", fmt.Sprintf("purchase %d found on the card", r.seq))
 		ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
 		d.rec.Add(ctx, ev)
 	case readAdopted:
-		ev := d.event(s, sd.UserID, "card_sequence", fmt.Sprintf("adopted purchase sequence %d", seq))
+		ev := d.event(s, sd.UserID, "card_sequence", fmt.Sprintf("adopted purchase sequence %d", r.seq))
 		ev.CardSerial = &serial
 		d.rec.Add(ctx, ev)
 	case readRefundedOnCard:
-		ev := d.event(s, sd.UserID, "refunded_on_card", fmt.Sprintf("purchase %d of %s order found on the card", seq, gone.OrderStatus))
+		ev := d.event(s, sd.UserID, "refunded_on_card", fmt.Sprintf("purchase %d of %s order found on the card", r.seq, gone.OrderStatus))
 		ev.CardSerial, ev.OrderNo = &serial, &gone.OrderNo
 		d.rec.Add(ctx, ev)
 	case readInDoubt:
-		ev := d.event(s, sd.UserID, "write_in_doubt", fmt.Sprintf("card at purchase %d; a write of the next may still be executed", seq))
+		ev := d.event(s, sd.UserID, "write_in_doubt", fmt.Sprintf("card at purchase %d; a write of the next may still be executed", r.seq))
 		ev.CardSerial, ev.OrderNo = &serial, cr.OrderNo
 		d.rec.Add(ctx, ev)
 	}
-
-	ev := d.event(s, sd.UserID, "card_read", fmt.Sprintf("purchase %d %s", seq, img.State))
+	ev := d.event(s, sd.UserID, "card_read", fmt.Sprintf("purchase %d %s", r.seq, img.State))
 	ev.CardSerial = &serial
 	d.rec.Add(ctx, ev)
 	sd.Card = &readState{Serial: serial, AccountID: cr.AccountID, Image: hex.EncodeToString(body.Image[:])}
-
-	v := &CardView{Event: "card", Card: "present", AccountID: cr.AccountID, UserNumber: cr.UserNumber,
-		Holder: customer.MaskName(cr.HolderName), CardSerial: serial, CardType: string(wantType), Seq: seq,
-		LastCredit: int64(img.Credit), CreditState: "loaded"}
-	if img.State == bleproxy.CardPending {
-		v.CreditState = "pending"
-	}
-	if img.WriteBackTime != 0 {
-		rem, use := int64(img.MeterRemaining), int64(img.MeterUsage)
-		at := time.Unix(int64(img.WriteBackTime), 0).UTC()
-		v.MeterRemaining, v.MeterUsageCentiM3, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &use, &at
-	}
-	switch {
-	case delivered:
-		v.Delivered = &DeliveredView{OrderNo: deref(cr.OrderNo), Seq: seq}
-	case cr.CreditID != nil:
-		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: pending.Count(), Unit: pending.Unit(),
-			WriteAvailable: img.State == bleproxy.CardLoaded, InDoubt: out == readInDoubt}
-	}
-	switch {
-	case out == readRefundedOnCard:
-		v.Reason = &Reason{"purchase_refunded", fmt.Sprintf("卡上的第 %d 次购气对应的订单 %s 已退款，请持卡到营业厅处理。", seq, gone.OrderNo)}
-	case cr.AccountStatus != models.AccountActive:
-		v.Reason = &Reason{"account_inactive", "This account cannot buy at present; please contact the service hall."}
-	case img.State == bleproxy.CardPending:
-		v.Reason = &Reason{"credit_not_loaded", "This card still carries gas the meter has not taken: insert it into the meter first, then buy."}
-	case v.Pending != nil:
-		v.Reason = &Reason{"credit_pending", "A paid purchase is waiting for this card: write it now."}
-	default:
-		v.PurchaseAllowed = true
-	}
-	return v, nil
-}
-
-// readOutcome is what a genuine read proved.
-type readOutcome int
-
-const (
-	readNothing        readOutcome = iota
-	readDelivered                  // the pending purchase is on the card
-	readAdopted                    // a sequence the server did not know
-	readRefundedOnCard             // a purchase whose money went back is on the card
-	readInDoubt                    // the card is before the purchase, but a write of it is live
-	readNotLanded                  // the card is before the purchase, and no write of it can land
-)
-
-// settleRead records what a genuine read proves, under the account lock: a
-// purchase found on the card is delivered; a sequence the server did not
-// know is adopted (an imported card's first read, or a purchase written at
-// the service hall), unless it is a purchase the server wrote and then
-// refunded, which raises an alert; a card still at the sequence before a
-// purchase whose write was attempted is handed to settleNotLanded.
-func (d *Desk) settleRead(ctx context.Context, cr models.CardRead, seq int, credit int64, delivered bool, readAt time.Time) (readOutcome, models.WrittenPurchase, error) {
-	now := d.now().UTC()
-	var out readOutcome
-	var gone models.WrittenPurchase
-	err := d.store.Tx(ctx, func(tx *models.Store) error {
-		out, gone = readNothing, models.WrittenPurchase{}
-		if _, err := tx.LockAccount(ctx, cr.AccountID); err != nil {
-			return err
-		}
-		card, err := tx.LockCard(ctx, cr.Serial)
-		if err != nil {
-			return err
-		}
-		before := card.LastWrittenSeq
-		if before == nil || *before < seq {
-			if _, err := tx.SetCardSeq(ctx, card.ID, before, seq, now); err != nil {
-				return err
-			}
-			out = readAdopted
-			if !delivered {
-				w, err := tx.WriteOf(ctx, cr.AccountID, seq, credit)
-				switch {
-				case err == nil && w.CreditStatus == models.CreditCancelled:
-					out, gone = readRefundedOnCard, w
-					return d.refundedOnCard(ctx, tx, w, "a read", now)
-				case err != nil && !errors.Is(err, models.ErrNotFound):
-					return err
-				}
-			}
-		}
-		switch {
-		case cr.CreditID == nil:
-			return nil
-		case delivered:
-			out = readDelivered
-			if _, err := tx.UpdateCredit(ctx, *cr.CreditID, models.CreditPending, map[string]any{
-				"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
-				return err
-			}
-			return tx.ResolveCardWrites(ctx, *cr.CreditID, models.WriteResultOnCard, now)
-		case before != nil && *before == seq && cr.CreditTries != nil && *cr.CreditTries > 0:
-			landed, err := settleNotLanded(ctx, tx, *cr.CreditID, readAt, now)
-			out = readNotLanded
-			if !landed {
-				out = readInDoubt
-			}
-			return err
-		}
-		return nil
-	})
-	return out, gone, err
-}
-
-// sessionDeadAfter is how long after the server last sealed or accepted a
-// frame of a session its box has surely forgotten it: BOX_SESSION_IDLE by
-// the box's own timer, and 60 s for the two clocks' drift.
-const sessionDeadAfter = bleproxy.SessionIdle + 60*time.Second
-
-// writeLive reports whether, at time at, the box could still execute an
-// issued WRITE_CARD whose result never came: its session is alive on the
-// box unless the box had by then opened a newer one (the box's newest HELLO
-// was accepted no later than at) or been idle past its timeout.
-func writeLive(w models.OpenCardWrite, at time.Time) bool {
-	replaced := w.BoxHello > w.HelloCounter && w.BoxHelloAt != nil && !w.BoxHelloAt.After(at)
-	idle := !at.Before(w.ActiveAt.Add(sessionDeadAfter))
-	return !replaced && !idle
-}
-
-// settleNotLanded is the one place where a card credit leaves doubt without
-// being delivered. A genuine read has just shown its card still at the
-// sequence before the purchase; that proves the purchase never landed only
-// if no write of it can still be executed, so the credit stays in doubt
-// while any of its writes is live. Otherwise its writes are closed and its
-// attempts cleared: it may be written again, and refunded or reversed.
-// readAt is when that read was asked for (the READ_CARD's seal time): the
-// card was read no earlier, and a phone may relay the CARD much later, so
-// the writes must have been dead already then.
-// Call it under the account lock; it reports whether it cleared the doubt.
-func settleNotLanded(ctx context.Context, tx *models.Store, creditID int64, readAt, now time.Time) (bool, error) {
-	ws, err := tx.OpenCardWrites(ctx, creditID)
-	if err != nil {
-		return false, err
-	}
-	for _, w := range ws {
-		if writeLive(w, readAt) {
-			return false, nil
-		}
-	}
-	for _, w := range ws {
-		if err := tx.ResolveCardWrite(ctx, w.WriteID, models.WriteResultNotLanded, now); err != nil {
-			return false, err
-		}
-	}
-	_, err = tx.ClearCreditAttempts(ctx, creditID, now)
-	return err == nil, err
-}
-
-// refundedOnCard is the second line of defence: a card shows, or a box
-// reports, a purchase whose money went back. The ledger keeps saying what it
-// says (the order refunded or reversed, its credit cancelled); staff are
-// alerted that gas was loaded for money returned.
-func (d *Desk) refundedOnCard(ctx context.Context, tx *models.Store, w models.WrittenPurchase, how string, now time.Time) error {
-	if err := tx.ResolveCardWrite(ctx, w.WriteID, models.WriteResultOnCard, now); err != nil {
-		return err
-	}
-	d.log.ErrorContext(ctx, "gas written for a refunded purchase", slog.String("order_no", w.OrderNo),
-		slog.String("order_status", string(w.OrderStatus)), slog.Int("seq", w.Seq), slog.String("box_id", w.BoxID))
-	return tx.AddAlert(ctx, AlertGasForRefund, w.OrderNo, fmt.Sprintf(
-		"%s shows purchase %d (%d, write %s, box %s) on the card, but the order is %s: gas was loaded for money returned",
-		how, w.Seq, w.Amount, w.WriteID, w.BoxID, w.OrderStatus), now)
-}
-
-// AlertGasForRefund is the alert kind of a purchase found on a card after
-// its money went back.
-const AlertGasForRefund = "gas_for_refunded_order"
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return cardView(img, cr, serial, r, out, gone), nil
 }
 
 // Write prepares the card write that delivers a paid purchase to the card
@@ -624,9 +370,7 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 				return ErrReadFirst
 			}
 			now := d.now().UTC()
-			ok, err := tx.UpdateCredit(ctx, credit.ID, models.CreditPending, map[string]any{
-				"seq": seq, "attempts": gorm.Expr("attempts + 1"), "last_attempt_at": now, "updated_at": now})
-			if err != nil || !ok {
+			if _, err := tx.UpdateCredit(ctx, credit.ID, func(c *models.Credit) error { return c.Attempt(&seq, now) }); err != nil {
 				return errors.Join(err, ErrNotForCard)
 			}
 			// From here the purchase is in doubt: the phone may hold the
@@ -694,7 +438,7 @@ func (d *Desk) writeResult(ctx context.Context, s *bleproxy.Info, sd *sessionDat
 		return &CardView{Event: "write_result", WriteStatus: status.String(), Pending: &PendingView{OrderNo: w.OrderNo},
 			Reason: &Reason{"write_incomplete", "Writing the card did not complete. Your purchase is kept: keep the card in the box and read it again to write it, at no charge."}}, nil
 	}
-	serial := strings.ToUpper(hex.EncodeToString(r.ImageAfter[16:24]))
+	serial := serialText(bleproxy.SerialOf(r.ImageAfter))
 	refunded := false
 	err = d.store.Tx(ctx, func(tx *models.Store) error {
 		refunded = false
@@ -719,8 +463,7 @@ func (d *Desk) writeResult(ctx context.Context, s *bleproxy.Info, sd *sessionDat
 			refunded = true
 			return d.refundedOnCard(ctx, tx, w, "the box's write result", now)
 		case models.CreditPending:
-			if _, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
-				"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now}); err != nil {
+			if err := deliver(ctx, tx, c.ID, now); err != nil {
 				return err
 			}
 		}
@@ -746,26 +489,4 @@ func (d *Desk) writeResult(ctx context.Context, s *bleproxy.Info, sd *sessionDat
 	d.rec.Add(ctx, ev)
 	return &CardView{Event: "write_result", WriteStatus: status.String(), Delivered: &DeliveredView{OrderNo: w.OrderNo, Seq: w.Seq},
 		CreditState: "pending", Reason: &Reason{"insert_into_meter", "The card is written: insert it into the gas meter to load the gas."}}, nil
-}
-
-// ledger is the boxes' HELLO counters, in the database.
-type ledger struct{ d *Desk }
-
-func (l ledger) HelloCounter(ctx context.Context, id bleproxy.BoxID) (uint32, error) {
-	b, err := l.d.store.BoxByID(ctx, strings.ToUpper(id.String()))
-	if errors.Is(err, models.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if b.Blocked {
-		l.d.rec.Add(ctx, models.BoxEvent{BoxID: b.BoxID, Kind: "hello_refused", Detail: "box blocked", CreatedAt: l.d.now().UTC()})
-		return 0, ErrBoxBlocked
-	}
-	return uint32(b.HelloCounter), nil
-}
-
-func (l ledger) AdvanceHello(ctx context.Context, id bleproxy.BoxID, counter uint32) (bool, error) {
-	return l.d.store.AdvanceHello(ctx, strings.ToUpper(id.String()), int64(counter), l.d.now().UTC())
 }

@@ -89,6 +89,8 @@ var domainErrors = []struct {
 	{recharge.ErrCreditPending, &apiError{Status: http.StatusConflict, Code: "credit_pending", Message: "上次购买的气量尚未到表，请等它到表后再购买。", EQCode: "EQ0026"}},       // EQ0026
 	{recharge.ErrPreviousPaid, &apiError{Status: http.StatusConflict, Code: "previous_order_paid", Message: "您上一笔付款已成功，正在到表途中；本次没有扣款。", EQCode: "EQ0024"}}, // EQ0024
 	{recharge.ErrOrderInProgress, &apiError{Status: http.StatusConflict, Code: "order_in_progress", Message: "该账户有一笔付款正在发起，请一分钟后再试。", EQCode: "EQ0024"}},   // EQ0024
+	{recharge.ErrKeyReused, &apiError{Status: http.StatusUnprocessableEntity, Code: "idempotency_key_reused", Message: "该 Idempotency-Key 已用于另一笔请求。"}},
+	{recharge.ErrRequestInProgress, &apiError{Status: http.StatusConflict, Code: "request_in_progress", Message: "相同的请求正在处理中，请稍候。"}},
 	{recharge.ErrProviderUnavailable, &apiError{Status: http.StatusBadGateway, Code: "payment_unavailable", Message: "支付服务没有响应，未扣款，请重试。"}},
 	{recharge.ErrProviderRefused, &apiError{Status: http.StatusBadGateway, Code: "payment_refused", Message: "支付服务拒绝了这笔付款，未扣款。"}},
 	{recharge.ErrNotRefundable, &apiError{Status: http.StatusConflict, Code: "not_refundable", Message: "只有已支付的订单才能退款。"}},

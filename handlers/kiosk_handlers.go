@@ -323,18 +323,23 @@ func (h *handler) kioskCreateOrder(c *gin.Context) {
 		return
 	}
 	k := kioskOf(c)
-	h.idempotent(c, "kiosk:"+k.KioskID, req, func() (int, any, error) {
-		o, err := h.Kiosk.Order(c.Request.Context(), k, p, req.AuthCode)
-		if err != nil {
-			for _, m := range kioskErrors {
-				if errors.Is(err, m.err) {
-					return 0, nil, m.api
-				}
+	idem, err := idemKey(c, "kiosk:"+k.KioskID, req)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	o, err := h.Kiosk.Order(c.Request.Context(), k, p, req.AuthCode, idem)
+	if err != nil {
+		for _, m := range kioskErrors {
+			if errors.Is(err, m.err) {
+				err = m.api
+				break
 			}
-			return 0, nil, err
 		}
-		return http.StatusCreated, toKioskOrder(o), nil
-	})
+		writeError(c, err)
+		return
+	}
+	answerIdempotent(c, o.Replayed, toKioskOrder(o))
 }
 
 func allDigits(s string) bool {

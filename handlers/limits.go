@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -27,8 +28,9 @@ type BoxUsers interface {
 
 // limitedError is a refusal by a rate limit: its answer, and when to retry.
 type limitedError struct {
-	api  *apiError
-	wait time.Duration
+	api     *apiError
+	wait    time.Duration
+	subject string
 }
 
 func (e *limitedError) Error() string                     { return e.api.Error() }
@@ -46,24 +48,41 @@ var (
 // is refused with answer, and the refusal counted (kind, subject) in the
 // day's aggregate record rather than a row per request.
 func (h *handler) limit(c *gin.Context, l Limiter, kind string, answer *apiError, subjects ...string) error {
+	err := take(c.Request.Context(), l, answer, subjects...)
+	h.countRefusal(c, kind, err)
+	return err
+}
+
+// take is limit without the count: it writes nothing but the limiter's
+// own counter, so it may run inside a business transaction (the order's:
+// a repeat of a request, known only there, is not counted). countRefusal
+// then records a refusal once the transaction is over.
+func take(ctx context.Context, l Limiter, answer *apiError, subjects ...string) error {
 	if l == nil {
 		return nil
 	}
-	ctx := c.Request.Context()
 	for _, s := range subjects {
 		ok, wait, err := l.Take(ctx, s)
 		if err != nil {
 			return err
 		}
-		if ok {
-			continue
+		if !ok {
+			return &limitedError{api: answer, wait: wait, subject: s}
 		}
-		if err := h.Store.CountRefusal(ctx, kind, s, time.Now()); err != nil {
-			logFrom(c).WarnContext(ctx, "refusal not counted", slog.String("kind", kind), slog.String("err", err.Error()))
-		}
-		return &limitedError{api: answer, wait: wait}
 	}
 	return nil
+}
+
+// countRefusal records err in the day's refusals if it is a rate limit's.
+func (h *handler) countRefusal(c *gin.Context, kind string, err error) {
+	var limited *limitedError
+	if !errors.As(err, &limited) {
+		return
+	}
+	ctx := c.Request.Context()
+	if err := h.Store.CountRefusal(ctx, kind, limited.subject, time.Now()); err != nil {
+		logFrom(c).WarnContext(ctx, "refusal not counted", slog.String("kind", kind), slog.String("err", err.Error()))
+	}
 }
 
 func userSubject(id int64) string { return "user:" + strconv.FormatInt(id, 10) }

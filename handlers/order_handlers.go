@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -241,19 +242,21 @@ func (h *handler) createOrder(c *gin.Context) {
 	case ch == models.ChannelAlipayWAP:
 		oreq.AppID, oreq.OpenID = "", ""
 	}
-	h.idempotent(c, "user:"+strconv.FormatInt(s.UserID, 10), req, func() (int, any, error) {
-		// Each order opens a trade at a provider and, for a stranger,
-		// could supersede another's unpaid order: a user creates only so
-		// many. A repeat answered from its key is not counted.
-		if err := h.limit(c, h.OrderLimit, "order_rate", errOrderRate, userSubject(s.UserID)); err != nil {
-			return 0, nil, err
-		}
-		v, params, err := h.Recharge.CreateOrder(c.Request.Context(), oreq)
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusCreated, createOrderResponse{Order: toOrderResponse(v), Payment: params}, nil
-	})
+	if oreq.Idem, err = idemKey(c, "user:"+strconv.FormatInt(s.UserID, 10), req); err != nil {
+		writeError(c, err)
+		return
+	}
+	// Each order opens a trade at a provider and, for a stranger, could
+	// supersede another's unpaid order: a user creates only so many. A
+	// repeat is not counted.
+	oreq.Admit = func(ctx context.Context) error { return take(ctx, h.OrderLimit, errOrderRate, userSubject(s.UserID)) }
+	v, params, err := h.Recharge.CreateOrder(c.Request.Context(), oreq)
+	if err != nil {
+		h.countRefusal(c, "order_rate", err)
+		writeError(c, err)
+		return
+	}
+	answerIdempotent(c, v.Replayed, createOrderResponse{Order: toOrderResponse(v), Payment: params})
 }
 
 // validOrderNo accepts what an order number can look like.

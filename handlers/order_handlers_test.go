@@ -363,3 +363,57 @@ func arrearsAgree(t *testing.T, env *apptest.Env) {
 		}
 	}
 }
+
+// The key is stored with the order, in its transaction: a process that
+// dies after the commit, before answering, leaves an order its key finds.
+// The repeat answers that order (opening its payment again once the first
+// request is surely gone), never a second order. And a storage error is a
+// 500, never a 409 the client would wait on.
+func TestOrderIdempotencyInTheOrderTransaction(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	b := newBuyer(t, env, srv, "alice", "031130001", "李娜")
+
+	first := b.orderWithKey("died-after-commit", map[string]any{"amount_fen": 5000})
+	no := orderNo(t, first)
+	// The process died between the order's commit and its answer: the
+	// order has its key, not its payment parameters.
+	if err := env.DB.Exec("UPDATE orders SET pay_params = NULL WHERE order_no = ?", no).Error; err != nil {
+		t.Fatal(err)
+	}
+	soon := b.orderWithKey("died-after-commit", map[string]any{"amount_fen": 5000})
+	if soon.Status != http.StatusConflict || soon.Code(t) != "request_in_progress" || soon.Header.Get("Retry-After") == "" {
+		t.Fatalf("repeat while the first may still run: %d %s", soon.Status, soon.Body)
+	}
+	env.Clock.Advance(time.Minute)
+	later := b.orderWithKey("died-after-commit", map[string]any{"amount_fen": 5000})
+	if later.Status != http.StatusCreated || orderNo(t, later) != no || later.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat after the first died: %d %s", later.Status, later.Body)
+	}
+	if later.JSON(t)["payment"] == nil {
+		t.Fatalf("repeat without payment parameters: %s", later.Body)
+	}
+	if n := env.Count("orders", ""); n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+	if n := env.Count("orders", "pay_params IS NOT NULL"); n != 1 {
+		t.Fatal("the reopened payment's parameters were not kept")
+	}
+
+	// The database fails under the request: an internal error, not a
+	// conflict, and nothing is left claimed.
+	if err := env.DB.Exec("ALTER TABLE orders RENAME TO orders_away").Error; err != nil {
+		t.Fatal(err)
+	}
+	broken := b.orderWithKey("storage-fails", map[string]any{"amount_fen": 3000})
+	if err := env.DB.Exec("ALTER TABLE orders_away RENAME TO orders").Error; err != nil {
+		t.Fatal(err)
+	}
+	if broken.Status != http.StatusInternalServerError || broken.Code(t) != "internal" {
+		t.Fatalf("storage error answered %d %s", broken.Status, broken.Body)
+	}
+	if n := env.Count("orders", "idem_key = ?", "storage-fails"); n != 0 {
+		t.Fatalf("a failed request left its key on %d orders", n)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"gorm.io/gorm"
-
 	"gaspay/models"
 )
 
@@ -27,21 +25,28 @@ import (
 // attempt counts a delivery attempt on a pending credit; false when the
 // credit is no longer pending.
 func attempt(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
-	return tx.UpdateCredit(ctx, creditID, models.CreditPending, map[string]any{
-		"attempts": gorm.Expr("attempts + 1"), "last_attempt_at": now, "updated_at": now})
+	return moved(tx.UpdateCredit(ctx, creditID, func(c *models.Credit) error { return c.Attempt(nil, now) }))
 }
 
 // deliver marks a pending credit delivered; false when it was not pending
 // (delivered already, or cancelled: the caller alerts).
 func deliver(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
-	return tx.UpdateCredit(ctx, creditID, models.CreditPending, map[string]any{
-		"status": models.CreditDelivered, "pending_account_id": nil, "delivered_at": now, "updated_at": now})
+	return moved(tx.UpdateCredit(ctx, creditID, func(c *models.Credit) error { return c.Deliver(now) }))
+}
+
+// moved reports whether a transition happened: false, without an error,
+// when the credit was no longer pending.
+func moved(_ models.Credit, err error) (bool, error) {
+	if errors.Is(err, models.ErrTransition) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // settleUnapplied takes an IoT credit out of doubt once proven dead, and
 // closes its delivery. Call it under the account lock, with the proof.
 func settleUnapplied(ctx context.Context, tx *models.Store, d Delivery, now time.Time) error {
-	ok, err := tx.ClearCreditAttempts(ctx, d.CreditID, now)
+	ok, err := moved(tx.UpdateCredit(ctx, d.CreditID, func(c *models.Credit) error { return c.ClearDoubt(now) }))
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func (s *Service) Quote(ctx context.Context, k models.Kiosk, p Purchase) (rechar
 // code. A code of no provider we take is refused before anything else.
 // Errors: recharge.ErrBadAuthCode, cards.ErrNoCardRead, ErrCardNotLoaded,
 // recharge.CreateCodeOrder's.
-func (s *Service) Order(ctx context.Context, k models.Kiosk, p Purchase, authCode string) (recharge.CodeOrder, error) {
+func (s *Service) Order(ctx context.Context, k models.Kiosk, p Purchase, authCode string, idem *recharge.IdemKey) (recharge.CodeOrder, error) {
 	if _, err := recharge.CodeProviderFor(authCode); err != nil {
 		return recharge.CodeOrder{}, err
 	}
@@ -107,7 +107,7 @@ func (s *Service) Order(ctx context.Context, k models.Kiosk, p Purchase, authCod
 		return recharge.CodeOrder{}, err
 	}
 	return s.recharge.CreateCodeOrder(ctx, recharge.CodeOrderRequest{AccountID: c.AccountID, Purchase: p.Buy,
-		AuthCode: authCode, KioskID: k.KioskID})
+		AuthCode: authCode, KioskID: k.KioskID, Idem: idem})
 }
 
 // OrderOf shows one of the kiosk's orders, taking a due step of its loop.

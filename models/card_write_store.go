@@ -119,12 +119,3 @@ func (s *Store) WriteByID(ctx context.Context, writeID string) (WrittenPurchase,
 	}
 	return w, nil
 }
-
-// ClearCreditAttempts records that no delivery attempt of a pending credit
-// can have reached the meter any more: the credit is no longer in doubt.
-// Only the card rules call it, after proving exactly that.
-func (s *Store) ClearCreditAttempts(ctx context.Context, creditID int64, at time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Exec("UPDATE credits SET attempts = 0, updated_at = ? WHERE id = ? AND status = ?",
-		at, creditID, CreditPending)
-	return res.RowsAffected == 1, res.Error
-}

@@ -1,48 +1,31 @@
 package models
 
-import (
-	"context"
-	"errors"
-	"time"
-)
+import "context"
 
-// ClaimIdempotencyKey claims (scope, key) for a request whose hash is hash.
-// claimed is true when this caller is the first: it must then finish or
-// release the key. Otherwise the stored row is returned: its hash tells a
-// repeat from a misuse, and its status code (nil while the first request is
-// still running) the answer to repeat. Two simultaneous first requests
-// collide on the unique index and the loser reads the winner's row.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, key, hash string, at time.Time) (IdempotencyKey, bool, error) {
-	k := IdempotencyKey{Scope: scope, IdemKey: key, RequestHash: hash, CreatedAt: at, UpdatedAt: at}
-	err := dup(s.db.WithContext(ctx).Create(&k).Error)
-	if err == nil {
-		return k, true, nil
-	}
-	if !errors.Is(err, ErrDuplicate) {
-		return k, false, err
-	}
-	var got IdempotencyKey
-	err = s.db.WithContext(ctx).Where("scope = ? AND idem_key = ?", scope, key).Take(&got).Error
-	return got, false, one(err)
+// LockOrderByIdemKey finds the order an idempotency key made, and locks
+// it: a locking read sees a twin request's commit whatever the
+// transaction's snapshot.
+func (s *Store) LockOrderByIdemKey(ctx context.Context, scope, key string) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Clauses(forUpdate()).Where("idem_scope = ? AND idem_key = ?", scope, key).Take(&o).Error
+	return o, one(err)
 }
 
-// FinishIdempotencyKey stores the answer given to the key's request.
-func (s *Store) FinishIdempotencyKey(ctx context.Context, id int64, status int, body string, at time.Time) error {
-	return s.db.WithContext(ctx).Model(&IdempotencyKey{}).Where("id = ?", id).
-		Updates(map[string]any{"status_code": status, "response": body, "updated_at": at}).Error
+// OrderByIdemKey finds the order an idempotency key made.
+func (s *Store) OrderByIdemKey(ctx context.Context, scope, key string) (Order, error) {
+	var o Order
+	err := s.db.WithContext(ctx).Where("idem_scope = ? AND idem_key = ?", scope, key).Take(&o).Error
+	return o, one(err)
 }
 
-// ReleaseIdempotencyKey forgets a key whose request failed in a way worth
-// retrying, so that the retry runs again.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, id int64) error {
-	return s.db.WithContext(ctx).Delete(&IdempotencyKey{}, id).Error
+// ReleaseIdemKey frees the key of an order whose request failed (its
+// payment was refused before it opened), so that a repeat runs again.
+func (s *Store) ReleaseIdemKey(ctx context.Context, orderID int64) error {
+	return s.db.WithContext(ctx).Model(&Order{}).Where("id = ?", orderID).
+		Updates(map[string]any{"idem_scope": nil, "idem_key": nil, "request_hash": nil}).Error
 }
 
-// TakeOverIdempotencyKey claims a key whose first request never finished
-// (its process died), if nobody else took it over since it was last
-// touched at seen.
-func (s *Store) TakeOverIdempotencyKey(ctx context.Context, id int64, seen, at time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&IdempotencyKey{}).
-		Where("id = ? AND status_code IS NULL AND updated_at = ?", id, seen).Update("updated_at", at)
-	return res.RowsAffected == 1, res.Error
+// SetPayParams keeps what the customer's client was given to pay.
+func (s *Store) SetPayParams(ctx context.Context, orderID int64, params string) error {
+	return s.db.WithContext(ctx).Model(&Order{}).Where("id = ?", orderID).Update("pay_params", params).Error
 }

@@ -121,13 +121,6 @@ func (s *Store) CodePaymentOf(ctx context.Context, orderNo string) (CodePayment,
 	return c, one(err)
 }
 
-// UpdateCodePayment applies set only while the code payment is in state
-// from, and reports whether it did.
-func (s *Store) UpdateCodePayment(ctx context.Context, id int64, from CodeState, set map[string]any) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&CodePayment{}).Where("id = ? AND state = ?", id, from).Updates(set)
-	return res.RowsAffected == 1, res.Error
-}
-
 // CodePaymentsDue lists unfinished code payments whose next step is due.
 func (s *Store) CodePaymentsDue(ctx context.Context, now time.Time, limit int) ([]CodePayment, error) {
 	var out []CodePayment

@@ -209,14 +209,6 @@ func (s *Store) PendingOrderOf(ctx context.Context, accountID int64) (Order, err
 	return o, one(err)
 }
 
-// UpdateOrder applies set to an order only while its status is from, and
-// reports whether it did: the conditional update every transition of the
-// payment ledger goes through.
-func (s *Store) UpdateOrder(ctx context.Context, id int64, from OrderStatus, set map[string]any) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = ?", id, from).Updates(set)
-	return res.RowsAffected == 1, res.Error
-}
-
 // OrdersOf lists an account's orders, newest first.
 func (s *Store) OrdersOf(ctx context.Context, accountID int64, limit int) ([]Order, error) {
 	var out []Order
@@ -276,12 +268,6 @@ func (s *Store) PendingCreditOf(ctx context.Context, accountID int64) (Credit, e
 	return c, one(err)
 }
 
-// UpdateCredit applies set to a credit only while its status is from.
-func (s *Store) UpdateCredit(ctx context.Context, id int64, from CreditStatus, set map[string]any) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&Credit{}).Where("id = ? AND status = ?", id, from).Updates(set)
-	return res.RowsAffected == 1, dup(res.Error)
-}
-
 // SettleBills pays an account's open bills, oldest first, with up to
 // amount fen, and returns how much it used. The account must be locked.
 func (s *Store) SettleBills(ctx context.Context, accountID, amount int64, at time.Time) (int64, error) {
@@ -335,13 +321,6 @@ func (s *Store) RefundOf(ctx context.Context, orderID int64) (Refund, error) {
 	var r Refund
 	err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Take(&r).Error
 	return r, one(err)
-}
-
-// UpdateRefund applies set to a refund only while its status is one of
-// from, and reports whether it did.
-func (s *Store) UpdateRefund(ctx context.Context, id int64, from []RefundStatus, set map[string]any) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&Refund{}).Where("id = ? AND status IN ?", id, from).Updates(set)
-	return res.RowsAffected == 1, res.Error
 }
 
 // RefundsToFollow lists refunds not yet final, oldest first, updated before

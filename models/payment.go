@@ -41,10 +41,19 @@ type Order struct {
 	CloseReason        *string
 	ExpiresAt          time.Time
 	CheckedAt          *time.Time
-	PaidAt             *time.Time
-	ClosedAt           *time.Time
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// The request's idempotency key, unique within its scope, and the
+	// hash of the request it came with (recharge/idempotency.go); NULL
+	// for orders made without one.
+	IdemScope   *string
+	IdemKey     *string
+	RequestHash *string
+	// PayParams is the JSON the customer's client was given to pay, kept
+	// for a repeat of the request.
+	PayParams *string
+	PaidAt    *time.Time
+	ClosedAt  *time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Payment is money received for an order: exactly one per order.
@@ -112,18 +121,6 @@ type Refund struct {
 	SucceededAt      *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
-}
-
-// IdempotencyKey remembers a request and its answer.
-type IdempotencyKey struct {
-	ID          int64
-	Scope       string
-	IdemKey     string
-	RequestHash string
-	StatusCode  *int
-	Response    *string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
 }
 
 // Alert is something staff must look at.

@@ -23,6 +23,8 @@ var (
 // transaction.
 type Store struct {
 	db *gorm.DB
+	// inTx: every call already runs inside a transaction of Tx.
+	inTx bool
 }
 
 // NewStore wraps db.
@@ -42,7 +44,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	var err error
 	for i := range attempts {
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&Store{db: tx})
+			return fn(&Store{db: tx, inTx: true})
 		})
 		if !retryable(err) {
 			return err
@@ -55,6 +57,15 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		}
 	}
 	return fmt.Errorf("models: transaction gave up after %d deadlocks: %w", attempts, err)
+}
+
+// within runs fn in the store's transaction, or in a new one (with Tx's
+// deadlock retries) when the store is not in one.
+func (s *Store) within(ctx context.Context, fn func(tx *Store) error) error {
+	if s.inTx {
+		return fn(s)
+	}
+	return s.Tx(ctx, fn)
 }
 
 // retryable recognises a transaction the database rolled back to break a

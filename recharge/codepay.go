@@ -138,6 +138,9 @@ type CodeOrderRequest struct {
 	Purchase  Purchase
 	AuthCode  string
 	KioskID   string
+	// Idem, if set, makes the request idempotent: a kiosk whose network
+	// dropped after the scan repeats it and learns the order.
+	Idem *IdemKey
 }
 
 // CodeOrder is a kiosk order with its code payment.
@@ -193,9 +196,9 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 		return CodeOrder{}, err
 	}
 	var cp models.CodePayment
-	o, lines, err := s.place(ctx, OrderRequest{
+	o, lines, prev, err := s.place(ctx, OrderRequest{
 		QuoteRequest: QuoteRequest{AccountID: a.ID, Purchase: req.Purchase},
-		Channel:      models.ChannelKioskCode, AppID: p.CodeAppID(), Provider: name, TTL: CodeDeadline,
+		Channel:      models.ChannelKioskCode, AppID: p.CodeAppID(), Provider: name, TTL: CodeDeadline, Idem: req.Idem,
 	}, tiers, cardType, func(tx *models.Store, o *models.Order) error {
 		now := o.CreatedAt
 		cp = models.CodePayment{OrderID: o.ID, OrderNo: o.OrderNo, KioskID: req.KioskID, Provider: name,
@@ -205,6 +208,16 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 	})
 	if err != nil {
 		return CodeOrder{}, err
+	}
+	if prev != nil {
+		// A repeat: the code was charged once, by the first request; its
+		// loop tells where it stands.
+		if err := sameRequest(*prev, req.Idem); err != nil {
+			return CodeOrder{}, err
+		}
+		out, err := s.CodeOrderByNo(ctx, prev.OrderNo)
+		out.Replayed = true
+		return out, err
 	}
 	s.log.InfoContext(ctx, "code order created", slog.String("order_no", o.OrderNo), slog.String("provider", name),
 		slog.String("kiosk", req.KioskID), slog.Int64("payable_fen", o.PayableFen))
@@ -341,9 +354,8 @@ func (s *Service) codeStep(ctx context.Context, no string) error {
 		if next.After(cp.DeadlineAt) {
 			next = cp.DeadlineAt
 		}
-		_, err := s.store.UpdateCodePayment(ctx, cp.ID, models.CodePaying, map[string]any{
-			"polls": cp.Polls + 1, "next_at": next.UTC(), "updated_at": now.UTC()})
-		return err
+		_, err := s.store.UpdateCodePayment(ctx, cp.OrderNo, func(c *models.CodePayment) error { return c.Polled(next.UTC(), now.UTC()) })
+		return ignoreMoved(err)
 	}
 	// The screen's time is up and, as of this query (or for want of an
 	// answer), nothing is paid: reverse, whatever the provider holds.
@@ -387,10 +399,9 @@ func (s *Service) startReverse(ctx context.Context, p CodeProvider, o models.Ord
 	now := s.now().UTC()
 	moved := false
 	toReversing := func(tx *models.Store) error {
-		ok, err := tx.UpdateCodePayment(ctx, cp.ID, models.CodePaying, map[string]any{
-			"state": models.CodeReversing, "reason": reason, "next_at": now, "updated_at": now})
-		moved = ok
-		return err
+		_, err := tx.UpdateCodePayment(ctx, cp.OrderNo, func(c *models.CodePayment) error { return c.StartReverse(reason, now) })
+		moved = err == nil
+		return ignoreMoved(err)
 	}
 	ended, err := s.endUnpaid(ctx, o, status, "code_"+reason, toReversing)
 	if err != nil {
@@ -432,9 +443,7 @@ func (s *Service) reverseCode(ctx context.Context, p CodeProvider, o models.Orde
 		return s.finishCode(ctx, cp, final)
 	case errors.Is(err, errReverseRetry), errors.Is(err, ErrUnknownOutcome):
 		s.noteCode(ctx, cp, err)
-		_, err := s.store.UpdateCodePayment(ctx, cp.ID, models.CodeReversing, map[string]any{
-			"reverses": cp.Reverses + 1, "next_at": now.Add(CodePoll), "updated_at": now})
-		return err
+		return s.reverseAgain(ctx, cp, now)
 	}
 	// Refused outright: whatever the provider holds decides.
 	s.noteCode(ctx, cp, err)
@@ -447,19 +456,36 @@ func (s *Service) reverseCode(ctx context.Context, p CodeProvider, o models.Orde
 	case qerr == nil && (t.State == TxnClosed || t.State == TxnNotFound):
 		return s.finishCode(ctx, cp, final)
 	}
-	_, uerr := s.store.UpdateCodePayment(ctx, cp.ID, models.CodeReversing, map[string]any{
-		"reverses": cp.Reverses + 1, "next_at": now.Add(CodePoll), "updated_at": now})
-	return uerr
+	return s.reverseAgain(ctx, cp, now)
+}
+
+// reverseAgain schedules the next try of a reversal not yet confirmed.
+func (s *Service) reverseAgain(ctx context.Context, cp models.CodePayment, now time.Time) error {
+	_, err := s.store.UpdateCodePayment(ctx, cp.OrderNo, func(c *models.CodePayment) error { return c.ReverseAgain(now.Add(CodePoll), now) })
+	return ignoreMoved(err)
+}
+
+// ignoreMoved: a step of the loop another replica took first is done.
+func ignoreMoved(err error) error {
+	if errors.Is(err, models.ErrTransition) {
+		return nil
+	}
+	return err
 }
 
 func (s *Service) finishCode(ctx context.Context, cp models.CodePayment, state models.CodeState) error {
 	now := s.now().UTC()
-	ok, err := s.store.UpdateCodePayment(ctx, cp.ID, cp.State, map[string]any{
-		"state": state, "finished_at": now, "updated_at": now})
-	if err == nil && ok {
+	_, err := s.store.UpdateCodePayment(ctx, cp.OrderNo, func(c *models.CodePayment) error {
+		// Only from the state this step was decided in.
+		if c.State != cp.State {
+			return fmt.Errorf("%w: code payment of %s moved to %s", models.ErrTransition, c.OrderNo, c.State)
+		}
+		return c.Finish(state, now)
+	})
+	if err == nil {
 		s.log.InfoContext(ctx, "code payment ended", slog.String("order_no", cp.OrderNo), slog.String("state", string(state)))
 	}
-	return err
+	return ignoreMoved(err)
 }
 
 // noteCode keeps the last provider error of a loop, for staff.
@@ -467,11 +493,14 @@ func (s *Service) noteCode(ctx context.Context, cp models.CodePayment, err error
 	if err == nil {
 		return
 	}
-	msg := err.Error()
-	if len(msg) > 255 {
-		msg = msg[:255]
-	}
-	if _, uerr := s.store.UpdateCodePayment(ctx, cp.ID, cp.State, map[string]any{"last_error": msg}); uerr != nil {
+	_, uerr := s.store.UpdateCodePayment(ctx, cp.OrderNo, func(c *models.CodePayment) error {
+		if c.State != cp.State {
+			return models.ErrTransition
+		}
+		c.Note(err.Error())
+		return nil
+	})
+	if uerr = ignoreMoved(uerr); uerr != nil {
 		s.log.WarnContext(ctx, "code note", slog.String("err", uerr.Error()))
 	}
 }

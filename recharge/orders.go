@@ -25,6 +25,13 @@ type OrderRequest struct {
 	// TTL, if set, is how long the order may be paid instead of the
 	// configured OrderTTL (a kiosk's screen waits 60 s).
 	TTL time.Duration
+	// Idem, if set, makes the request idempotent: a repeat with the same
+	// key answers the order the first made (recharge/idempotency.go).
+	Idem *IdemKey
+	// Admit, if set, is asked once the request is known not to repeat an
+	// earlier one, before anything is written: a rate limit counts there,
+	// so that a repeat is not counted.
+	Admit func(ctx context.Context) error
 }
 
 // inProgressAge is how long a pending order the provider has not heard of
@@ -39,9 +46,13 @@ const inProgressAge = 2 * time.Minute
 // it takes the paid path and this order is refused. An account with a paid
 // credit not yet delivered cannot buy.
 //
+// A repeat of an idempotent request answers the order the first made,
+// with OrderView.Replayed set.
+//
 // Errors: those of Quote, and ErrCardChannel, ErrChannelMismatch,
 // ErrCreditPending, ErrPreviousPaid, ErrOrderInProgress,
-// ErrProviderUnavailable, ErrProviderRefused.
+// ErrProviderUnavailable, ErrProviderRefused, ErrKeyReused,
+// ErrRequestInProgress.
 func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView, any, error) {
 	p := s.providers[req.Channel]
 	if p == nil {
@@ -75,31 +86,56 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		cardType = d.CardType
 	}
 
-	o, lines, err := s.place(ctx, req, tiers, cardType, nil)
+	o, lines, prev, err := s.place(ctx, req, tiers, cardType, nil)
 	if err != nil {
 		return OrderView{}, nil, err
 	}
+	if prev != nil {
+		return s.replay(ctx, *prev, req.Idem)
+	}
+	params, err := s.prepay(ctx, o, d.UserNumber)
+	if err != nil {
+		return OrderView{}, nil, err
+	}
+	if req.Idem != nil {
+		if err := s.storeParams(ctx, o, params); err != nil {
+			// The answer stands; a repeat opens the payment again.
+			s.log.WarnContext(ctx, "payment parameters not stored", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
+		}
+	}
+	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
+		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
+	return OrderView{Order: o, Lines: lines}, params, nil
+}
 
-	params, err := p.Prepay(ctx, o, s.description(d.UserNumber, o))
+// prepay opens a pending order's payment at its provider and returns what
+// the customer's client needs to pay. A refusal closes the order (and
+// frees its idempotency key: the request failed, a repeat runs again); an
+// unknown outcome leaves it pending for the janitor, or a repeat, to ask.
+func (s *Service) prepay(ctx context.Context, o models.Order, userNumber string) (any, error) {
+	p := s.providers[o.Channel]
+	if p == nil {
+		return nil, fmt.Errorf("recharge: order %s: no provider for %s", o.OrderNo, o.Channel)
+	}
+	params, err := p.Prepay(ctx, o, s.description(userNumber, o))
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		// The provider may have the order: it stays pending, the janitor
 		// (or the customer's next attempt) asks and closes it.
 		s.log.WarnContext(ctx, "prepay outcome unknown", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
-		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrProviderUnavailable, err)
 	case err != nil:
 		s.log.WarnContext(ctx, "prepay refused", slog.String("order_no", o.OrderNo), slog.String("err", err.Error()))
-		if _, cerr := s.closeLocal(ctx, o, "prepay_refused"); cerr != nil {
-			return OrderView{}, nil, cerr
+		release := func(tx *models.Store) error { return tx.ReleaseIdemKey(ctx, o.ID) }
+		if _, cerr := s.endUnpaid(ctx, o, models.OrderClosed, "prepay_refused", release); cerr != nil {
+			return nil, cerr
 		}
 		if errors.Is(err, ErrProviderRefused) {
-			return OrderView{}, nil, err
+			return nil, err
 		}
-		return OrderView{}, nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
+		return nil, fmt.Errorf("%w: %w", ErrProviderRefused, err)
 	}
-	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
-		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
-	return OrderView{Order: o, Lines: lines}, params, nil
+	return params, nil
 }
 
 // place creates an order for req's account, priced again under the
@@ -107,11 +143,11 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 // the account is in flight: an unpaid one is first settled with its
 // provider; if it turns out paid, this order is refused. build, if given,
 // completes the order and records what goes with it in the same
-// transaction. Every channel's order is placed here.
+// transaction. Every channel's order is placed here. prev, when not nil,
+// is the order an earlier request with req's idempotency key made: nothing
+// was placed, and the caller answers as that request did.
 func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType,
-	build func(tx *models.Store, o *models.Order) error) (models.Order, []Line, error) {
-	var o models.Order
-	var lines []Line
+	build func(tx *models.Store, o *models.Order) error) (o models.Order, lines []Line, prev *models.Order, err error) {
 	for attempt := 0; ; attempt++ {
 		var stale *models.Order
 		err := s.store.Tx(ctx, func(tx *models.Store) error {
@@ -120,22 +156,30 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 			if err != nil {
 				return err
 			}
+			if prev, err = replayOf(ctx, tx, req.Idem); err != nil || prev != nil {
+				return err
+			}
+			if req.Admit != nil && attempt == 0 {
+				if err := req.Admit(ctx); err != nil {
+					return err
+				}
+			}
 			// Priced again under the lock: the balance, the arrears and
 			// the year's volume are what they are now.
 			q, err := s.price(st.Account, tiers, cardType, req.QuoteRequest)
 			if err != nil {
 				return err
 			}
-			if st.PendingCreditID != nil {
-				return ErrCreditPending
-			}
-			if st.InflightOrderNo != nil {
+			switch err := admit(st.PendingCreditID, st.InflightOrderNo); {
+			case errors.Is(err, ErrOrderInProgress):
 				old, err := tx.Order(ctx, *st.InflightOrderNo)
 				if err != nil {
 					return err
 				}
 				stale = &old
 				return nil
+			case err != nil:
+				return err
 			}
 			o, err = s.newOrder(req, q)
 			if err != nil {
@@ -153,13 +197,17 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 			return build(tx, &o)
 		})
 		if err != nil {
-			return models.Order{}, nil, err
+			prev, err = s.afterDuplicate(ctx, req.Idem, err)
+			return models.Order{}, nil, prev, err
+		}
+		if prev != nil {
+			return models.Order{}, nil, prev, nil
 		}
 		if stale == nil {
 			break
 		}
 		if attempt == 2 {
-			return models.Order{}, nil, ErrOrderInProgress
+			return models.Order{}, nil, nil, ErrOrderInProgress
 		}
 		// Another user's unpaid order does not block this one: a stranger
 		// who bound the meter cannot hold its owner off by leaving orders
@@ -168,13 +216,13 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 		young := stale.UserID != nil && *stale.UserID == req.UserID
 		paid, err := s.settle(ctx, *stale, young)
 		if err != nil {
-			return models.Order{}, nil, err
+			return models.Order{}, nil, nil, err
 		}
 		if paid {
-			return models.Order{}, nil, ErrPreviousPaid
+			return models.Order{}, nil, nil, ErrPreviousPaid
 		}
 	}
-	return o, lines, nil
+	return o, lines, nil, nil
 }
 
 func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
@@ -196,15 +244,18 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	if uid != 0 {
 		user = &uid
 	}
-	o := models.Order{
+	var scope, key, hash *string
+	if k := req.Idem; k != nil {
+		scope, key, hash = &k.Scope, &k.Key, &k.Hash
+	}
+	o := models.Order{IdemScope: scope, IdemKey: key, RequestHash: hash,
 		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
 		Purpose: q.Purpose, VolumeCentiM3: q.Volume, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
 		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
-		QuoteJSON: string(lines), Status: models.OrderPending, InflightAccountID: &acct,
-		ExpiresAt: now.Add(ttl).Truncate(time.Second), CreatedAt: now, UpdatedAt: now,
+		QuoteJSON: string(lines),
 	}
 	o.SetCredit(q.Credit)
-	return o, nil
+	return o.Open(now.Add(ttl).Truncate(time.Second), now), nil
 }
 
 // orderNo makes an order number: "GP", the Beijing date, 12 random digits.
@@ -311,11 +362,11 @@ func (s *Service) endUnpaid(ctx context.Context, o models.Order, status models.O
 		}
 		now := s.now().UTC()
 		closed = false
-		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-			"status": status, "inflight_account_id": nil, "close_reason": reason,
-			"closed_at": now, "updated_at": now,
-		})
-		if err != nil || !ok {
+		_, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.EndUnpaid(status, reason, now) })
+		if errors.Is(err, models.ErrTransition) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		closed = true

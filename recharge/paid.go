@@ -104,16 +104,8 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		if err != nil {
 			return err
 		}
-		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-			"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": paidAt, "updated_at": now})
-		if err != nil {
-			return err
-		}
-		if !ok {
-			cur, err := tx.LockOrder(ctx, o.OrderNo)
-			if err != nil {
-				return err
-			}
+		cur, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.MarkPaid(paidAt, now) })
+		if errors.Is(err, models.ErrTransition) {
 			// A kiosk's code order reversed at its deadline ends like a
 			// closed one.
 			if cur.Status != models.OrderClosed && cur.Status != models.OrderReversed {
@@ -122,10 +114,13 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 			// Paid after we closed it: the money came, the purchase is
 			// over. Refund it in full, automatically.
 			out = LateRefund
-			refund, err = s.startRefund(ctx, tx, cur, cur.Status, "paid after close", "system", now)
+			refund, err = s.startRefund(ctx, tx, cur, "paid after close", "system", now)
 			return err
 		}
-		if _, err := s.credit(ctx, tx, a, o, now); err != nil {
+		if err != nil {
+			return err
+		}
+		if _, err := s.credit(ctx, tx, a, cur, now); err != nil {
 			return err
 		}
 		out = Paid
@@ -178,15 +173,14 @@ func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Ord
 			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: now, CreatedAt: now}); err != nil {
 			return err
 		}
-		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPending, map[string]any{
-			"status": models.OrderPaid, "inflight_account_id": nil, "paid_at": now, "updated_at": now})
-		if err != nil || !ok {
-			return errors.Join(err, fmt.Errorf("recharge: order %s moved", o.OrderNo))
+		cur, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.MarkPaid(now, now) })
+		if err != nil {
+			return err
 		}
 		if err := tx.AdjustBalance(ctx, o.AccountID, o.DeductionFen, now); err != nil {
 			return err
 		}
-		refund, err = s.startRefund(ctx, tx, o, models.OrderPaid, "credit conflict", "system", now)
+		refund, err = s.startRefund(ctx, tx, cur, "credit conflict", "system", now)
 		return err
 	})
 	return ConflictRefund, refund, err
@@ -195,9 +189,7 @@ func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Ord
 // credit creates the paid order's one credit and applies the payment to
 // its account. The account is locked (and a read under that lock).
 func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account, o models.Order, now time.Time) (models.Credit, error) {
-	c := models.Credit{OrderID: o.ID, AccountID: a.ID, Status: models.CreditPending, CreatedAt: now, UpdatedAt: now}
-	c.SetQuantity(o.Credit())
-	pending := a.ID
+	c := models.NewCredit(o, now)
 	next := a.PurchaseSeq + 1
 	var seq *int
 	var settled int64
@@ -214,16 +206,19 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 			}
 		}
 		seq, toBalance = &next, toBalance+int64(paid)-settled
-		c.Kind, c.Seq, c.Status, c.DeliveredAt = models.CreditBill, seq, models.CreditDelivered, &now
+		c.Kind, c.Seq = models.CreditBill, seq
 		c.SettledFen, c.ToBalanceFen = settled, int64(paid)-settled
+		if err := c.Deliver(now); err != nil {
+			return models.Credit{}, err
+		}
 	case models.KindIoT:
 		seq = &next
-		c.Kind, c.Seq, c.PendingAccountID = models.CreditIoT, seq, &pending
+		c.Kind, c.Seq = models.CreditIoT, seq
 	case models.KindICCard:
 		// The card's sequence is known once a write was confirmed; an
 		// imported card learns it at its first genuine read, and the write
 		// then takes it (spec/box-protocol.md).
-		c.Kind, c.PendingAccountID = models.CreditCard, &pending
+		c.Kind = models.CreditCard
 		card, err := tx.CurrentCard(ctx, a.ID)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
 			return models.Credit{}, err

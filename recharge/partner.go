@@ -77,13 +77,11 @@ func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, 
 		}
 		if a.Kind.Prepaid() {
 			credit, inflight, err := tx.Blockers(ctx, a.ID)
-			switch {
-			case err != nil:
+			if err != nil {
 				return err
-			case credit != nil:
-				return ErrCreditPending
-			case inflight != nil:
-				return ErrOrderInProgress
+			}
+			if err := admit(credit, inflight); err != nil {
+				return err
 			}
 		}
 		q.DeductionFen, q.PayableFen = 0, q.GrossFen
@@ -93,7 +91,11 @@ func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, 
 			return err
 		}
 		now := o.CreatedAt
-		o.UserID, o.Status, o.InflightAccountID, o.PaidAt = nil, models.OrderPaid, nil, &now
+		// Collected before it is recorded: the order is born paid.
+		o.UserID = nil
+		if err := o.MarkPaid(now, now); err != nil {
+			return err
+		}
 		if err := tx.CreateOrder(ctx, &o); err != nil {
 			return err
 		}
@@ -200,11 +202,8 @@ func (s *Service) PartnerReverse(ctx context.Context, partnerID, serial string) 
 		if err := s.cancelCredit(ctx, tx, a, o, at); err != nil {
 			return err
 		}
-		ok, err := tx.UpdateOrder(ctx, o.ID, models.OrderPaid, map[string]any{"status": models.OrderReversed, "closed_at": at, "updated_at": at})
-		if err != nil || !ok {
-			return errors.Join(err, errors.New("recharge: order moved under its lock"))
-		}
-		return nil
+		_, err = tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.Reverse(at) })
+		return err
 	})
 	if err != nil {
 		return OrderView{}, err
@@ -286,10 +285,8 @@ func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerA
 	switch {
 	case a.Status != models.AccountActive:
 		out.Blocked = ErrAccountInactive
-	case a.Kind.Prepaid() && st.PendingCreditID != nil:
-		out.Blocked = ErrCreditPending
-	case a.Kind.Prepaid() && st.InflightOrderNo != nil:
-		out.Blocked = ErrOrderInProgress
+	case a.Kind.Prepaid():
+		out.Blocked = admit(st.PendingCreditID, st.InflightOrderNo)
 	}
 	return out, nil
 }

@@ -12,13 +12,10 @@ import (
 
 // startRefund moves an order to refunding and records its full refund, in
 // the caller's transaction; the provider is asked after the commit.
-func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Order, from models.OrderStatus, reason, by string, now time.Time) (models.Refund, error) {
-	ok, err := tx.UpdateOrder(ctx, o.ID, from, map[string]any{"status": models.OrderRefunding, "updated_at": now})
+func (s *Service) startRefund(ctx context.Context, tx *models.Store, o models.Order, reason, by string, now time.Time) (models.Refund, error) {
+	o, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.StartRefund(now) })
 	if err != nil {
 		return models.Refund{}, err
-	}
-	if !ok {
-		return models.Refund{}, fmt.Errorf("recharge: order %s moved under its lock", o.OrderNo)
 	}
 	r := models.Refund{RefundNo: "R" + o.OrderNo, OrderID: o.ID, AmountFen: o.PayableFen, Reason: reason,
 		RequestedBy: by, Status: models.RefundPending, CreatedAt: now, UpdatedAt: now}
@@ -65,7 +62,7 @@ func (s *Service) RefundOrderWith(ctx context.Context, orderNo, reason, by strin
 		if err := s.cancelCredit(ctx, tx, a, o, now); err != nil {
 			return err
 		}
-		r, err = s.startRefund(ctx, tx, o, models.OrderPaid, reason, by, now)
+		r, err = s.startRefund(ctx, tx, o, reason, by, now)
 		if err != nil || also == nil {
 			return err
 		}
@@ -115,10 +112,8 @@ func (s *Service) cancelCredit(ctx context.Context, tx *models.Store, a models.A
 	case InDoubt(c):
 		return ErrDeliveryInDoubt
 	}
-	ok, err := tx.UpdateCredit(ctx, c.ID, models.CreditPending, map[string]any{
-		"status": models.CreditCancelled, "pending_account_id": nil, "seq": nil, "updated_at": now})
-	if err != nil || !ok {
-		return errors.Join(err, errors.New("recharge: credit moved under its lock"))
+	if _, err := tx.UpdateCredit(ctx, c.ID, func(c *models.Credit) error { return c.Cancel(now) }); err != nil {
+		return err
 	}
 	if c.Seq != nil && c.Kind == models.CreditIoT {
 		if err := tx.TakeBackPurchaseSeq(ctx, a.ID, *c.Seq); err != nil {
@@ -164,8 +159,8 @@ func (s *Service) submitRefund(ctx context.Context, r models.Refund) models.Refu
 // touchRefund marks a refund as just tried, so the janitor waits before
 // trying it again.
 func (s *Service) touchRefund(ctx context.Context, r models.Refund) {
-	_, err := s.store.UpdateRefund(ctx, r.ID, []models.RefundStatus{r.Status}, map[string]any{"updated_at": s.now().UTC()})
-	if err != nil {
+	_, err := s.store.UpdateRefund(ctx, r.RefundNo, func(r *models.Refund) error { return r.Touch(s.now().UTC()) })
+	if err != nil && !errors.Is(err, models.ErrTransition) {
 		s.log.WarnContext(ctx, "refund touch", slog.String("err", err.Error()))
 	}
 }
@@ -175,25 +170,28 @@ func (s *Service) touchRefund(ctx context.Context, r models.Refund) {
 // whether this call moved it; a refund that failed alerts staff then.
 func (s *Service) recordRefund(ctx context.Context, r models.Refund, res RefundResult) (models.Refund, bool) {
 	now := s.now().UTC()
-	set := map[string]any{"status": res.Status, "updated_at": now}
-	if res.ProviderRefundID != "" {
-		set["provider_refund_id"] = res.ProviderRefundID
-	}
-	from := []models.RefundStatus{models.RefundPending}
-	if res.Status != models.RefundProcessing {
-		from = append(from, models.RefundProcessing)
-	}
-	if res.Status == models.RefundSucceeded {
-		set["succeeded_at"] = now
-	}
 	var moved bool
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		ok, err := tx.UpdateRefund(ctx, r.ID, from, set)
-		moved = ok
-		if err != nil || !ok || res.Status != models.RefundSucceeded {
+		moved = false
+		got, err := tx.UpdateRefund(ctx, r.RefundNo, func(r *models.Refund) error { return r.Record(res.Status, res.ProviderRefundID, now) })
+		if errors.Is(err, models.ErrTransition) {
+			return nil
+		}
+		moved = err == nil
+		if err != nil || got.Status != models.RefundSucceeded {
 			return err
 		}
-		_, err = tx.UpdateOrder(ctx, r.OrderID, models.OrderRefunding, map[string]any{"status": models.OrderRefunded, "updated_at": now})
+		o, err := tx.OrderByID(ctx, got.OrderID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.Refunded(now) })
+		if errors.Is(err, models.ErrTransition) {
+			// The money is back whatever the order says; the refund's
+			// record stands.
+			s.log.ErrorContext(ctx, "refund of an order not refunding", slog.String("refund_no", got.RefundNo), slog.String("err", err.Error()))
+			return nil
+		}
 		return err
 	})
 	if err != nil {

@@ -16,6 +16,8 @@ type OrderView struct {
 	Lines  []Line
 	Credit *models.Credit
 	Refund *models.Refund
+	// Replayed: the view answers a repeat of an idempotent request.
+	Replayed bool
 }
 
 // Order shows an order of one of the user's bound accounts.
