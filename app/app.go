@@ -569,7 +569,16 @@ func (a *App) wireConsole() {
 		Location: time.FixedZone("CST", 8*3600), JanitorLastRun: func(ctx context.Context) (time.Time, bool) {
 			t, err := a.Redis.Get(ctx, a.Redis.Key(janitorLastRun)).Time()
 			return t, err == nil
-		}}, a.Log)
+		}, IoT: a.consoleIoT(), Messages: a.Messages}, a.Log)
+}
+
+// consoleIoT is the IoT delivery for the console; a nil interface, not a
+// nil *iot.Service, when there is none.
+func (a *App) consoleIoT() console.IoTDeliveries {
+	if a.IoT == nil {
+		return nil
+	}
+	return a.IoT
 }
 
 // passClock is the janitor's lock, which also notes when each pass ends

@@ -6,21 +6,29 @@ import (
 	"fmt"
 	"strconv"
 
+	"gaspay/iot"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
 )
 
-// RefundOutcome is what a refund request did: a refund started, or an
-// approval to wait for.
+// RefundOutcome is what a refund request did: a refund started, an
+// approval to wait for, or the cancel of an IoT credit already sent.
 type RefundOutcome struct {
 	Refund   *models.Refund
 	Approval *models.Approval
+	// Cancel: the credit was sent to an IoT meter, so it may still land.
+	// It is being cancelled at the platform; the refund completes by
+	// itself once a later report proves the sequence not applied (iot,
+	// recharge.InDoubt), and never if the meter applies it.
+	Cancel *iot.RefundRequest
 }
 
 // RequestRefund refunds a paid, undelivered order (the rules are
-// recharge.RefundOrder's). A refund above the approval threshold is not
-// made: it waits for a second member of staff (Approve).
+// recharge.RefundOrder's; an IoT credit already sent is cancelled first,
+// see RefundOutcome.Cancel). A refund above the approval threshold is not
+// made: it waits for a second member of staff (Approve), whichever path it
+// then takes.
 // Errors: ErrNotFound, ErrApprovalPending, and RefundOrder's.
 func (s *Service) RequestRefund(ctx context.Context, by staff.Actor, orderNo, reason string) (RefundOutcome, error) {
 	o, err := s.store.Order(ctx, orderNo)
@@ -32,6 +40,9 @@ func (s *Service) RequestRefund(ctx context.Context, by staff.Actor, orderNo, re
 	}
 	if o.PayableFen <= s.cfg.ApprovalFen {
 		r, err := s.refund(ctx, by, orderNo, reason, nil)
+		if errors.Is(err, recharge.ErrDeliveryInDoubt) {
+			return s.cancelIoT(ctx, by, orderNo, reason, nil)
+		}
 		return RefundOutcome{Refund: &r}, err
 	}
 	// Checked now so that nobody is asked to approve what cannot be
@@ -86,15 +97,65 @@ func (s *Service) refund(ctx context.Context, by staff.Actor, orderNo, reason st
 }
 
 // Approve approves a pending refund requested by someone else, and makes
-// it.
+// it by the same rules as any refund: an IoT credit sent since (or before)
+// the request is not refunded now but cancelled, and refunded once proven
+// unapplied (RefundOutcome.Cancel).
 // Errors: ErrNotFound, ErrOwnApproval, ErrAlreadyDecided, and
 // RefundOrder's (the order may have moved since the request).
-func (s *Service) Approve(ctx context.Context, by staff.Actor, id int64) (models.Refund, error) {
+func (s *Service) Approve(ctx context.Context, by staff.Actor, id int64) (RefundOutcome, error) {
 	a, err := s.approval(ctx, id, by)
 	if err != nil {
-		return models.Refund{}, err
+		return RefundOutcome{}, err
 	}
-	return s.refund(ctx, by, a.OrderNo, a.Reason, &a)
+	r, err := s.refund(ctx, by, a.OrderNo, a.Reason, &a)
+	if errors.Is(err, recharge.ErrDeliveryInDoubt) {
+		return s.cancelIoT(ctx, by, a.OrderNo, a.Reason, &a)
+	}
+	if err != nil {
+		return RefundOutcome{}, err
+	}
+	return RefundOutcome{Refund: &r}, nil
+}
+
+// cancelIoT is the refund of a credit in doubt: for an IoT credit, the
+// cancel that iot.RequestRefund makes (the money follows the proof, never
+// before); a card credit in doubt stays ErrDeliveryInDoubt (the next card
+// read settles it). With an approval, the approval is decided with the
+// audit entry once the cancel is recorded.
+func (s *Service) cancelIoT(ctx context.Context, by staff.Actor, orderNo, reason string, approval *models.Approval) (RefundOutcome, error) {
+	if s.cfg.IoT == nil {
+		return RefundOutcome{}, recharge.ErrDeliveryInDoubt
+	}
+	rr, err := s.cfg.IoT.RequestRefund(ctx, orderNo, reason, by.Name)
+	if errors.Is(err, iot.ErrNotIoT) {
+		return RefundOutcome{}, recharge.ErrDeliveryInDoubt
+	}
+	if err != nil {
+		return RefundOutcome{}, err
+	}
+	now := s.now().UTC()
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		action, note := "refund", reason
+		if approval != nil {
+			a, err := tx.LockApproval(ctx, approval.ID)
+			if err != nil {
+				return err
+			}
+			if a.Status != models.ApprovalPending {
+				return ErrAlreadyDecided
+			}
+			if ok, err := tx.DecideApproval(ctx, a.ID, models.ApprovalApproved, by.Name, now); err != nil || !ok {
+				return errors.Join(err, ErrAlreadyDecided)
+			}
+			action, note = "refund.approve", fmt.Sprintf("approval %d requested by %s: %s", a.ID, a.RequestedBy, a.Reason)
+		}
+		return by.Audit(ctx, tx, now, action, "order:"+orderNo, map[string]any{"status": models.OrderPaid, "delivery_state": rr.State},
+			map[string]any{"status": "cancel_requested", "valid_until": rr.ValidUntil}, note)
+	})
+	if err != nil {
+		return RefundOutcome{}, err
+	}
+	return RefundOutcome{Cancel: &rr}, nil
 }
 
 // Reject turns down a pending refund; the order stays as it is.

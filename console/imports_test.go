@@ -123,3 +123,71 @@ func TestImportReplacesBillAmounts(t *testing.T) {
 	}
 	arrearsMatchBills(t, store)
 }
+
+func accountsFile(n int, meter func(i int) string) string {
+	var b strings.Builder
+	b.WriteString("user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n")
+	for i := range n {
+		fmt.Fprintf(&b, "0600%04d,新户,路%d号,,ordinary,%s,,,0\n", i, i, meter(i))
+	}
+	return b.String()
+}
+
+// A file whose line conflicts with the database changes nothing and leaves
+// nothing staged; a row made conflicting by a change after the check (here
+// a meter registered between two batches) is skipped whole, account and
+// all, and alerted, while the rest of the committed import lands.
+func TestAccountsImportAllOrNothingThenBatches(t *testing.T) {
+	store := models.NewStore(testenv.DB(t))
+	seedAccounts(t, store, 1) // 05000000, meter-less
+	svc := console.NewService(store, nil, console.Config{}, testenv.Logger())
+	ctx := context.Background()
+	count := func(table string) (n int64) {
+		store.DB().Table(table).Count(&n)
+		return n
+	}
+	meter := func(i int) string { return fmt.Sprintf("0600%06d", i) }
+	// Line 402 (row 400) takes a meter another account has.
+	if _, err := store.ImportAccounts(ctx, []models.ImportRow{{Line: 2, UserNumber: "05009999", HolderName: "旧户", Kind: models.KindOrdinary,
+		MeterNumber: "0699999999"}}, "residential", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.ImportAccounts(ctx, admin, "a.csv", strings.NewReader(accountsFile(450, func(i int) string {
+		if i == 400 {
+			return "0699999999"
+		}
+		return meter(i)
+	})))
+	var ie models.ImportError
+	if !errors.As(err, &ie) || len(ie) != 1 || ie[0].Line != 402 {
+		t.Fatalf("conflicting file: %v", err)
+	}
+	if a, s, i := count("accounts"), count("account_staging"), count("imports"); a != 2 || s != 0 || i != 0 {
+		t.Fatalf("after a refused file: %d accounts, %d staged, %d imports", a, s, i)
+	}
+
+	batches := 0
+	svc.SetBatchHook(func(int64, int) {
+		if batches++; batches == 1 {
+			// Between batches, someone registers row 300's meter elsewhere.
+			if err := store.DB().Exec("UPDATE meters SET meter_number = ? WHERE meter_number = ?", meter(300), "0699999999").Error; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	res, err := svc.ImportAccounts(ctx, admin, "b.csv", strings.NewReader(accountsFile(450, meter)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Import.Status != models.ImportApplied || res.Created != 449 || batches < 3 {
+		t.Fatalf("import: %+v after %d batches", res, batches)
+	}
+	if _, err := store.AccountByUserNumber(ctx, "06000300"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("the skipped row's account: %v", err)
+	}
+	var alerts int64
+	store.DB().Table("alerts").Where("kind = ? AND detail LIKE ?", "import_row_skipped", "%line 302%").Count(&alerts)
+	if alerts != 1 || count("accounts") != 2+449 {
+		t.Fatalf("%d alerts, %d accounts", alerts, count("accounts"))
+	}
+}

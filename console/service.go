@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"gaspay/iot"
+	"gaspay/messages"
 	"gaspay/models"
 	"gaspay/recharge"
 )
@@ -38,6 +40,31 @@ type Config struct {
 	// JanitorLastRun reports when the janitor last finished a pass, if
 	// known.
 	JanitorLastRun func(context.Context) (time.Time, bool)
+	// IoT delivers IoT credits (iot.Service): a refund of a credit already
+	// sent is a cancel there, and staff resend through it. Nil without IoT
+	// meters.
+	IoT IoTDeliveries
+	// Messages is the customers' messages (messages.Service), listed on
+	// the customer record. Nil lists none.
+	Messages MessageLog
+}
+
+// IoTDeliveries is what the console asks of the IoT delivery.
+type IoTDeliveries interface {
+	// RequestRefund cancels a sent credit at the platform; the refund
+	// completes by itself once a report proves it unapplied.
+	// Errors: iot.ErrNotIoT, iot.ErrDeliveryOver.
+	RequestRefund(ctx context.Context, orderNo, reason, by string) (iot.RefundRequest, error)
+	// Resend sends another copy now, if none can still land.
+	// Errors: iot.ErrNotIoT, iot.ErrDeliveryOver, iot.ErrNotResendable.
+	Resend(ctx context.Context, orderNo string) (iot.Delivery, error)
+	// DeliveryOf is an order's delivery. Errors: iot.ErrNotIoT.
+	DeliveryOf(ctx context.Context, orderNo string) (iot.Delivery, error)
+}
+
+// MessageLog lists the messages sent about an account.
+type MessageLog interface {
+	OfAccount(ctx context.Context, accountID int64, limit int) ([]messages.Message, error)
 }
 
 // Service is the console's back office.
@@ -169,6 +196,9 @@ type Customer struct {
 	Orders    []recharge.OrderView
 	Payments  map[int64]models.Payment
 	BoxEvents []models.BoxEvent
+	// Messages are the messages sent (or being sent) about the account,
+	// newest first.
+	Messages []messages.Message
 }
 
 // Customer loads an account's whole record.
@@ -189,7 +219,12 @@ func (s *Service) Customer(ctx context.Context, accountID int64) (Customer, erro
 	if c.Orders, c.Payments, err = s.views(ctx, orders); err != nil {
 		return c, err
 	}
-	c.BoxEvents, err = s.store.BoxEventsOfAccount(ctx, accountID, 50)
+	if c.BoxEvents, err = s.store.BoxEventsOfAccount(ctx, accountID, 50); err != nil {
+		return c, err
+	}
+	if s.cfg.Messages != nil {
+		c.Messages, err = s.cfg.Messages.OfAccount(ctx, accountID, 50)
+	}
 	return c, err
 }
 

@@ -3,7 +3,6 @@ package customer
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -206,14 +205,3 @@ func errMsg(err error) string {
 
 // DefaultTariff is the tariff imported accounts get.
 const DefaultTariff = "residential"
-
-// Import parses and imports a billing-system export. Nothing is imported
-// unless every row is good; the error is then a models.ImportError listing
-// every bad line.
-func (s *Service) Import(ctx context.Context, r io.Reader) (models.ImportResult, error) {
-	rows, err := ParseImport(r)
-	if err != nil {
-		return models.ImportResult{}, err
-	}
-	return s.store.ImportAccounts(ctx, rows, DefaultTariff, s.now().UTC())
-}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"gaspay/iot"
+	"gaspay/console"
 	"gaspay/recharge"
 	"gaspay/staff"
 )
@@ -76,7 +75,7 @@ func (h *handler) adminGetOrder(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toOrderResponse(v))
+	c.JSON(http.StatusOK, toAdminOrders([]recharge.OrderView{v}, nil)[0])
 }
 
 type refundRequest struct {
@@ -100,32 +99,31 @@ func (h *handler) adminRefund(c *gin.Context) {
 		return
 	}
 	out, err := h.Console.RequestRefund(c.Request.Context(), actor(c), no, req.Reason)
-	if errors.Is(err, recharge.ErrDeliveryInDoubt) && h.IoT != nil {
-		// An IoT recharge already sent: cancelled at the platform, refunded
-		// by itself once the meter proves it can never land.
-		rr, ierr := h.IoT.RequestRefund(c.Request.Context(), no, req.Reason, actor(c).Name)
-		if ierr == nil {
-			c.JSON(http.StatusAccepted, gin.H{"status": "cancel_requested", "order_no": rr.OrderNo, "delivery_state": rr.State,
-				"valid_until": rr.ValidUntil, "message": "The recharge was sent to the meter: it is being cancelled, and the refund completes once a meter report proves it was not applied."})
-			return
-		}
-		if !errors.Is(ierr, iot.ErrNotIoT) {
-			writeError(c, ierr)
-			return
-		}
-	}
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	if a := out.Approval; a != nil {
+	h.writeRefundOutcome(c, out)
+}
+
+// writeRefundOutcome answers what a refund request or an approval did: a
+// refund started, an approval to wait for, or an IoT credit being
+// cancelled (refunded once a meter report proves it unapplied).
+func (h *handler) writeRefundOutcome(c *gin.Context, out console.RefundOutcome) {
+	switch {
+	case out.Cancel != nil:
+		rr := out.Cancel
+		c.JSON(http.StatusAccepted, gin.H{"status": "cancel_requested", "order_no": rr.OrderNo, "delivery_state": rr.State,
+			"valid_until": rr.ValidUntil, "message": "The recharge was sent to the meter: it is being cancelled, and the refund completes once a meter report proves it was not applied."})
+	case out.Approval != nil:
+		a := out.Approval
 		c.JSON(http.StatusAccepted, gin.H{"status": "awaiting_approval", "approval_id": a.ID, "amount_fen": a.AmountFen,
 			"threshold_fen": h.Console.ApprovalFen()})
-		return
+	default:
+		r := out.Refund
+		c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
+			Reason: r.Reason, SucceededAt: r.SucceededAt})
 	}
-	r := out.Refund
-	c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
-		Reason: r.Reason, SucceededAt: r.SucceededAt})
 }
 
 type alertResponse struct {

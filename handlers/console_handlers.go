@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/console"
+	"gaspay/iot"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
@@ -183,6 +184,10 @@ type adminOrderResponse struct {
 	Payment *paymentResponse `json:"payment,omitempty"`
 	// Attempts is how many deliveries of the credit were tried.
 	Attempts int `json:"delivery_attempts"`
+	// TariffVersion is the version of the account's tariff that priced
+	// the order (none for bill payments and orders made before it was
+	// recorded).
+	TariffVersion *int `json:"tariff_version,omitempty"`
 }
 
 type paymentResponse struct {
@@ -204,6 +209,7 @@ func toAdminOrders(views []recharge.OrderView, pays map[int64]models.Payment) []
 		if v.Credit != nil {
 			out[i].Attempts = v.Credit.Attempts
 		}
+		out[i].TariffVersion = v.Order.TariffVersion
 	}
 	return out
 }
@@ -249,6 +255,11 @@ func (h *handler) adminCustomer(c *gin.Context) {
 		writes[i] = gin.H{"box_id": w.BoxID, "seq": w.Seq, "amount": w.Amount, "issued_at": w.IssuedAt, "active_at": w.ActiveAt,
 			"result": w.Result, "resolved_at": w.ResolvedAt, "in_doubt": w.Result == nil}
 	}
+	msgs := make([]gin.H, len(r.Messages))
+	for i, m := range r.Messages {
+		msgs[i] = gin.H{"event": m.Event, "app": m.AppKind, "open_id": m.OpenID, "state": m.State, "attempts": m.Attempts,
+			"last_error": m.LastError, "created_at": m.CreatedAt, "sent_at": m.SentAt}
+	}
 	var meter gin.H
 	if m := r.Meter; m != nil {
 		meter = gin.H{"meter_number": m.MeterNumber, "last_balance_fen": m.LastBalanceFen, "last_reported_at": m.LastReportedAt}
@@ -259,8 +270,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 			"ytd_volume_centi_m3": a.YTDVolumeCentiM3, "ytd_volume_cm3": a.YTDVolumeCentiM3, "updated_at": a.UpdatedAt},
 		"meter": meter, "cards": cardsOut, "bindings": binds, "bills": bills, "readings": readings,
 		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events, "card_writes": writes,
-		// Messages sent to customers are not recorded by gaspay yet.
-		"messages": []gin.H{},
+		"messages": msgs,
 	})
 }
 
@@ -318,6 +328,86 @@ func (h *handler) adminOrders(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"orders": toAdminOrders(views, pays)})
 }
 
+type cardWriteResponse struct {
+	BoxID      string     `json:"box_id"`
+	Seq        int        `json:"seq"`
+	Amount     int64      `json:"amount"`
+	IssuedAt   time.Time  `json:"issued_at"`
+	Result     *string    `json:"result"`
+	ResolvedAt *time.Time `json:"resolved_at"`
+}
+
+type staffDeliveryResponse struct {
+	State             string     `json:"state"`
+	Reason            *string    `json:"reason,omitempty"`
+	Seq               int        `json:"seq"`
+	Copies            int        `json:"copies"`
+	ValidUntil        *time.Time `json:"valid_until"`
+	NextAt            time.Time  `json:"next_at"`
+	SentAt            *time.Time `json:"sent_at"`
+	DeliveredAt       *time.Time `json:"delivered_at"`
+	AppliedAt         *time.Time `json:"applied_at"`
+	CancelRequestedAt *time.Time `json:"cancel_requested_at"`
+	CancelConfirmedAt *time.Time `json:"cancel_confirmed_at"`
+}
+
+func toStaffDelivery(d iot.Delivery) staffDeliveryResponse {
+	return staffDeliveryResponse{State: string(d.State), Reason: d.Reason, Seq: d.Seq, Copies: d.Copies, ValidUntil: d.ValidUntil,
+		NextAt: d.NextAt, SentAt: d.SentAt, DeliveredAt: d.DeliveredAt, AppliedAt: d.AppliedAt,
+		CancelRequestedAt: d.CancelRequestedAt, CancelConfirmedAt: d.CancelConfirmedAt}
+}
+
+// adminOrderDelivery shows where an order's credit stands: a card
+// credit's recovery state with every write issued for it, or an IoT
+// credit's delivery.
+func (h *handler) adminOrderDelivery(c *gin.Context) {
+	no := c.Param("no")
+	if !validOrderNo(no) {
+		writeError(c, errInvalidOrderNo)
+		return
+	}
+	d, err := h.Console.Delivery(c.Request.Context(), no)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := gin.H{"order_no": no, "in_doubt": d.InDoubt}
+	if cr := d.Order.Credit; cr != nil {
+		out["kind"], out["credit_status"], out["attempts"] = cr.Kind, cr.Status, cr.Attempts
+	}
+	if d.Card != "" {
+		writes := make([]cardWriteResponse, len(d.Writes))
+		for i, w := range d.Writes {
+			writes[i] = cardWriteResponse{BoxID: w.BoxID, Seq: w.Seq, Amount: w.Amount, IssuedAt: w.IssuedAt, Result: w.Result, ResolvedAt: w.ResolvedAt}
+		}
+		out["card"] = gin.H{"recovery": d.Card, "writes": writes}
+	}
+	if d.IoT != nil {
+		out["iot"] = toStaffDelivery(*d.IoT)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// adminResendIoT sends an IoT credit's recharge again now, when no copy
+// can still reach the meter.
+func (h *handler) adminResendIoT(c *gin.Context) {
+	no := c.Param("no")
+	if !validOrderNo(no) {
+		writeError(c, errInvalidOrderNo)
+		return
+	}
+	note, ok := readNote(c, false)
+	if !ok {
+		return
+	}
+	d, err := h.Console.ResendIoT(c.Request.Context(), actor(c), no, note)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toStaffDelivery(d))
+}
+
 var txnStates = map[recharge.TxnState]string{recharge.TxnNotFound: "not_found", recharge.TxnNotPaid: "not_paid",
 	recharge.TxnPaid: "paid", recharge.TxnClosed: "closed"}
 
@@ -373,13 +463,12 @@ func (h *handler) adminApprove(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	r, err := h.Console.Approve(c.Request.Context(), actor(c), id)
+	out, err := h.Console.Approve(c.Request.Context(), actor(c), id)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
-		Reason: r.Reason, SucceededAt: r.SucceededAt})
+	h.writeRefundOutcome(c, out)
 }
 
 type noteRequest struct {
@@ -617,7 +706,7 @@ func rawJSON(s *string) json.RawMessage {
 // maxImport bounds an uploaded import file.
 const maxImport = 64 << 20
 
-// adminImport imports bills or readings from a CSV body.
+// adminImport imports accounts, bills or readings from a CSV body.
 func (h *handler) adminImport(kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ct := c.ContentType()
@@ -629,9 +718,12 @@ func (h *handler) adminImport(kind string) gin.HandlerFunc {
 		name := c.Query("name")
 		var res console.ImportResult
 		var err error
-		if kind == "bills" {
+		switch kind {
+		case "accounts":
+			res, err = h.Console.ImportAccounts(c.Request.Context(), actor(c), name, body)
+		case "bills":
 			res, err = h.Console.ImportBills(c.Request.Context(), actor(c), name, body)
-		} else {
+		default:
 			res, err = h.Console.ImportReadings(c.Request.Context(), actor(c), name, body)
 		}
 		var ie models.ImportError

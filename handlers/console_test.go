@@ -236,6 +236,8 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/orders/:no":                              staff.Read,
 	"GET /api/admin/orders/:no/provider":                     staff.Act,
 	"POST /api/admin/orders/:no/refund":                      staff.Act,
+	"GET /api/admin/orders/:no/delivery":                     staff.Read,
+	"POST /api/admin/orders/:no/resend":                      staff.Act,
 	"GET /api/admin/approvals":                               staff.Read,
 	"POST /api/admin/approvals/:id/approve":                  staff.Approve,
 	"POST /api/admin/approvals/:id/reject":                   staff.Approve,
@@ -246,6 +248,7 @@ var adminRoutes = map[string]staff.Permission{
 	"GET /api/admin/kiosks":                                  staff.Read,
 	"GET /api/admin/audit":                                   staff.Audit,
 	"GET /api/admin/imports":                                 staff.Manage,
+	"POST /api/admin/imports/accounts":                       staff.Manage,
 	"POST /api/admin/imports/bills":                          staff.Manage,
 	"POST /api/admin/imports/readings":                       staff.Manage,
 	"GET /api/admin/tariffs":                                 staff.Read,
@@ -665,6 +668,18 @@ func TestTariffVersions(t *testing.T) {
 	if q := quote(); num(q["gross_fen"]) != 300 || num(q["tariff_version"]) != 1 {
 		t.Fatalf("quote on version 1: %v", q)
 	}
+	// The order keeps the version that priced it; the console shows it.
+	pricedBy := func(no string) int64 {
+		r := adm.do("GET", "/api/admin/orders/"+no, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("order: %d %s", r.Status, r.Body)
+		}
+		return num(r.JSON(t)["tariff_version"])
+	}
+	before := orderNo(t, iot.order(map[string]any{"volume_cm3": 100}))
+	if v := pricedBy(before); v != 1 {
+		t.Fatalf("order before the change priced by version %d", v)
+	}
 	beijing := time.FixedZone("CST", 8*3600)
 	today := time.Now().In(beijing).Format("2006-01-02")
 	tomorrow := time.Now().In(beijing).AddDate(0, 0, 1).Format("2006-01-02")
@@ -692,6 +707,14 @@ func TestTariffVersions(t *testing.T) {
 	env.Clock.Advance(48 * time.Hour)
 	if q := quote(); num(q["gross_fen"]) != 350 || num(q["tariff_version"]) != 2 {
 		t.Fatalf("quote after the day: %v", q)
+	}
+	after := orderNo(t, iot.order(map[string]any{"volume_cm3": 100}))
+	if v1, v2 := pricedBy(before), pricedBy(after); v1 != 1 || v2 != 2 {
+		t.Fatalf("orders priced by versions %d and %d, want 1 and 2", v1, v2)
+	}
+	r := adm.do("GET", fmt.Sprintf("/api/admin/orders?account_id=%d", env.AccountID("031130001")), nil)
+	if os := r.JSON(t)["orders"].([]any); len(os) != 2 || num(os[0].(map[string]any)["tariff_version"]) != 2 {
+		t.Fatalf("orders list: %s", r.Body)
 	}
 	if got := auditRows(t, env, "tariff.schedule"); len(got) != 1 || !strings.Contains(*got[0].AfterJSON, tomorrow) {
 		t.Fatalf("tariff audit: %+v", got)
@@ -840,13 +863,133 @@ func TestCustomerShowsCardWrites(t *testing.T) {
 		r := op.do("GET", fmt.Sprintf("/api/admin/accounts/%d", b.account), nil)
 		return r.JSON(t)["card_writes"].([]any)
 	}
+	recovery := func() (string, bool, []any) {
+		r := op.do("GET", "/api/admin/orders/"+no+"/delivery", nil)
+		card, _ := r.JSON(t)["card"].(map[string]any)
+		if r.Status != http.StatusOK || card == nil {
+			t.Fatalf("delivery: %d %s", r.Status, r.Body)
+		}
+		return card["recovery"].(string), r.JSON(t)["in_doubt"].(bool), card["writes"].([]any)
+	}
 	w := writes()
 	if len(w) != 1 || w[0].(map[string]any)["in_doubt"] != true || num(w[0].(map[string]any)["seq"]) != 5 {
 		t.Fatalf("a write in flight: %v", w)
+	}
+	if st, doubt, ws := recovery(); st != "in_doubt" || !doubt || len(ws) != 1 || ws[0].(map[string]any)["result"] != nil {
+		t.Fatalf("the order's recovery with a write in flight: %s %v %v", st, doubt, ws)
 	}
 	p.deliver(frames)
 	w = writes()
 	if len(w) != 1 || w[0].(map[string]any)["in_doubt"] != false || w[0].(map[string]any)["result"] == nil {
 		t.Fatalf("a write answered: %v", w)
+	}
+	if st, doubt, ws := recovery(); st != "delivered" || doubt || len(ws) != 1 || ws[0].(map[string]any)["result"] == nil {
+		t.Fatalf("the order's recovery once written: %s %v %v", st, doubt, ws)
+	}
+	// An IoT action on a card order is refused.
+	if r := op.do("POST", "/api/admin/orders/"+no+"/resend", map[string]any{}); r.Status != http.StatusConflict || r.Code(t) != "not_iot" {
+		t.Fatalf("resend of a card order: %d %s", r.Status, r.Body)
+	}
+}
+
+// iotWorldWith is newIoTWorld with settings.
+func iotWorldWith(t *testing.T, settings map[string]string) *iotWorld {
+	env := apptest.New(t, settings)
+	env.SeedDemo()
+	srv := env.Start()
+	token := srv.Login("li")
+	if r := bind(srv, token, "meter_number", iotMeter, ""); r.Status != http.StatusCreated {
+		t.Fatalf("bind: %d %s", r.Status, r.Body)
+	}
+	return &iotWorld{t: t, env: env, srv: srv, buyer: buyer{t: t, srv: srv, token: token, account: env.AccountID("031130001")},
+		meter: newSimMeter(t, env, 5678)}
+}
+
+// A refund above the approval threshold of an IoT credit already sent
+// follows the rule of every IoT refund once approved: the copies are
+// cancelled, and the money goes back only when a report after the last
+// copy's not_after shows the sequence not applied; before that, nothing is
+// refunded, however long the approval took.
+func TestIoTRefundAboveThresholdWaitsForProof(t *testing.T) {
+	w := iotWorldWith(t, map[string]string{"GASPAY_REFUND_APPROVAL_FEN": "5000"})
+	ctx := context.Background()
+	op := newClerk(t, w.srv, "op1", staff.Operator)
+	fin := newClerk(t, w.srv, "fin1", staff.Finance)
+	no := w.buy() // 100.00 yuan, above 50.00
+	if n := w.dispatch(); n != 1 {
+		t.Fatalf("%d copies sent", n)
+	}
+	r := op.do("GET", "/api/admin/orders/"+no+"/delivery", nil)
+	if d, _ := r.JSON(t)["iot"].(map[string]any); r.Status != http.StatusOK || d["state"] != "sent" || r.JSON(t)["in_doubt"] != true {
+		t.Fatalf("delivery: %d %s", r.Status, r.Body)
+	}
+	// The copy is live at the platform: nothing to resend.
+	if r := op.do("POST", "/api/admin/orders/"+no+"/resend", map[string]any{}); r.Status != http.StatusConflict || r.Code(t) != "not_resendable" {
+		t.Fatalf("resend of a live copy: %d %s", r.Status, r.Body)
+	}
+	r = op.do("POST", "/api/admin/orders/"+no+"/refund", map[string]string{"reason": "客户申请退款"})
+	if r.Status != http.StatusAccepted || r.JSON(t)["status"] != "awaiting_approval" {
+		t.Fatalf("request: %d %s", r.Status, r.Body)
+	}
+	id := num(r.JSON(t)["approval_id"])
+	r = fin.do("POST", fmt.Sprintf("/api/admin/approvals/%d/approve", id), map[string]any{})
+	if r.Status != http.StatusAccepted || r.JSON(t)["status"] != "cancel_requested" {
+		t.Fatalf("approve: %d %s", r.Status, r.Body)
+	}
+	noMoney := func(when string) {
+		t.Helper()
+		var status string
+		w.env.DB.Raw("SELECT status FROM orders WHERE order_no = ?", no).Scan(&status)
+		if c, n := w.outcome(no); c != "pending" || n != 0 || status != "paid" {
+			t.Fatalf("%s: credit %s, %d refunds, order %s", when, c, n, status)
+		}
+	}
+	noMoney("approved")
+	if got := auditRows(t, w.env, "refund.approve"); len(got) != 1 || got[0].Actor != "fin1" || !strings.Contains(*got[0].AfterJSON, "cancel_requested") {
+		t.Fatalf("approval audit: %+v", got)
+	}
+	if r := fin.do("GET", "/api/admin/approvals?all=1", nil); r.JSON(t)["approvals"].([]any)[0].(map[string]any)["status"] != "approved" {
+		t.Fatalf("approvals: %s", r.Body)
+	}
+	// A second approval of the same request changes nothing.
+	if r := fin.do("POST", fmt.Sprintf("/api/admin/approvals/%d/approve", id), map[string]any{}); r.Status != http.StatusConflict {
+		t.Fatalf("approved twice: %d %s", r.Status, r.Body)
+	}
+	// A report inside the copy's validity proves nothing.
+	w.meter.press(pressOpts{})
+	noMoney("a report inside the validity")
+	w.env.Clock.Advance(49 * time.Hour)
+	w.srv.App.IoT.JanitorPass(ctx)
+	noMoney("the validity over, no report yet")
+	w.meter.press(pressOpts{})
+	if c, n := w.outcome(no); c != "cancelled" || n != 1 || w.meter.m.LastAppliedSeq != 0 || w.meter.m.Balance != 5678 {
+		t.Fatalf("after the proof: credit %s, %d refunds, meter seq %d balance %d", c, n, w.meter.m.LastAppliedSeq, w.meter.m.Balance)
+	}
+}
+
+// Staff resend an IoT credit whose copy expired at the platform: a new copy
+// goes at once (same sequence), audited, and the meter applies it once.
+func TestIoTResendFromConsole(t *testing.T) {
+	w := newIoTWorld(t)
+	op := newClerk(t, w.srv, "op1", staff.Operator)
+	viewer := newClerk(t, w.srv, "v1", staff.Viewer)
+	no := w.buy()
+	w.dispatch()
+	w.env.Clock.Advance(49 * time.Hour) // the copy dies at the platform
+	if r := viewer.do("POST", "/api/admin/orders/"+no+"/resend", map[string]any{}); r.Status != http.StatusForbidden {
+		t.Fatalf("viewer resending: %d", r.Status)
+	}
+	r := op.do("POST", "/api/admin/orders/"+no+"/resend", map[string]string{"note": "客户来电未到账"})
+	if r.Status != http.StatusOK || r.JSON(t)["state"] != "sent" || num(r.JSON(t)["copies"]) != 2 {
+		t.Fatalf("resend: %d %s", r.Status, r.Body)
+	}
+	if got := auditRows(t, w.env, "iot.resend"); len(got) != 1 || got[0].Actor != "op1" || got[0].Note != "客户来电未到账" {
+		t.Fatalf("resend audit: %+v", got)
+	}
+	w.meter.press(pressOpts{})
+	w.appliedOnce(no, 5678)
+	// Applied: over.
+	if r := op.do("POST", "/api/admin/orders/"+no+"/resend", map[string]any{}); r.Status != http.StatusConflict || r.Code(t) != "delivery_over" {
+		t.Fatalf("resend of an applied credit: %d %s", r.Status, r.Body)
 	}
 }

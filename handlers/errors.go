@@ -144,6 +144,8 @@ var domainErrors = []struct {
 	{console.ErrTariffDate, &apiError{Status: http.StatusConflict, Code: "tariff_date", Message: "新价格必须从今天以后、且晚于已排定的最后一个版本的日期起执行。"}},
 	{console.ErrDuplicateTariff, &apiError{Status: http.StatusConflict, Code: "tariff_exists", Message: "这个价格类别已经存在。"}},
 	{console.ErrPartnerExists, &apiError{Status: http.StatusConflict, Code: "partner_exists", Message: "这个合作方编号已经存在。"}},
+	{console.ErrNoIoT, &apiError{Status: http.StatusConflict, Code: "not_iot", Message: "该订单不是物联网表充值。"}},
+	{iot.ErrNotResendable, &apiError{Status: http.StatusConflict, Code: "not_resendable", Message: "充值指令仍可能送达燃气表，或已被拒收、正在取消，现在不能重发。"}},
 	{console.ErrNoCard, &apiError{Status: http.StatusConflict, Code: "no_card", Message: "该账户没有在用的卡。"}},
 }
 

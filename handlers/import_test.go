@@ -173,3 +173,106 @@ func TestReadingsImport(t *testing.T) {
 		t.Fatalf("bad header: %d", r.Status)
 	}
 }
+
+// The billing system's accounts through the console: a file with a bad
+// line (by format or against the database) changes nothing and leaves
+// nothing behind; a good one is applied in batches while payments go on.
+func TestAccountsImport(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	seedOrdinary(t, env, 450)
+	adm := newClerk(t, srv, "adm1", staff.Admin)
+	op := newClerk(t, srv, "op1", staff.Operator)
+	wang := newBuyer(t, env, srv, "alice", "031120001", "王洪") // owes 86.40 + 123.20
+	ctx := context.Background()
+	const header = "user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n"
+
+	if r := op.upload("accounts", "a.csv", header); r.Status != http.StatusForbidden {
+		t.Fatalf("operator importing: %d", r.Status)
+	}
+	nothingBehind := func(what string) {
+		t.Helper()
+		for _, table := range []string{"account_staging", "imports"} {
+			if n := env.Count(table, ""); n != 0 {
+				t.Fatalf("%s left %d rows in %s", what, n, table)
+			}
+		}
+		if n := env.Count("accounts", "user_number LIKE '0410%' OR holder_name = '改名'"); n != 0 {
+			t.Fatalf("%s wrote %d accounts", what, n)
+		}
+	}
+	// Line 3 takes another account's meter: refused by the database's
+	// check, with its number; lines 2 and 4 are good and not written either.
+	bad := header +
+		"04000001,改名,路,,ordinary,0400000001,,,0\n" +
+		"04100001,新户,路,,ordinary,0400000002,,,0\n" +
+		"04100002,新户,路,,ordinary,0410000002,,,0\n"
+	r := adm.upload("accounts", "bad.csv", bad)
+	lines, _ := r.JSON(t)["errors"].([]any)
+	if r.Status != http.StatusUnprocessableEntity || len(lines) != 1 || num(lines[0].(map[string]any)["line"]) != 3 ||
+		!strings.Contains(lines[0].(map[string]any)["message"].(string), "belongs to another account") {
+		t.Fatalf("conflicting meter: %d %s", r.Status, r.Body)
+	}
+	nothingBehind("a file with a conflict")
+	r = adm.upload("accounts", "bad.csv", strings.Replace(bad, "04100002,新户,路,,ordinary", "04100002,新户,路,,gasworks", 1))
+	lines, _ = r.JSON(t)["errors"].([]any)
+	if r.Status != http.StatusUnprocessableEntity || len(lines) != 1 || num(lines[0].(map[string]any)["line"]) != 4 {
+		t.Fatalf("bad kind: %d %s", r.Status, r.Body)
+	}
+	nothingBehind("a file with a bad line")
+
+	// A good file: 450 accounts renamed, 王洪's address corrected (his row
+	// last, so in the last batch), a new account. 王洪 pays while the
+	// import runs, between its batches: the payment goes through at once
+	// and the import, which never overwrites a balance or arrears, lands
+	// whole after it.
+	var b strings.Builder
+	b.WriteString(header)
+	for i := range 450 {
+		fmt.Fprintf(&b, "0400%04d,改名%d,新路%d号,,ordinary,0400%06d,,,0\n", i, i, i, i)
+	}
+	b.WriteString("04100002,新户,路,,ordinary,0410000002,,,0\n")
+	b.WriteString("031120001,王洪,人民路18号院3号楼2单元102室,13800000003,ordinary,0312000101,,,0\n")
+	batches, paid := 0, ""
+	var during int64
+	srv.App.Console.SetBatchHook(func(importID int64, rows int) {
+		batches++
+		if batches != 1 {
+			return
+		}
+		// The import is under way: its first batch is in, the rest not.
+		during = env.Count("accounts", "holder_name LIKE '改名%'")
+		done := make(chan string, 1)
+		go func() { done <- paidOrder(t, env, wang, 5000) }()
+		select {
+		case paid = <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("a payment made while the accounts import ran did not finish")
+		}
+	})
+	r = adm.upload("accounts", "accounts-2026.csv", b.String())
+	srv.App.Console.SetBatchHook(nil)
+	if r.Status != http.StatusOK || r.JSON(t)["status"] != "applied" || num(r.JSON(t)["rows"]) != 452 {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+	if batches < 3 || paid == "" || during == 0 || during == 450 {
+		t.Fatalf("%d batches, payment %q, %d accounts renamed when it was made", batches, paid, during)
+	}
+	if n := env.Count("accounts", "holder_name LIKE '改名%'"); n != 450 {
+		t.Fatalf("%d accounts renamed", n)
+	}
+	a, _ := env.Store().AccountByUserNumber(ctx, "031120001")
+	if a.Address != "人民路18号院3号楼2单元102室" || a.ArrearsFen != 8640+12320-5000 {
+		t.Fatalf("王洪 after the import: %q, arrears %d", a.Address, a.ArrearsFen)
+	}
+	if _, err := env.Store().AccountByUserNumber(ctx, "04100002"); err != nil {
+		t.Fatalf("the new account: %v", err)
+	}
+	if n := env.Count("account_staging", "applied = ?", false); n != 0 {
+		t.Fatalf("%d staged accounts not applied", n)
+	}
+	if got := auditRows(t, env, "import.accounts"); len(got) != 1 || got[0].Actor != "adm1" || !strings.Contains(*got[0].AfterJSON, `"rows":452`) {
+		t.Fatalf("import audit: %+v", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"gaspay/internal/apptest"
 	"gaspay/messages"
+	"gaspay/staff"
 	"gaspay/wechat/wxfake"
 )
 
@@ -203,6 +204,15 @@ func TestMessagesToAnOfficialAccountUser(t *testing.T) {
 	}
 	if got["oa-low_balance"]["amount"] != "5.00元" || got["oa-low_balance"]["what"] != iotMeter || got["oa-arrears_reminder"]["amount"] != "209.60元" {
 		t.Fatalf("template messages %v", got)
+	}
+	// The counter sees each account's messages on its customer record.
+	viewer := newClerk(t, srv, "v1", staff.Viewer)
+	for acc, event := range map[string]string{"031130001": "low_balance", "031120001": "arrears_reminder"} {
+		r := viewer.do("GET", fmt.Sprintf("/api/admin/accounts/%d", env.AccountID(acc)), nil)
+		ms, _ := r.JSON(t)["messages"].([]any)
+		if len(ms) != 1 || ms[0].(map[string]any)["event"] != event || ms[0].(map[string]any)["state"] != "sent" {
+			t.Fatalf("messages of %s: %s", acc, r.Body)
+		}
 	}
 	// Another report the same day: no second warning.
 	b, _ = meter.m.Report(0, meter.clock())

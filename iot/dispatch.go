@@ -317,6 +317,59 @@ func (s *Service) cancelCopies(ctx context.Context, d Delivery) {
 	}
 }
 
+// ErrNotResendable: no copy can go now: a copy may still reach the meter
+// (it is at the platform, or the device took it), the meter rejected the
+// purchase, or a refund is cancelling it.
+var ErrNotResendable = errors.New("iot: no copy to resend now")
+
+// Resend is staff's "send it again": it asks the platform now about the
+// delivery's copies (the follow the dispatcher would make later) and, once
+// none can still reach the meter, sends a copy at once instead of after the
+// backoff, with the same sequence, so that the meter applies it at most
+// once. It answers the delivery as it then stands.
+// Errors: ErrNotIoT, ErrDeliveryOver, ErrNotResendable, and Send's.
+func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) {
+	d, err := s.DeliveryOf(ctx, orderNo)
+	if errors.Is(err, ErrNotIoT) {
+		// Paid since the last dispatch pass: queue it now.
+		if _, err := s.Enqueue(ctx); err != nil {
+			return d, err
+		}
+		d, err = s.DeliveryOf(ctx, orderNo)
+	}
+	if err != nil {
+		return d, err
+	}
+	if d.State == Sent && d.CancelRequestedAt == nil {
+		copies, err := st(s.store).commandsOf(ctx, d.ID)
+		if err != nil {
+			return d, err
+		}
+		for _, c := range copies {
+			if c.CommandID != nil && (c.State.Waiting() || c.State == copySending) {
+				s.follow(ctx, c)
+			}
+		}
+		if d, err = st(s.store).delivery(ctx, d.ID); err != nil {
+			return d, err
+		}
+	}
+	switch {
+	case !d.State.Open():
+		return d, ErrDeliveryOver
+	case d.CancelRequestedAt != nil || (d.State != Queued && d.State != Expired):
+		return d, ErrNotResendable
+	}
+	now := s.now().UTC()
+	if _, err := st(s.store).updateDelivery(ctx, d.ID, []State{d.State}, map[string]any{"next_at": now, "updated_at": now}); err != nil {
+		return d, err
+	}
+	if _, err := s.Send(ctx, d); err != nil {
+		return d, err
+	}
+	return st(s.store).delivery(ctx, d.ID)
+}
+
 // Locker hands out named, expiring locks shared by all replicas.
 type Locker interface {
 	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)

@@ -128,6 +128,10 @@ type Message struct {
 	CreatedAt  time.Time
 	SentAt     *time.Time
 	UpdatedAt  time.Time
+
+	// AccountID is the account the message is about (nil on rows older
+	// than migration 82 whose key names no order).
+	AccountID *int64
 }
 
 // TableName is the outbox's table.
@@ -219,7 +223,8 @@ func (s *Service) enqueue(ctx context.Context, ev event, now time.Time) (int, er
 			continue
 		}
 		data, _ := json.Marshal(ev.data)
-		m := Message{Event: ev.event, EventKey: ev.key, UserID: u.UserID, AppKind: u.AppKind, OpenID: u.OpenID, TemplateID: tmpl,
+		acct := ev.accountID
+		m := Message{Event: ev.event, EventKey: ev.key, UserID: u.UserID, AccountID: &acct, AppKind: u.AppKind, OpenID: u.OpenID, TemplateID: tmpl,
 			DataJSON: string(data), State: StatePending, NextAt: now, CreatedAt: now, UpdatedAt: now}
 		if ev.link != "" {
 			m.Link = &ev.link
@@ -511,4 +516,11 @@ func (s *Service) Run(ctx context.Context, locks Locker, interval time.Duration)
 func (s *Service) Recent(ctx context.Context, limit int) ([]Message, error) {
 	var out []Message
 	return out, s.db(ctx).Order("id DESC").Limit(limit).Find(&out).Error
+}
+
+// OfAccount lists the messages about an account, newest first, for the
+// customer record.
+func (s *Service) OfAccount(ctx context.Context, accountID int64, limit int) ([]Message, error) {
+	var out []Message
+	return out, s.db(ctx).Where("account_id = ?", accountID).Order("id DESC").Limit(limit).Find(&out).Error
 }

@@ -167,3 +167,47 @@ func tariffMigration() migration {
 			SELECT v.id, t.ordinal, t.upper_cm3, t.price_fen_per_m3 FROM tariff_tiers t JOIN tariff_versions v ON v.tariff_id = t.tariff_id`,
 	}}
 }
+
+// consoleLaterMigrations close the console's gaps (80–84).
+func consoleLaterMigrations() []migration {
+	return []migration{
+		{80, "order tariff version", []string{
+			// The version of the account's tariff that priced a gas order;
+			// NULL for bill payments (not priced) and orders made before.
+			`ALTER TABLE orders ADD COLUMN tariff_version INT NULL`,
+		}},
+		{81, "account import staging", []string{
+			// The billing system's accounts, staged and checked before the
+			// switch, then applied in short batches (as bills are).
+			`CREATE TABLE account_staging (
+				id {{id}},
+				import_id BIGINT NOT NULL,
+				line INT NOT NULL,
+				user_number VARCHAR(12) NOT NULL,
+				holder_name VARCHAR(64) NOT NULL,
+				address VARCHAR(255) NOT NULL,
+				phone VARCHAR(20) NOT NULL,
+				kind VARCHAR(16) NOT NULL,
+				meter_number VARCHAR(20) NOT NULL,
+				card_serial VARCHAR(16) NOT NULL,
+				card_type VARCHAR(8) NOT NULL,
+				balance_fen BIGINT NOT NULL,
+				applied BOOLEAN NOT NULL,
+				CONSTRAINT ux_account_staging UNIQUE (import_id, user_number)
+			){{table}}`,
+			`CREATE INDEX ix_account_staging_apply ON account_staging (import_id, applied, id)`,
+		}},
+		{82, "messages by account", []string{
+			// The customer record lists the messages sent about an
+			// account. Rows written before know their account through the
+			// order their key names (paid:, delivered:); the others stay
+			// NULL.
+			`ALTER TABLE outbox_messages ADD COLUMN account_id BIGINT NULL`,
+			`CREATE INDEX ix_outbox_account ON outbox_messages (account_id, id)`,
+			`UPDATE outbox_messages SET account_id = (SELECT o.account_id FROM orders o WHERE o.order_no = SUBSTR(outbox_messages.event_key, 6))
+				WHERE event_key LIKE 'paid:%'`,
+			`UPDATE outbox_messages SET account_id = (SELECT o.account_id FROM orders o WHERE o.order_no = SUBSTR(outbox_messages.event_key, 11))
+				WHERE event_key LIKE 'delivered:%'`,
+		}},
+	}
+}

@@ -374,3 +374,10 @@ func (s *Store) LockPartner(ctx context.Context, partnerID string) (Partner, err
 func (s *Store) UpdatePartner(ctx context.Context, id int64, set map[string]any) error {
 	return s.db.WithContext(ctx).Model(&Partner{}).Where("id = ?", id).Updates(set).Error
 }
+
+// CardWritesOfCredit lists the card writes issued for a credit, oldest
+// first: the recovery of a card purchase, write by write.
+func (s *Store) CardWritesOfCredit(ctx context.Context, creditID int64) ([]CardWrite, error) {
+	var out []CardWrite
+	return out, s.db.WithContext(ctx).Where("credit_id = ?", creditID).Order("id").Limit(50).Find(&out).Error
+}

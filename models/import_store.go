@@ -49,7 +49,11 @@ func (e ImportError) Error() string {
 }
 
 // ImportAccounts creates or updates accounts by user number, with their
-// meters and cards, in one transaction: if any row conflicts with the
+// meters and cards, in one transaction, for seeds, demos and benchmarks:
+// it locks every account of rows until it commits, so the billing system's
+// files go through console.ImportAccounts (staged, then applied in short
+// batches by ApplyAccountBatch, with the same importRow).
+// if any row conflicts with the
 // database (a meter or card that belongs to another account, a card reported
 // lost) nothing is imported and every conflicting line is reported in an
 // ImportError.

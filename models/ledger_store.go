@@ -13,74 +13,81 @@ import (
 // UpdateOrder applies fn to the order numbered no under its row lock.
 // Errors: ErrNotFound, fn's error.
 func (s *Store) UpdateOrder(ctx context.Context, no string, fn func(*Order) error) (Order, error) {
-	var o Order
-	err := s.within(ctx, func(tx *Store) error {
-		var err error
-		if o, err = tx.LockOrder(ctx, no); err != nil {
-			return err
-		}
-		if err := fn(&o); err != nil {
-			return err
-		}
-		return tx.db.WithContext(ctx).Model(&Order{}).Where("id = ?", o.ID).Updates(map[string]any{
-			"status": o.Status, "inflight_account_id": o.InflightAccountID, "close_reason": o.CloseReason,
-			"paid_at": o.PaidAt, "closed_at": o.ClosedAt, "updated_at": o.UpdatedAt}).Error
-	})
-	return o, err
+	return lockedUpdate(ctx, s, fn, func(o *Order) (int64, map[string]any) { return o.ID, orderState(o) }, "order_no = ?", no)
+}
+
+// orderState is the columns an order's transitions change.
+func orderState(o *Order) map[string]any {
+	return map[string]any{"status": o.Status, "inflight_account_id": o.InflightAccountID,
+		"close_reason": o.CloseReason, "paid_at": o.PaidAt, "closed_at": o.ClosedAt, "updated_at": o.UpdatedAt}
 }
 
 // UpdateCredit applies fn to a credit under its row lock.
 // Errors: ErrNotFound, ErrDuplicate (the sequence fn gave is taken), fn's
 // error.
 func (s *Store) UpdateCredit(ctx context.Context, id int64, fn func(*Credit) error) (Credit, error) {
-	var c Credit
-	err := s.within(ctx, func(tx *Store) error {
-		if err := one(tx.db.WithContext(ctx).Clauses(forUpdate()).Take(&c, id).Error); err != nil {
-			return err
-		}
-		if err := fn(&c); err != nil {
-			return err
-		}
-		return dup(tx.db.WithContext(ctx).Model(&Credit{}).Where("id = ?", c.ID).Updates(map[string]any{
-			"status": c.Status, "pending_account_id": c.PendingAccountID, "seq": c.Seq, "attempts": c.Attempts,
-			"last_attempt_at": c.LastAttemptAt, "delivered_at": c.DeliveredAt, "updated_at": c.UpdatedAt}).Error)
-	})
-	return c, err
+	return lockedUpdate(ctx, s, fn, func(c *Credit) (int64, map[string]any) {
+		return c.ID, map[string]any{"status": c.Status, "pending_account_id": c.PendingAccountID, "seq": c.Seq,
+			"attempts": c.Attempts, "last_attempt_at": c.LastAttemptAt, "delivered_at": c.DeliveredAt, "updated_at": c.UpdatedAt}
+	}, "id = ?", id)
 }
 
 // UpdateRefund applies fn to the refund numbered no under its row lock.
 // Errors: ErrNotFound, fn's error.
 func (s *Store) UpdateRefund(ctx context.Context, no string, fn func(*Refund) error) (Refund, error) {
-	var r Refund
-	err := s.within(ctx, func(tx *Store) error {
-		if err := one(tx.db.WithContext(ctx).Clauses(forUpdate()).Where("refund_no = ?", no).Take(&r).Error); err != nil {
-			return err
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-		return tx.db.WithContext(ctx).Model(&Refund{}).Where("id = ?", r.ID).Updates(map[string]any{
-			"status": r.Status, "provider_refund_id": r.ProviderRefundID, "succeeded_at": r.SucceededAt,
-			"updated_at": r.UpdatedAt}).Error
-	})
-	return r, err
+	return lockedUpdate(ctx, s, fn, func(r *Refund) (int64, map[string]any) {
+		return r.ID, map[string]any{"status": r.Status, "provider_refund_id": r.ProviderRefundID,
+			"succeeded_at": r.SucceededAt, "updated_at": r.UpdatedAt}
+	}, "refund_no = ?", no)
 }
 
 // UpdateCodePayment applies fn to the code payment of order no under its
 // row lock.
 // Errors: ErrNotFound, fn's error.
 func (s *Store) UpdateCodePayment(ctx context.Context, orderNo string, fn func(*CodePayment) error) (CodePayment, error) {
-	var c CodePayment
+	return lockedUpdate(ctx, s, fn, func(c *CodePayment) (int64, map[string]any) {
+		return c.ID, map[string]any{"state": c.State, "reason": c.Reason, "next_at": c.NextAt, "polls": c.Polls,
+			"reverses": c.Reverses, "last_error": c.LastError, "finished_at": c.FinishedAt, "updated_at": c.UpdatedAt}
+	}, "order_no = ?", orderNo)
+}
+
+// lockedUpdate is the one read-lock-apply-write of the ledgers: the row
+// found by where, locked; fn applied; the columns state names written
+// back by id.
+func lockedUpdate[T any](ctx context.Context, s *Store, fn func(*T) error, state func(*T) (int64, map[string]any),
+	where string, args ...any) (T, error) {
+	var v T
 	err := s.within(ctx, func(tx *Store) error {
-		if err := one(tx.db.WithContext(ctx).Clauses(forUpdate()).Where("order_no = ?", orderNo).Take(&c).Error); err != nil {
+		if err := one(tx.db.WithContext(ctx).Clauses(forUpdate()).Where(where, args...).Take(&v).Error); err != nil {
 			return err
 		}
-		if err := fn(&c); err != nil {
+		if err := fn(&v); err != nil {
 			return err
 		}
-		return tx.db.WithContext(ctx).Model(&CodePayment{}).Where("id = ?", c.ID).Updates(map[string]any{
-			"state": c.State, "reason": c.Reason, "next_at": c.NextAt, "polls": c.Polls, "reverses": c.Reverses,
-			"last_error": c.LastError, "finished_at": c.FinishedAt, "updated_at": c.UpdatedAt}).Error
+		id, set := state(&v)
+		return dup(tx.db.WithContext(ctx).Model(new(T)).Where("id = ?", id).Updates(set).Error)
 	})
-	return c, err
+	return v, err
+}
+
+// UpdateOrderSeen is UpdateOrder for a caller that has read the order
+// already (seen): fn is applied to that copy and written back in one
+// conditional update, valid only while the order's status is still
+// seen's, since every transition of an order changes its status. If the
+// order moved since, or fn refuses seen, it falls back to UpdateOrder,
+// and fn decides on the locked, current row. The hot paths (a payment, a
+// close) save the locking read this way.
+// Errors: those of UpdateOrder.
+func (s *Store) UpdateOrderSeen(ctx context.Context, seen Order, fn func(*Order) error) (Order, error) {
+	next := seen
+	if fn(&next) == nil && next.Status != seen.Status {
+		res := s.db.WithContext(ctx).Model(&Order{}).Where("id = ? AND status = ?", seen.ID, seen.Status).Updates(orderState(&next))
+		if res.Error != nil {
+			return seen, res.Error
+		}
+		if res.RowsAffected == 1 {
+			return next, nil
+		}
+	}
+	return s.UpdateOrder(ctx, seen.OrderNo, fn)
 }

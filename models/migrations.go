@@ -441,6 +441,6 @@ func allMigrations() []migration {
 			){{table}}`,
 			`CREATE INDEX ix_partner_nonces_expires ON partner_nonces (expires_at)`,
 		}},
-	}, append(append(append(append(consoleMigrations(), iotMigrations()...), kioskMigrations()...), ledgerMigrations()...),
-		unitsMigrations()...)...)
+	}, append(append(append(append(append(consoleMigrations(), iotMigrations()...), kioskMigrations()...), ledgerMigrations()...),
+		consoleLaterMigrations()...), unitsMigrations()...)...)
 }

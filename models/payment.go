@@ -54,6 +54,10 @@ type Order struct {
 	ClosedAt  *time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// TariffVersion is the version of the account's tariff that priced a
+	// gas order (nil for bill payments).
+	TariffVersion *int
 }
 
 // Payment is money received for an order: exactly one per order.

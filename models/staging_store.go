@@ -233,8 +233,11 @@ func (s *Store) DeleteImport(ctx context.Context, id int64) error {
 }
 
 func stagingTable(kind string) string {
-	if kind == "readings" {
+	switch kind {
+	case "readings":
 		return "reading_staging"
+	case "accounts":
+		return "account_staging"
 	}
 	return "bill_staging"
 }
@@ -400,4 +403,152 @@ func (s *Store) ApplyReadingBatch(ctx context.Context, importID int64, batch int
 func (s *Store) FinishImport(ctx context.Context, id int64, at time.Time) error {
 	return s.db.WithContext(ctx).Model(&Import{}).Where("id = ? AND status = ?", id, ImportCommitted).
 		Updates(map[string]any{"status": ImportApplied, "updated_at": at}).Error
+}
+
+// AccountStage is a staged account of the billing system's export.
+type AccountStage struct {
+	ID          int64
+	ImportID    int64
+	Line        int
+	UserNumber  string
+	HolderName  string
+	Address     string
+	Phone       string
+	Kind        AccountKind
+	MeterNumber string
+	CardSerial  string
+	CardType    string // "" without a card (CardType refuses an empty value)
+	BalanceFen  int64
+	Applied     bool
+}
+
+// TableName is the staging table.
+func (AccountStage) TableName() string { return "account_staging" }
+
+func (a AccountStage) row() ImportRow {
+	return ImportRow{Line: a.Line, UserNumber: a.UserNumber, HolderName: a.HolderName, Address: a.Address, Phone: a.Phone,
+		Kind: a.Kind, MeterNumber: a.MeterNumber, CardSerial: a.CardSerial, CardType: CardType(a.CardType), BalanceFen: a.BalanceFen}
+}
+
+// StageAccounts writes a batch of staged accounts; it locks nothing but
+// the new rows.
+func (s *Store) StageAccounts(ctx context.Context, importID int64, rows []ImportRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	out := make([]AccountStage, len(rows))
+	for i, r := range rows {
+		out[i] = AccountStage{ImportID: importID, Line: r.Line, UserNumber: r.UserNumber, HolderName: r.HolderName, Address: r.Address,
+			Phone: r.Phone, Kind: r.Kind, MeterNumber: r.MeterNumber, CardSerial: r.CardSerial, CardType: string(r.CardType), BalanceFen: r.BalanceFen}
+	}
+	return s.db.WithContext(ctx).CreateInBatches(out, 500).Error
+}
+
+// CheckStagedAccounts finds the staged accounts that conflict with the
+// database, by the rules of importRow: a meter or card that belongs to
+// another account, a card reported lost. It reads, with no locks.
+func (s *Store) CheckStagedAccounts(ctx context.Context, importID int64, max int) ([]StageProblem, error) {
+	var rows []struct {
+		Line        int
+		MeterNumber string
+		CardSerial  string
+		MeterOwner  *string
+		CardOwner   *string
+		CardStatus  *string
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT st.line, st.meter_number, st.card_serial, ma.user_number AS meter_owner,
+			ca.user_number AS card_owner, c.status AS card_status
+		FROM account_staging st
+		LEFT JOIN meters m ON st.meter_number <> '' AND m.meter_number = st.meter_number
+		LEFT JOIN accounts ma ON ma.id = m.account_id
+		LEFT JOIN cards c ON st.card_serial <> '' AND c.card_serial = st.card_serial
+		LEFT JOIN accounts ca ON ca.id = c.account_id
+		WHERE st.import_id = ? AND ((m.id IS NOT NULL AND ma.user_number <> st.user_number)
+			OR (c.id IS NOT NULL AND (ca.user_number <> st.user_number OR c.status = ?)))
+		ORDER BY st.line LIMIT ?`, importID, CardLost, max).Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StageProblem, len(rows))
+	for i, r := range rows {
+		var msgs []string
+		if r.MeterOwner != nil {
+			msgs = append(msgs, fmt.Sprintf("meter number %s belongs to another account", r.MeterNumber))
+		}
+		switch {
+		case r.CardStatus != nil && CardStatus(*r.CardStatus) == CardLost:
+			msgs = append(msgs, fmt.Sprintf("card %s was reported lost and cannot be reissued", r.CardSerial))
+		case r.CardOwner != nil:
+			msgs = append(msgs, fmt.Sprintf("card %s belongs to another account", r.CardSerial))
+		}
+		out[i] = StageProblem{Line: r.Line, Msg: strings.Join(msgs, "; ")}
+	}
+	return out, nil
+}
+
+// ApplyAccountBatch applies up to batch unapplied staged accounts of an
+// import in one short transaction, through importRow (the one rule of an
+// imported account): the batch's existing accounts are locked in id order,
+// as a payment locks its one account, so the two never deadlock and a
+// payment waits for one batch at most. A row that a change made since the
+// check now conflicts is skipped (its savepoint rolled back) and returned,
+// for an alert; the rest of the import goes on, since the switch was made.
+// Rows 0 means the import is done.
+func (s *Store) ApplyAccountBatch(ctx context.Context, importID, tariffID int64, batch int, at time.Time) (AccountBatch, error) {
+	var b AccountBatch
+	err := s.Tx(ctx, func(tx *Store) error {
+		b = AccountBatch{}
+		db := tx.db.WithContext(ctx)
+		var rows []AccountStage
+		if err := db.Clauses(forUpdate()).Where("import_id = ? AND applied = ?", importID, false).Order("id").Limit(batch).
+			Find(&rows).Error; err != nil {
+			return err
+		}
+		n := len(rows)
+		b.Rows = n
+		if n == 0 {
+			return nil
+		}
+		nums := make([]string, n)
+		ids := make([]int64, n)
+		for i, r := range rows {
+			nums[i], ids[i] = r.UserNumber, r.ID
+		}
+		var locked []int64
+		if err := db.Model(&Account{}).Clauses(forUpdate()).Where("user_number IN ?", nums).Order("id").Pluck("id", &locked).Error; err != nil {
+			return err
+		}
+		for i, r := range rows {
+			sp := fmt.Sprintf("row%d", i)
+			if err := db.SavePoint(sp).Error; err != nil {
+				return err
+			}
+			rtx := &Store{db: db}
+			created, msg, err := rtx.importRow(r.row(), tariffID, at)
+			switch {
+			case err != nil:
+				return fmt.Errorf("models: import %d line %d: %w", importID, r.Line, err)
+			case msg != "":
+				if err := db.RollbackTo(sp).Error; err != nil {
+					return err
+				}
+				b.Skipped = append(b.Skipped, StageProblem{Line: r.Line, Msg: msg})
+			case created:
+				b.Created++
+			default:
+				b.Updated++
+			}
+		}
+		if err := db.Model(&AccountStage{}).Where("id IN ?", ids).Update("applied", true).Error; err != nil {
+			return err
+		}
+		return db.Exec("UPDATE imports SET applied_rows = applied_rows + ?, updated_at = ? WHERE id = ?", n, at, importID).Error
+	})
+	return b, err
+}
+
+// AccountBatch is what applying a batch of staged accounts did.
+type AccountBatch struct {
+	Rows, Created, Updated int
+	Skipped                []StageProblem
 }

@@ -252,7 +252,7 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
 		Purpose: q.Purpose, VolumeCentiM3: q.Volume, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
 		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
-		QuoteJSON: string(lines),
+		QuoteJSON: string(lines), TariffVersion: q.pricedBy(),
 	}
 	o.SetCredit(q.Credit)
 	return o.Open(now.Add(ttl).Truncate(time.Second), now), nil
@@ -362,7 +362,7 @@ func (s *Service) endUnpaid(ctx context.Context, o models.Order, status models.O
 		}
 		now := s.now().UTC()
 		closed = false
-		_, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.EndUnpaid(status, reason, now) })
+		_, err := tx.UpdateOrderSeen(ctx, o, func(o *models.Order) error { return o.EndUnpaid(status, reason, now) })
 		if errors.Is(err, models.ErrTransition) {
 			return nil
 		}

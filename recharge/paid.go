@@ -104,7 +104,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		if err != nil {
 			return err
 		}
-		cur, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.MarkPaid(paidAt, now) })
+		cur, err := tx.UpdateOrderSeen(ctx, o, func(o *models.Order) error { return o.MarkPaid(paidAt, now) })
 		if errors.Is(err, models.ErrTransition) {
 			// A kiosk's code order reversed at its deadline ends like a
 			// closed one.

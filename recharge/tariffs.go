@@ -83,6 +83,16 @@ func (s *Service) versionOf(tariffID int64, tiers []Tier, t time.Time) int {
 	return 0
 }
 
+// pricedBy is the tariff version an order records: the quote's, nil when
+// nothing was priced (a bill payment).
+func (q Quote) pricedBy() *int {
+	if q.TariffVersion == 0 {
+		return nil
+	}
+	v := q.TariffVersion
+	return &v
+}
+
 // ForgetTariffs drops the cached tariffs, so that a version staff just
 // added is seen by this replica at once (others within tariffTTL).
 func (s *Service) ForgetTariffs() {

@@ -115,6 +115,11 @@ func TestConsoleInChromium(t *testing.T) {
 	order := call(t, u+"/api/orders", token, "console-1", map[string]any{"account_id": bound["account_id"], "amount_fen": 2000, "channel": "wechat_mp"})
 	no := order["order"].(map[string]any)["order_no"].(string)
 	call(t, u+"/sandbox/wechat/pay/"+no, "", "", nil)
+	// The messages loop's pass, now: "payment received" for her.
+	if _, err := d.srv.App.Messages.ProducePass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.srv.App.Messages.SendPass(context.Background())
 
 	// The counter: search, open the customer, ask for a refund; above the
 	// threshold it waits for approval.
@@ -126,12 +131,25 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.Do("open the customer", chromedp.Click("#results a.account"))
 	d.b.WaitText("the customer", "#customer-title", "031130001")
 	d.b.WaitText("the order", "#view", no)
+	d.b.WaitText("the tariff version that priced it", ".tariff-version", "第 1 版")
+	d.b.WaitText("the messages section", "#view", "发送的消息")
+	d.b.Do("see the delivery", chromedp.Click("button.delivery"))
+	d.b.WaitText("the IoT delivery, not yet queued", ".iot-state", "待排队")
+	d.b.WaitText("the send-now button", "button.resend", "立即下发")
+	d.b.Do("scroll to the delivery", chromedp.ScrollIntoView(".recovery"))
+	d.shot("console-delivery")
+	d.b.WaitText("the payment's message", "#messages", "缴费成功")
+	d.b.Do("scroll to the messages", chromedp.ScrollIntoView("#messages"))
+	d.shot("console-customer-messages")
 	d.b.Do("ask WeChat Pay", chromedp.Click("button.ask"))
 	d.b.WaitText("WeChat Pay's answer", ".provider-answer", "已支付")
 	d.b.Do("refund", chromedp.Click("button.refund"))
 	d.b.Do("give a reason", chromedp.SendKeys(".refund-reason", "客户搬家销户"), chromedp.Click(".refund-form button"))
 	d.b.WaitText("awaiting approval", ".refund-result", "已提交审批")
 	d.shot("console-customer")
+	// Reconciliation is finance's.
+	d.b.Do("open reconciliation", chromedp.Click(`nav a[data-tab=recon]`))
+	d.b.WaitText("reconciliation refused", "#view", "只有财务和管理员可以查看对账")
 	d.logout()
 
 	// Finance approves it.
@@ -145,6 +163,16 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.WaitText("the daily report", "#view", "各渠道收款")
 	d.b.WaitText("the day's total", "#view", "¥20.00")
 	d.shot("console-report")
+	// A day reconciled with the sandbox's WeChat Pay bill, and its
+	// differences, in the reconciliation section.
+	yesterday := time.Now().In(time.FixedZone("CST", 8*3600)).AddDate(0, 0, -1).Format("2006-01-02")
+	if _, err := d.srv.App.Reconcile.Run(context.Background(), "wechat", yesterday); err != nil {
+		t.Logf("reconcile %s: %v", yesterday, err)
+	}
+	d.b.Do("open reconciliation", chromedp.Click(`nav a[data-tab=recon]`))
+	d.b.WaitText("the runs", "#recon-runs", yesterday)
+	d.b.WaitText("the undelivered", "#recon-aging", "已付款未送达")
+	d.shot("console-reconciliation")
 	d.logout()
 
 	// The back office imports bills; a bad line is shown by its number
@@ -163,6 +191,22 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.Do("upload the corrected file", chromedp.SetUploadFiles("#import-file", []string{file}), chromedp.Click("#import-form button"))
 	d.b.WaitText("imported", "#import-result", "已导入 1 行")
 
+	// Accounts too: a meter that belongs to another account is refused by
+	// its line, and nothing is imported.
+	accounts := filepath.Join(dir, "accounts.csv")
+	os.WriteFile(accounts, []byte("user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n"+
+		"031199001,新户甲,新街1号,,ordinary,0319900101,,,0\n031199002,新户乙,新街2号,,ordinary,0312000101,,,0\n"), 0o600)
+	d.b.Do("choose accounts", chromedp.SetValue("#import-kind", "accounts"), chromedp.SetUploadFiles("#import-file", []string{accounts}))
+	d.b.Do("upload accounts", chromedp.Click("#import-form button"))
+	d.b.WaitText("the conflicting line", "#import-result", "第 3 行")
+	d.shot("console-import-accounts-error")
+	os.WriteFile(accounts, []byte("user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen\n"+
+		"031199001,新户甲,新街1号,,ordinary,0319900101,,,0\n031199002,新户乙,新街2号,,ordinary,0319900102,,,0\n"), 0o600)
+	d.b.Do("upload corrected accounts", chromedp.SetValue("#import-kind", "accounts"), chromedp.SetUploadFiles("#import-file", []string{accounts}),
+		chromedp.Click("#import-form button"))
+	d.b.WaitText("accounts imported", "#import-result", "已导入 2 行")
+	d.b.WaitText("the import list", "#import-list", "账户")
+
 	// A price change scheduled for a future day shows as scheduled.
 	d.b.Do("open prices", chromedp.Click(`nav a[data-tab=settings]`))
 	d.b.WaitText("the tariffs", "#view", "居民生活用气")
@@ -175,7 +219,7 @@ func TestConsoleInChromium(t *testing.T) {
 	// The audit trail shows who did what.
 	d.b.Do("open the audit", chromedp.Click(`nav a[data-tab=audit]`))
 	text := d.b.WaitText("the audit", "#audit-list", "refund.approve")
-	for _, want := range []string{"refund.request", "op1", "fin1", "import.bills", "tariff.schedule", "order:" + no} {
+	for _, want := range []string{"refund.request", "op1", "fin1", "import.bills", "import.accounts", "tariff.schedule", "order:" + no} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit page lacks %q", want)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"gaspay/console"
+	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
 	"gaspay/staff"
@@ -50,10 +51,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("consolebench", flag.ContinueOnError)
 	dsn := fs.String("dsn", "root@tcp(127.0.0.1:3306)/", "MariaDB/MySQL server (the database part is ignored)")
 	dbName := fs.String("db", "gaspay_consolebench", "database of the benchmark's own")
-	phase := fs.String("phase", "", "seed, search or import")
+	phase := fs.String("phase", "", "seed, search, import or accounts")
 	accounts := fs.Int("accounts", 1_000_000, "accounts to seed")
 	searches := fs.Int("searches", 1000, "searches of each kind")
 	bills := fs.Int("bills", 100_000, "lines of the bills file")
+	accountLines := fs.Int("account-lines", 100_000, "lines of the accounts file (phase accounts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,8 +97,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		rc := recharge.NewService(store, recharge.Config{PurchaseLimitFen: 150000, OrderTTL: 15 * time.Minute,
 			QuoteTTL: 5 * time.Minute, Location: beijing}, nil, log)
 		return importBills(ctx, store, con, rc, *bills, out)
+	case "accounts":
+		rc := recharge.NewService(store, recharge.Config{PurchaseLimitFen: 150000, OrderTTL: 15 * time.Minute,
+			QuoteTTL: 5 * time.Minute, Location: beijing}, nil, log)
+		return importAccounts(ctx, store, con, rc, *accountLines, out)
 	}
-	return errors.New("-phase: seed, search or import")
+	return errors.New("-phase: seed, search, import or accounts")
 }
 
 var surnames = []rune("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈")
@@ -242,6 +248,38 @@ func importBills(ctx context.Context, store *models.Store, con *console.Service,
 	if len(picked) < lines {
 		return fmt.Errorf("only %d ordinary accounts; seed more", len(picked))
 	}
+	res, err := whilePaying(ctx, rc, picked, period, func() (console.ImportResult, error) {
+		return con.ImportBills(ctx, staff.Actor{Name: "consolebench", Role: staff.Admin, IP: "local"}, "bench.csv", &file)
+	}, file.Cap(), out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "import %d bills (period %s)\n", res.Import.TotalRows, period)
+	var sum, arrears int64
+	store.DB().Raw("SELECT COALESCE(SUM(amount_due_fen - amount_paid_fen), 0) FROM bills").Scan(&sum)
+	store.DB().Raw("SELECT COALESCE(SUM(arrears_fen), 0) FROM accounts").Scan(&arrears)
+	fmt.Fprintf(out, "check: open bills %d fen, accounts' arrears %d fen (equal: %v)\n", sum, arrears, sum == arrears)
+	return nil
+}
+
+// vmHWM is the process's peak resident set (Linux).
+func vmHWM() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
+
+// whilePaying times run (an import) while a payment is made every 20 ms on
+// a random account of picked, after the same payments alone for 5 s, and
+// reports the import's time and memory and the payments' latency.
+func whilePaying(ctx context.Context, rc *recharge.Service, picked []int, period string, run func() (console.ImportResult, error), fileSize int, out io.Writer) (console.ImportResult, error) {
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -297,40 +335,55 @@ func importBills(ctx context.Context, store *models.Store, con *console.Service,
 		}
 	}()
 	start := time.Now()
-	res, err := con.ImportBills(ctx, staff.Actor{Name: "consolebench", Role: staff.Admin, IP: "local"}, "bench.csv", &file)
+	res, err := run()
 	elapsed := time.Since(start)
 	close(done)
 	wg.Wait()
 	if err != nil {
-		return err
+		return res, err
 	}
-	fmt.Fprintf(out, "import %d bills (period %s): %s, %.0f lines/s\n", res.Import.TotalRows, period, elapsed.Round(time.Millisecond),
+	fmt.Fprintf(out, "import %d lines: %s, %.0f lines/s\n", res.Import.TotalRows, elapsed.Round(time.Millisecond),
 		float64(res.Import.TotalRows)/elapsed.Seconds())
 	fmt.Fprintf(out, "memory: Go heap in use peak %.1f MiB (%.1f MiB before, the file itself %.1f MiB); process peak RSS %s\n",
-		float64(peakHeap.Load())/(1<<20), float64(base.HeapInuse)/(1<<20), float64(file.Cap())/(1<<20), vmHWM())
+		float64(peakHeap.Load())/(1<<20), float64(base.HeapInuse)/(1<<20), float64(fileSize)/(1<<20), vmHWM())
 	if e := payErr.Load(); e != nil {
 		fmt.Fprintf(out, "a payment failed: %v\n", e)
 	}
 	if len(payLat) > 0 {
 		fmt.Fprintf(out, "payments during the import: %d, latency p50 %s p99 %s max %s\n", len(payLat), pct(payLat, .5), pct(payLat, .99), pct(payLat, 1))
 	}
-	var sum, arrears int64
-	store.DB().Raw("SELECT COALESCE(SUM(amount_due_fen - amount_paid_fen), 0) FROM bills").Scan(&sum)
-	store.DB().Raw("SELECT COALESCE(SUM(arrears_fen), 0) FROM accounts").Scan(&arrears)
-	fmt.Fprintf(out, "check: open bills %d fen, accounts' arrears %d fen (equal: %v)\n", sum, arrears, sum == arrears)
-	return nil
+	return res, nil
 }
 
-// vmHWM is the process's peak resident set (Linux).
-func vmHWM() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+// importAccounts imports an accounts file of lines existing accounts
+// (ordinary, so that the same bill payments run beside it) with a new
+// address each, through the console's ImportAccounts (staging, check,
+// switch, batches of 200), while payments are made.
+func importAccounts(ctx context.Context, store *models.Store, con *console.Service, rc *recharge.Service, lines int, out io.Writer) error {
+	var n, runs int64
+	store.DB().Raw("SELECT COUNT(*) FROM accounts").Scan(&n)
+	store.DB().Raw("SELECT COUNT(*) FROM imports").Scan(&runs)
+	period := fmt.Sprintf("acc%d", runs)
+	var file bytes.Buffer
+	file.WriteString(customer.ImportHeader + "\n")
+	var picked []int
+	for i := 0; len(picked) < lines && i < int(n); i++ {
+		if kindOf(i) == "ordinary" {
+			picked = append(picked, i)
+			fmt.Fprintf(&file, "%s,%s,新街%d号%s,%s,ordinary,%s,,,0\n", userNumber(i), name(i), i, period, phone(i), meterNumber(i))
 		}
 	}
-	return "unknown"
+	if len(picked) < lines {
+		return fmt.Errorf("only %d ordinary accounts; seed more", len(picked))
+	}
+	res, err := whilePaying(ctx, rc, picked, period, func() (console.ImportResult, error) {
+		return con.ImportAccounts(ctx, staff.Actor{Name: "consolebench", Role: staff.Admin, IP: "local"}, "accounts.csv", &file)
+	}, file.Cap(), out)
+	if err != nil {
+		return err
+	}
+	var moved int64
+	store.DB().Raw("SELECT COUNT(*) FROM accounts WHERE address LIKE ?", "%"+period).Scan(&moved)
+	fmt.Fprintf(out, "import %d accounts: %d updated, %d created; %d addresses now from this file\n", res.Import.TotalRows, res.Updated, res.Created, moved)
+	return nil
 }

@@ -35,7 +35,7 @@ import (
 
 	"gaspay/app"
 	"gaspay/config"
-	"gaspay/customer"
+	"gaspay/console"
 	"gaspay/handlers"
 	"gaspay/logging"
 	"gaspay/models"
@@ -238,13 +238,14 @@ func importAccounts(ctx context.Context, cfg config.Config, log *slog.Logger, pa
 		return err
 	}
 	start := time.Now()
-	// Import needs neither Redis nor WeChat.
-	svc := customer.NewService(store, nil, customer.Config{}, log)
-	res, err := svc.Import(ctx, f)
+	// Import needs neither Redis nor WeChat. Staged, then applied in short
+	// batches: payments go on while it runs.
+	svc := console.NewService(store, nil, console.Config{Location: beijing}, log)
+	res, err := svc.ImportAccounts(ctx, cliActor(), path, f)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)
 	}
-	fmt.Fprintf(stdout, "imported %s: %d created, %d updated in %s\n", path, res.Created, res.Updated,
-		time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "imported %s: %d created, %d updated in %s (import %d)\n", path, res.Created, res.Updated,
+		time.Since(start).Round(time.Millisecond), res.Import.ID)
 	return nil
 }

@@ -29,7 +29,12 @@
     awaiting_approval: "等待审批", approved: "已批准", rejected: "已驳回", current: "在用", lost: "挂失",
     wechat_mp: "微信小程序", wechat_oa: "微信公众号", alipay_wap: "支付宝H5", alipay_mp: "支付宝小程序", partner: "代收合作方",
     viewer: "客服", operator: "营业员", finance: "财务", admin: "管理员", bill: "账单", gas: "购气", card: "IC卡", applied: "已导入",
-    staging: "暂存", committed: "导入中"
+    staging: "暂存", committed: "导入中",
+    queued: "排队待发", sent: "已发往平台", expired: "平台已过期，待重发", applied_iot: "燃气表已确认", awaiting_write: "待写卡",
+    in_doubt: "结果未知", low_balance: "余额不足提醒", payment_received: "缴费成功", credit_delivered: "充值到账",
+    delivery_action: "需要操作", arrears_reminder: "欠费提醒", refused: "用户拒收", quota: "无订阅授权或超额", given_up: "已放弃",
+    matched: "已平", mismatched: "有差异", reported: "充值宝已回报", on_card: "读卡确认已在卡上", not_landed: "读卡确认未写入",
+    superseded: "已由另一次写卡送达", alipay: "支付宝", wechat: "微信支付", done: "已完成", waiting: "等待账单", open: "未处理", repaired: "已修复", resolved: "已处理", running: "对账中", retry: "待重试"
   };
   function w(s) { return words[s] || s || ""; }
 
@@ -62,7 +67,7 @@
 
   function can(perm) {
     var g = { read: ["viewer", "operator", "finance", "admin"], act: ["operator", "admin"], approve: ["finance", "admin"],
-      audit: ["finance", "admin"], manage: ["admin"] };
+      audit: ["finance", "admin"], report: ["finance", "admin"], manage: ["admin"] };
     return me && g[perm].indexOf(me.role) >= 0;
   }
 
@@ -119,7 +124,7 @@
       tabs[i].className = tabs[i].getAttribute("data-tab") === (parts[0] === "customer" ? "search" : parts[0]) ? "on" : "";
     }
     var pages = { dash: dashboard, search: search, customer: customer, orders: orders, approvals: approvals, alerts: alerts,
-      imports: imports, audit: audit, reports: reports, settings: settings };
+      imports: imports, audit: audit, reports: reports, recon: recon, settings: settings };
     (pages[parts[0]] || dashboard)(parts[1] ? decodeURIComponent(parts[1]) : "");
   }
   window.addEventListener("hashchange", route);
@@ -200,7 +205,10 @@
         return [esc(when(x.issued_at)), esc(x.box_id), x.seq, x.amount, x.in_doubt ? '<span class="tag bad">未确认，可能已写入卡中（读卡后确定）</span>' : esc(x.result) + " " + esc(when(x.resolved_at))];
       }));
       html += "<h2>充值宝记录</h2>" + table(["时间", "事件", "订单", "卡号", "说明"], c.box_events.map(function (e) { return [esc(when(e.created_at)), esc(e.kind), esc(e.order_no || ""), esc(e.card_serial || ""), esc(e.detail)]; }));
-      html += "<h2>发送的消息</h2><p class='muted'>系统尚未记录发送给用户的消息。</p>";
+      html += '<h2>发送的消息</h2><div id="messages">' + table(["时间", "消息", "应用", "OpenID", "状态", "发送时间", "说明"], c.messages.map(function (m) {
+        return [esc(when(m.created_at)), '<span class="message-event">' + esc(w(m.event)) + "</span>", esc(m.app === "mp" ? "小程序" : "公众号"), esc(m.open_id),
+          '<span class="tag ' + (m.state === "sent" ? "good" : (m.state === "pending" ? "" : "bad")) + '">' + esc(w(m.state)) + "</span>", esc(when(m.sent_at)), esc(m.last_error || "")];
+      })) + "</div>";
       view.innerHTML = html;
       bindOrderButtons(function () { customer(id); });
       on("status-form", function () {
@@ -239,20 +247,60 @@
   }
 
   function orderTable(list) {
-    return table(["订单号", "创建时间", "渠道", "状态", "应付", "支付", "送达", ""], list.map(function (o) {
+    return table(["订单号", "创建时间", "渠道", "状态", "应付", "价格版本", "支付", "送达", ""], list.map(function (o) {
       var credit = o.credit ? ({ pending: "待送达", delivered: "已到表", cancelled: "已取消" }[o.credit.status] || o.credit.status) + (o.delivery_attempts ? "（已尝试 " + o.delivery_attempts + " 次）" : "") : "";
       var acts = '<button type="button" class="link ask" data-no="' + esc(o.order_no) + '">查询支付机构</button>';
+      if (o.credit && o.credit.kind !== "bill") acts += ' <button type="button" class="link delivery" data-no="' + esc(o.order_no) + '">送达状态</button>';
       if (can("act") && o.status === "paid") acts += ' <button type="button" class="link refund" data-no="' + esc(o.order_no) + '">退款</button>';
       return ['<span class="order-no">' + esc(o.order_no) + "</span>", esc(when(o.created_at)), esc(w(o.channel)),
         '<span class="order-status">' + esc(w(o.status)) + "</span>" + (o.refund ? "<br>退款" + esc(w(o.refund.status)) : ""),
-        yuan(o.payable_fen), o.payment ? esc(o.payment.provider) + " " + esc(o.payment.provider_txn_id) : "", esc(credit),
+        yuan(o.payable_fen), o.tariff_version ? '<span class="tariff-version">第 ' + o.tariff_version + " 版</span>" : "", o.payment ? esc(o.payment.provider) + " " + esc(o.payment.provider_txn_id) : "", esc(credit),
         acts + '<div class="order-extra" data-no="' + esc(o.order_no) + '"></div>'];
     }));
   }
 
   function extra(no) { return view.querySelector('.order-extra[data-no="' + no + '"]'); }
 
+  // deliveryState shows where an order's credit stands: a card credit's
+  // recovery, or an IoT credit's delivery with a resend for the counter.
+  function deliveryState(no, box) {
+    api("GET", "/api/admin/orders/" + no + "/delivery").then(function (res) {
+      if (res.status !== 200) { box.innerHTML = '<span class="err">' + esc(res.body.message) + "</span>"; return; }
+      var d = res.body, html = "";
+      if (d.card) {
+        var says = { awaiting_write: "待写卡：客户下次在任一充值宝或自助机读卡时写入，不再收费。", in_doubt: "写卡结果未知：下次读卡时确定；卡上没有就重新写入，不会重复。",
+          delivered: "已写入卡中。", cancelled: "已取消（已退款或冲正）。" };
+        html = '<div class="recovery"><b>恢复状态：</b><span class="recovery-state">' + esc(w(d.card.recovery)) + "</span> " + esc(says[d.card.recovery] || "") +
+          table(["下发时间", "充值宝", "购气次数", "写入量", "结果"], d.card.writes.map(function (x) {
+            return [esc(when(x.issued_at)), esc(x.box_id), x.seq, x.amount, x.result ? esc(x.result) + " " + esc(when(x.resolved_at)) : '<span class="tag bad">未确认</span>'];
+          })) + "</div>";
+      } else if (d.iot) {
+        var i = d.iot;
+        html = '<div class="recovery"><b>物联网下发：</b><span class="iot-state">' + esc(i.state === "applied" ? w("applied_iot") : w(i.state)) + "</span>，第 " + i.seq + " 次购气，已发 " + i.copies + " 份" +
+          (i.valid_until ? "，最后一份有效至 " + esc(when(i.valid_until)) : "") + (i.cancel_requested_at ? "，已申请取消（" + (i.cancel_confirmed_at ? "平台已确认" : "待平台确认") + "）" : "") +
+          (d.in_doubt ? '，<span class="tag bad">可能仍会到账，不能直接退款</span>' : "") +
+          (can("act") && (i.state === "sent" || i.state === "expired" || i.state === "queued") && !i.cancel_requested_at ? ' <button type="button" class="resend" data-no="' + esc(no) + '">重发指令</button>' : "") + "</div>";
+      } else if (d.kind === "iot") {
+        html = '<div class="recovery"><b>物联网下发：</b><span class="iot-state">待排队</span>，付款已到，下发任务将很快发往燃气表平台' +
+          (can("act") && d.credit_status === "pending" ? ' <button type="button" class="resend" data-no="' + esc(no) + '">立即下发</button>' : "") + "</div>";
+      } else {
+        html = '<span class="muted">' + esc(w(d.credit_status)) + "</span>";
+      }
+      box.innerHTML = html;
+      var rb = box.querySelector("button.resend");
+      if (rb) rb.addEventListener("click", function () {
+        api("POST", "/api/admin/orders/" + no + "/resend", { note: "营业厅重发" }).then(function (r) {
+          if (r.status !== 200) return failed(r);
+          toast("已重发，共 " + r.body.copies + " 份"); deliveryState(no, box);
+        });
+      });
+    });
+  }
+
   function bindOrderButtons(reload) {
+    view.querySelectorAll("button.delivery").forEach(function (b) {
+      b.addEventListener("click", function () { var no = b.getAttribute("data-no"); deliveryState(no, extra(no)); });
+    });
     view.querySelectorAll("button.ask").forEach(function (b) {
       b.addEventListener("click", function () {
         var no = b.getAttribute("data-no");
@@ -273,6 +321,10 @@
           e.preventDefault();
           api("POST", "/api/admin/orders/" + no + "/refund", { reason: box.querySelector(".refund-reason").value.trim() }).then(function (res) {
             if (res.status !== 202) { box.innerHTML = '<span class="err">' + esc(res.body.message) + "</span>"; return; }
+            if (res.body.status === "cancel_requested") {
+              box.innerHTML = '<span class="refund-result">充值指令已发往燃气表，已申请取消；燃气表上报确认未到账后自动原路退款。</span>';
+              return;
+            }
             if (res.body.status === "awaiting_approval") {
               box.innerHTML = '<span class="refund-result">退款金额超过 ' + yuan(res.body.threshold_fen) + "，已提交审批（编号 " + res.body.approval_id + "），需另一位财务或管理员批准。</span>";
               return;
@@ -321,7 +373,7 @@
         b.addEventListener("click", function () {
           api("POST", "/api/admin/approvals/" + b.getAttribute("data-id") + "/approve", {}).then(function (r) {
             if (r.status !== 202) return failed(r);
-            toast("已批准，退款 " + r.body.refund_no + " " + w(r.body.status)); approvals();
+            toast(r.body.status === "cancel_requested" ? "已批准：充值指令正在取消，燃气表确认未到账后自动退款" : "已批准，退款 " + r.body.refund_no + " " + w(r.body.status)); approvals();
           });
         });
       });
@@ -361,13 +413,14 @@
   function imports() {
     if (!can("manage")) { view.innerHTML = "<h2>导入</h2><p class='muted'>只有管理员可以导入数据。</p>"; return; }
     view.innerHTML = "<h2>导入</h2><div class='card'><form id='import-form' class='row'><select id='import-kind'><option value='bills'>账单（user_number,period,amount_fen,due_date）</option>" +
+      "<option value='accounts'>账户（user_number,holder_name,address,phone,kind,meter_number,card_serial,card_type,balance_fen）</option>" +
       "<option value='readings'>抄表读数（meter_number,read_at,reading_centi_m3）</option></select><input id='import-file' type='file' accept='.csv,text/csv'>" +
       "<button type='submit'>上传导入</button></form><p class='muted'>整个文件要么全部导入，要么什么都不改；有错误时会列出每一个出错的行。</p><div id='import-result'></div></div><h2>最近的导入</h2><div id='import-list'></div>";
     function list() {
       api("GET", "/api/admin/imports").then(function (res) {
         if (res.status !== 200) return failed(res);
         document.getElementById("import-list").innerHTML = table(["编号", "类型", "文件", "操作人", "状态", "行数", "时间"], res.body.imports.map(function (i) {
-          return [i.import_id, esc(i.kind === "bills" ? "账单" : "读数"), esc(i.file_name), esc(i.actor), esc(w(i.status)), i.rows, esc(when(i.created_at))];
+          return [i.import_id, esc({ bills: "账单", readings: "读数", accounts: "账户" }[i.kind] || i.kind), esc(i.file_name), esc(i.actor), esc(w(i.status)), i.rows, esc(when(i.created_at))];
         }));
       });
     }
@@ -384,7 +437,7 @@
           return;
         }
         if (res.status !== 200) { out.innerHTML = '<p class="err">' + esc(res.body.message) + "</p>"; return; }
-        out.innerHTML = '<p class="ok import-ok">已导入 ' + res.body.rows + " 行（编号 " + res.body.import_id + "）。</p>";
+        out.innerHTML = '<p class="ok import-ok">已导入 ' + res.body.rows + " 行（编号 " + res.body.import_id + "）。导入分批写入，不影响缴费。</p>";
         list();
       });
     });
@@ -407,6 +460,57 @@
         "<h2>冲正</h2>" + table(["笔数", "金额"], [[r.reversals.count, yuan(r.reversals.total_fen)]]);
       document.getElementById("report-form").addEventListener("submit", function (e) { e.preventDefault(); location.hash = "reports/" + val("r-date"); });
     });
+  }
+
+  // 对账（财务）
+  function recon() {
+    if (!can("report")) { view.innerHTML = "<h2>对账</h2><p class='muted'>只有财务和管理员可以查看对账。</p>"; return; }
+    view.innerHTML = '<h2>对账</h2><form id="recon-form" class="row card"><select id="r-provider"><option value="wechat">微信支付</option><option value="alipay">支付宝</option></select>' +
+      '<input id="r-day" type="date"><button type="submit">对账该日</button><span class="muted">每天自动对账；这里可重对某一天。</span></form>' +
+      '<h2>对账记录</h2><div id="recon-runs"></div><h2>未处理的差异</h2><div id="recon-diffs"></div><h2>未送达的气量</h2><div id="recon-aging"></div>';
+    function load() {
+      api("GET", "/api/admin/reconciliation/runs").then(function (res) {
+        if (res.status !== 200) return failed(res);
+        document.getElementById("recon-runs").innerHTML = table(["日期", "渠道", "状态", "平账笔数", "差异", "未处理", "账单收款", "我方收款", "手续费", "完成时间"], res.body.runs.map(function (r) {
+          return [esc(r.date), esc(w(r.provider)), '<span class="recon-status">' + esc(w(r.status)) + "</span>", r.matched, r.difference_count,
+            r.open ? '<span class="tag bad">' + r.open + "</span>" : "0", r.bill.payments + " 笔 " + yuan(r.bill.payment_fen), r.ours.payments + " 笔 " + yuan(r.ours.payment_fen),
+            esc(r.bill.fee_yuan || ""), esc(when(r.finished_at)) + (r.last_error ? '<br><span class="err">' + esc(r.last_error) + "</span>" : "")];
+        }));
+      });
+      api("GET", "/api/admin/reconciliation/differences").then(function (res) {
+        if (res.status !== 200) return failed(res);
+        var box = document.getElementById("recon-diffs");
+        box.innerHTML = table(["日期", "渠道", "类型", "订单", "账单", "我方", "发现时间", "处理"], res.body.differences.map(function (d) {
+          return [esc(d.date), esc(w(d.provider)), '<span class="diff-kind">' + esc(d.kind) + "</span>", esc(d.order_no), esc(d.bill), esc(d.ours), esc(when(d.found_at)),
+            '<form class="row diff-resolve" data-id="' + d.id + '"><input type="text" placeholder="处理说明" maxlength="200"><button type="submit">标记已处理</button></form>'];
+        }));
+        box.querySelectorAll("form.diff-resolve").forEach(function (f) {
+          f.addEventListener("submit", function (e) {
+            e.preventDefault();
+            api("POST", "/api/admin/reconciliation/differences/" + f.getAttribute("data-id") + "/resolve", { note: f.querySelector("input").value.trim() }).then(function (r) {
+              if (r.status !== 200) return failed(r);
+              toast("差异已处理"); load();
+            });
+          });
+        });
+      });
+      api("GET", "/api/admin/reconciliation/aging").then(function (res) {
+        if (res.status !== 200) return failed(res);
+        var a = res.body;
+        document.getElementById("recon-aging").innerHTML = "<p>共 " + a.total + " 笔已付款未送达；超过 " + Math.round(a.alert_age_seconds / 3600) + " 小时的：</p>" +
+          table(["订单", "用户号", "方式", "付款时间", "已等待", "尝试次数"], a.overdue.map(function (u) {
+            return [esc(u.order_no), esc(u.user_number), esc(w(u.kind)), esc(when(u.paid_at)), Math.round(u.age_seconds / 3600) + " 小时", u.attempts];
+          }));
+      });
+    }
+    document.getElementById("recon-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      api("POST", "/api/admin/reconciliation/runs", { provider: val("r-provider"), date: val("r-day") }).then(function (r) {
+        if (r.status !== 200) return failed(r);
+        toast("对账完成：" + w(r.body.status)); load();
+      });
+    });
+    load();
   }
 
   // 价格与合作方
