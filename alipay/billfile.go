@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"gaspay/units"
+
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"gaspay/internal/beijing"
@@ -374,31 +376,5 @@ func bracketed(line, prefix string) (string, bool) {
 }
 
 // signedYuan parses a yuan amount with an optional minus sign into fen,
-// exactly.
-func signedYuan(s string) (int64, error) {
-	neg := strings.HasPrefix(s, "-")
-	v, err := yuanToFenLoose(strings.TrimPrefix(s, "-"))
-	if neg {
-		v = -v
-	}
-	return v, err
-}
-
-// yuanToFenLoose accepts "12", "12.3" and "12.34" (bills drop trailing
-// zeros at times); never through a float.
-func yuanToFenLoose(s string) (int64, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" || len(whole) > 12 || len(frac) > 2 {
-		return 0, fmt.Errorf("bad amount %q", s)
-	}
-	digits := whole + frac + strings.Repeat("0", 2-len(frac))
-	var v int64
-	for i := 0; i < len(digits); i++ {
-		c := digits[i]
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("bad amount %q", s)
-		}
-		v = v*10 + int64(c-'0')
-	}
-	return v, nil
-}
+// exactly; bills drop trailing zeros at times ("12", "12.3").
+func signedYuan(s string) (int64, error) { return units.ParseDecimal(s, 2) }

@@ -359,7 +359,7 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 				return err
 			}
 			if o.Status != models.OrderPaid || credit.Status != models.CreditPending || credit.Kind != models.CreditCard ||
-				credit.Unit != unit || credit.Amount <= 0 || credit.Amount > 1<<31 {
+				credit.Quantity().Unit() != string(unit) || credit.Quantity().Count() <= 0 || credit.Quantity().Count() > 1<<31 {
 				return ErrNotForCard
 			}
 			card, err := tx.LockCard(ctx, sd.Card.Serial)
@@ -377,12 +377,12 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 			// frame back and hand it to this box while the session lives.
 			return tx.InsertCardWrite(ctx, &models.CardWrite{WriteID: id.String(), CreditID: credit.ID, AccountID: o.AccountID,
 				BoxID: strings.ToUpper(s.BoxID.String()), SessionID: s.ID, HelloCounter: int64(s.Hello), Seq: seq,
-				Amount: credit.Amount, IssuedAt: now, ActiveAt: now})
+				Amount: credit.Quantity().Count(), IssuedAt: now, ActiveAt: now})
 		})
 		if err != nil {
 			return nil, nil, err
 		}
-		next, err := img.NextPurchase(uint32(credit.Amount))
+		next, err := img.NextPurchase(uint32(credit.Quantity().Count()))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -395,10 +395,10 @@ func (d *Desk) write(ctx context.Context, own, sessionID, orderNo string) (blepr
 		}
 		sd.Live[id.String()] = hex.EncodeToString(newRaw[:])
 		sd.Write = &writeState{WriteID: id.String(), OrderNo: orderNo, CreditID: credit.ID, Seq: seq, New: hex.EncodeToString(newRaw[:])}
-		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Amount, credit.Unit))
+		ev := d.event(s, sd.UserID, "write_issued", fmt.Sprintf("purchase %d, %d %s", seq, credit.Quantity().Count(), credit.Quantity().Unit()))
 		ev.CardSerial, ev.OrderNo = &sd.Card.Serial, &orderNo
 		d.rec.Add(ctx, ev)
-		view := CardView{Event: "write_issued", Pending: &PendingView{OrderNo: orderNo, Amount: credit.Amount, Unit: string(credit.Unit), WriteAvailable: true}}
+		view := CardView{Event: "write_issued", Pending: &PendingView{OrderNo: orderNo, Amount: credit.Quantity().Count(), Unit: credit.Quantity().Unit(), WriteAvailable: true}}
 		return []bleproxy.Message{bleproxy.WriteCardBody{WriteID: id, Expected: raw, New: newRaw}}, view, sd.store(s)
 	})
 }

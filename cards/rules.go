@@ -17,7 +17,7 @@ import (
 
 func cardUnit(t bleproxy.CardType) (models.CardType, models.Unit) {
 	if t == bleproxy.CardVolume {
-		return models.CardVolume, models.UnitCm3
+		return models.CardVolume, models.UnitCentiM3
 	}
 	return models.CardAmount, models.UnitFen
 }
@@ -77,8 +77,9 @@ func judgeRead(img bleproxy.CardImage, cr models.CardRead, unknown, atKiosk bool
 	case cr.AccountKind != models.KindICCard || !img.HasUserNumber(cr.UserNumber) || cr.Type != v.cardType:
 		return refuse("card_mismatch", "This card does not match its account's records. Visit the service hall.")
 	}
+	pending, hasPending := cr.PendingCredit()
 	v.delivered = cr.CreditID != nil && cr.CreditSeq != nil && *cr.CreditSeq == v.seq &&
-		cr.CreditUnit != nil && *cr.CreditUnit == v.unit && *cr.CreditAmount == int64(img.Credit)
+		hasPending && pending == v.unit.Of(int64(img.Credit))
 	last := cr.LastWrittenSeq
 	if !v.delivered && last != nil && v.seq < *last {
 		return refuse("card_stale", fmt.Sprintf("This card is older than the last purchase written to its account (purchase %d). Use your latest card.", *last))
@@ -113,13 +114,14 @@ func cardView(img bleproxy.CardImage, cr models.CardRead, serial string, r readV
 	if img.WriteBackTime != 0 {
 		rem, use := int64(img.MeterRemaining), int64(img.MeterUsage)
 		at := time.Unix(int64(img.WriteBackTime), 0).UTC()
-		v.MeterRemaining, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &at
+		v.MeterRemaining, v.MeterUsageCentiM3, v.MeterUsageCm3, v.WrittenBackAt = &rem, &use, &use, &at
 	}
 	switch {
 	case r.delivered:
 		v.Delivered = &DeliveredView{OrderNo: deref(cr.OrderNo), Seq: r.seq}
 	case cr.CreditID != nil:
-		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: *cr.CreditAmount, Unit: string(*cr.CreditUnit),
+		pending, _ := cr.PendingCredit()
+		v.Pending = &PendingView{OrderNo: deref(cr.OrderNo), Amount: pending.Count(), Unit: pending.Unit(),
 			WriteAvailable: img.State == bleproxy.CardLoaded, InDoubt: out == readInDoubt}
 	}
 	switch {

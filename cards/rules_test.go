@@ -24,7 +24,7 @@ func TestJudgeRead(t *testing.T) {
 	// pending: the account's purchase 8 of 2000 (0.01 m3), attempted tries times.
 	pending := func(seq, tries int) func(*models.CardRead) {
 		return func(cr *models.CardRead) {
-			cr.CreditID, cr.CreditSeq, cr.CreditAmount, cr.CreditUnit = ptr(int64(3)), ptr(seq), ptr(int64(2000)), ptr(models.UnitCm3)
+			cr.CreditID, cr.CreditSeq, cr.CreditAmount, cr.CreditUnit = ptr(int64(3)), ptr(seq), ptr(int64(2000)), ptr(models.UnitCentiM3)
 			cr.CreditTries, cr.OrderNo = ptr(tries), ptr("GP1")
 		}
 	}
@@ -67,7 +67,7 @@ func TestJudgeRead(t *testing.T) {
 			if got != c.refusal || v.delivered != c.delivered || v.settle != c.settle {
 				t.Errorf("verdict: refusal %q delivered %v settle %v; want %q %v %v", got, v.delivered, v.settle, c.refusal, c.delivered, c.settle)
 			}
-			if v.refusal == nil && (v.seq != int(c.img.Seq) || v.cardType != models.CardVolume || v.unit != models.UnitCm3) {
+			if v.refusal == nil && (v.seq != int(c.img.Seq) || v.cardType != models.CardVolume || v.unit != models.UnitCentiM3) {
 				t.Errorf("verdict: seq %d type %s unit %s", v.seq, v.cardType, v.unit)
 			}
 		})

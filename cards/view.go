@@ -13,17 +13,20 @@ type Reason struct {
 
 // CardView is what the phone shows after a card read or a write result.
 type CardView struct {
-	Event           string         `json:"event"`
-	Card            string         `json:"card,omitempty"` // present, absent, unreadable
-	AccountID       int64          `json:"account_id,omitempty"`
-	UserNumber      string         `json:"user_number,omitempty"`
-	Holder          string         `json:"holder,omitempty"`
-	CardSerial      string         `json:"card_serial,omitempty"`
-	CardType        string         `json:"card_type,omitempty"`
-	CreditState     string         `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
-	Seq             int            `json:"seq,omitempty"`
-	LastCredit      int64          `json:"last_credit,omitempty"`
-	MeterRemaining  *int64         `json:"meter_remaining,omitempty"`
+	Event             string `json:"event"`
+	Card              string `json:"card,omitempty"` // present, absent, unreadable
+	AccountID         int64  `json:"account_id,omitempty"`
+	UserNumber        string `json:"user_number,omitempty"`
+	Holder            string `json:"holder,omitempty"`
+	CardSerial        string `json:"card_serial,omitempty"`
+	CardType          string `json:"card_type,omitempty"`
+	CreditState       string `json:"credit_state,omitempty"` // loaded: the meter took the last purchase; pending: not yet
+	Seq               int    `json:"seq,omitempty"`
+	LastCredit        int64  `json:"last_credit,omitempty"`
+	MeterRemaining    *int64 `json:"meter_remaining,omitempty"`
+	MeterUsageCentiM3 *int64 `json:"meter_usage_centi_m3,omitempty"`
+	// MeterUsageCm3 is MeterUsageCentiM3's old name, kept for the clients
+	// of the last release (deprecated).
 	MeterUsageCm3   *int64         `json:"meter_usage_cm3,omitempty"`
 	WrittenBackAt   *time.Time     `json:"written_back_at,omitempty"`
 	PurchaseAllowed bool           `json:"purchase_allowed"`

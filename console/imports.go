@@ -28,8 +28,8 @@ const (
 // batch locks at most applyBatch accounts for a few milliseconds, so a
 // payment waits for one batch at worst, never for the whole import.
 const (
-	stageBatch   = 1000
-	applyBatch   = 200
+	stageBatch = 1000
+	applyBatch = 200
 	// accountBatch is smaller: an account row is applied statement by
 	// statement (importRow, under a savepoint), about 5 ms each on a
 	// loaded machine, so 50 keep a batch's locks to a quarter second.

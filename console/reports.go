@@ -3,13 +3,13 @@ package console
 import (
 	"context"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // DailyReport is the day's settlement (日结): payments per channel and per
@@ -98,10 +98,4 @@ func (r DailyReport) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
-}
+func yuan(fen int64) string { return units.Fen(fen).Yuan() }

@@ -55,8 +55,8 @@ func toStored(tiers []recharge.Tier) ([]models.TariffTier, error) {
 	for i, t := range tiers {
 		out[i] = models.TariffTier{Ordinal: i + 1, PriceFenPerM3: t.PriceFenPerM3}
 		if i < len(tiers)-1 {
-			u := t.UpperCm3
-			out[i].UpperCm3 = &u
+			u := t.UpperCentiM3
+			out[i].UpperCentiM3 = &u
 		}
 	}
 	return out, nil

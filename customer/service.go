@@ -11,7 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"gaspay/models"
+	"gaspay/recharge"
 	"gaspay/rediskv"
+	"gaspay/units"
 )
 
 // Errors the service returns; test them with errors.Is.
@@ -401,8 +403,7 @@ type BillView struct {
 type PendingCreditView struct {
 	OrderNo string
 	Kind    models.CreditKind
-	Unit    models.Unit
-	Amount  int64
+	Credit  units.Quantity
 	PaidAt  *time.Time
 }
 
@@ -435,7 +436,9 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 	v := AccountView{
 		ID: d.ID, BindingID: d.BindingID, IsDefault: d.IsDefault, UserNumber: d.UserNumber, Kind: d.Kind,
 		Status: d.Status, HolderMasked: MaskName(d.HolderName), AddressMasked: MaskAddress(d.Address),
-		BalanceFen: d.BalanceFen, PurchaseLimitFen: s.cfg.PurchaseLimitFen,
+		BalanceFen: d.BalanceFen,
+		// The limit a quote of this account allows (recharge/limits.go).
+		PurchaseLimitFen: int64(recharge.PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), d.Kind, units.Fen(d.ArrearsFen))),
 	}
 	if d.Kind == models.KindOrdinary {
 		arrears := d.ArrearsFen
@@ -466,7 +469,7 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 		c, err := s.store.PendingCredit(ctx, d.ID)
 		switch {
 		case err == nil:
-			v.PendingCredit = &PendingCreditView{OrderNo: c.OrderNo, Kind: c.Kind, Unit: c.Unit, Amount: c.Amount, PaidAt: c.PaidAt}
+			v.PendingCredit = &PendingCreditView{OrderNo: c.OrderNo, Kind: c.Kind, Credit: c.Quantity(), PaidAt: c.PaidAt}
 		case !errors.Is(err, models.ErrNotFound):
 			return AccountView{}, fmt.Errorf("customer: account %d credit: %w", accountID, err)
 		}
@@ -478,7 +481,7 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 		v.MeterOnly = true
 		v.UserNumber, v.HolderMasked, v.AddressMasked, v.ArrearsFen, v.Card, v.Bills = "", "", "", nil, nil, nil
 		if v.PendingCredit != nil {
-			v.PendingCredit = &PendingCreditView{Kind: v.PendingCredit.Kind, Unit: v.PendingCredit.Unit}
+			v.PendingCredit = &PendingCreditView{Kind: v.PendingCredit.Kind, Credit: v.PendingCredit.Credit.Hidden()}
 		}
 	}
 	return v, nil

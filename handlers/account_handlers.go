@@ -85,8 +85,8 @@ func toAccountResponse(v customer.AccountView) accountResponse {
 		}
 	}
 	if p := v.PendingCredit; p != nil {
-		out.PendingCredit = &pendingCreditResponse{OrderNo: p.OrderNo, Kind: string(p.Kind), Unit: string(p.Unit),
-			Amount: p.Amount, PaidAt: p.PaidAt}
+		out.PendingCredit = &pendingCreditResponse{OrderNo: p.OrderNo, Kind: string(p.Kind), Unit: p.Credit.Unit(),
+			Amount: p.Credit.Count(), PaidAt: p.PaidAt}
 	}
 	return out
 }

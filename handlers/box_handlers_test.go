@@ -154,7 +154,7 @@ func cardBuyer(t *testing.T, env *apptest.Env, srv *apptest.Instance, boxID stri
 // paidPurchase buys volume for the card's account and pays it.
 func paidPurchase(t *testing.T, env *apptest.Env, b buyer, volume int) string {
 	t.Helper()
-	no := orderNo(t, b.order(map[string]any{"volume_cm3": volume}))
+	no := orderNo(t, b.order(map[string]any{"volume_centi_m3": volume}))
 	if _, err := env.Pay.Pay(context.Background(), no, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestBoxPurchase(t *testing.T) {
 	v := p.connect()
 	if v["card"] != "present" || v["holder"] != "秦*" || v["user_number"] != "031140086" || v["card_type"] != "volume" ||
 		num(v["seq"]) != 4 || v["credit_state"] != "loaded" || num(v["meter_remaining"]) != 1250 ||
-		num(v["meter_usage_cm3"]) != 123456 || v["purchase_allowed"] != true {
+		num(v["meter_usage_cm3"]) != 123456 || num(v["meter_usage_centi_m3"]) != 123456 || v["purchase_allowed"] != true {
 		t.Fatalf("first read: %v", v)
 	}
 	// The imported card had no known sequence: the first genuine read gave it.
@@ -459,7 +459,7 @@ func TestLostWriteResultRecoveredOnNextRead(t *testing.T) {
 	if r.Status != http.StatusConflict || r.Code(t) != "delivery_in_doubt" {
 		t.Fatalf("refund while in doubt: %d %s", r.Status, r.Body)
 	}
-	if r := b.order(map[string]any{"volume_cm3": 100}); r.Code(t) != "credit_pending" {
+	if r := b.order(map[string]any{"volume_centi_m3": 100}); r.Code(t) != "credit_pending" {
 		t.Fatalf("second purchase: %d %s", r.Status, r.Body)
 	}
 
@@ -534,7 +534,7 @@ func TestFailedWriteOfferedAgain(t *testing.T) {
 	if v["purchase_allowed"] != false || v["reason"].(map[string]any)["code"] != "credit_not_loaded" {
 		t.Fatalf("read of a pending card: %v", v)
 	}
-	no2 := orderNo(t, b.order(map[string]any{"volume_cm3": 100}))
+	no2 := orderNo(t, b.order(map[string]any{"volume_centi_m3": 100}))
 	if _, err := env.Pay.Pay(context.Background(), no2, ""); err != nil {
 		t.Fatal(err)
 	}

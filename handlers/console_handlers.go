@@ -264,7 +264,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"account": gin.H{"id": a.ID, "user_number": a.UserNumber, "holder_name": a.HolderName, "address": a.Address, "phone": a.Phone,
 			"kind": a.Kind, "status": a.Status, "balance_fen": a.BalanceFen, "arrears_fen": a.ArrearsFen, "purchase_seq": a.PurchaseSeq,
-			"ytd_volume_cm3": a.YTDVolumeCm3, "updated_at": a.UpdatedAt},
+			"ytd_volume_centi_m3": a.YTDVolumeCentiM3, "ytd_volume_cm3": a.YTDVolumeCentiM3, "updated_at": a.UpdatedAt},
 		"meter": meter, "cards": cardsOut, "bindings": binds, "bills": bills, "readings": readings,
 		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events, "card_writes": writes,
 		"messages": msgs,
@@ -850,7 +850,7 @@ func (h *handler) adminTariffs(c *gin.Context) {
 		for j, v := range t.Versions {
 			tiers := make([]tierJSON, len(v.Tiers))
 			for k, tt := range v.Tiers {
-				tiers[k] = tierJSON{UpperCentiM3: tt.UpperCm3, PriceFenPerM3: tt.PriceFenPerM3}
+				tiers[k] = tierJSON{UpperCentiM3: tt.UpperCentiM3, PriceFenPerM3: tt.PriceFenPerM3}
 			}
 			vs[j] = gin.H{"version": v.Version, "effective_from": v.EffectiveFrom, "created_by": v.CreatedBy, "tiers": tiers,
 				"in_force": v.Version == t.InForce, "scheduled": v.Version > t.InForce}

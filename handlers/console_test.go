@@ -565,7 +565,7 @@ func TestConsoleSearchCustomerAndActions(t *testing.T) {
 	if r := op.do("POST", status, map[string]string{"status": "suspended", "note": "客户要求停用"}); r.Status != http.StatusOK {
 		t.Fatalf("suspend: %d %s", r.Status, r.Body)
 	}
-	if r := card.quote(map[string]any{"volume_cm3": 100}); r.Code(t) != "account_inactive" {
+	if r := card.quote(map[string]any{"volume_centi_m3": 100}); r.Code(t) != "account_inactive" {
 		t.Fatalf("quote on a suspended account: %d %s", r.Status, r.Body)
 	}
 	op.do("POST", status, map[string]string{"status": "active", "note": "恢复"})
@@ -660,7 +660,7 @@ func TestTariffVersions(t *testing.T) {
 	iot := newBuyer(t, env, srv, "alice", "031130001", "李娜")
 	adm := newClerk(t, srv, "adm1", staff.Admin)
 	quote := func() map[string]any {
-		r := iot.quote(map[string]any{"volume_cm3": 100})
+		r := iot.quote(map[string]any{"volume_centi_m3": 100})
 		if r.Status != http.StatusOK {
 			t.Fatalf("quote: %d %s", r.Status, r.Body)
 		}

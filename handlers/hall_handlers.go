@@ -125,7 +125,7 @@ func (h *handler) orderReceipt(c *gin.Context) {
 	o := toOrderResponse(v)
 	out := receiptResponse{UtilityName: h.Hall.UtilityName, UserNumber: a.UserNumber, Holder: a.HolderMasked,
 		AccountKind: string(a.Kind), OrderNo: o.OrderNo, Channel: o.Channel, Purpose: o.Purpose, Status: o.Status,
-		CreatedAt: o.CreatedAt, PaidAt: *o.PaidAt, VolumeCentiM3: o.VolumeCm3, Lines: o.Lines, GrossFen: o.GrossFen,
+		CreatedAt: o.CreatedAt, PaidAt: *o.PaidAt, VolumeCentiM3: int64(o.VolumeCentiM3), Lines: o.Lines, GrossFen: o.GrossFen,
 		DeductionFen: o.DeductionFen, LeftoverFen: o.LeftoverFen, PaidFen: o.PayableFen, Delivery: o.Credit, Refund: o.Refund}
 	if o.Credit != nil {
 		out.PurchaseSeq = o.Credit.Seq

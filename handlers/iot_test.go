@@ -34,7 +34,7 @@ func newSimMeter(t *testing.T, env *apptest.Env, balance int32) *simMeter {
 		t.Fatal(err)
 	}
 	return &simMeter{t: t, env: env, m: &meterproto.Meter{Number: iotMeter, Key: meterproto.MeterKey(master, iotMeter),
-		ReportCounter: 100, Unit: meterproto.UnitFen, Balance: balance, CumulativeCm3: 123456, BatteryMV: 3600, SignalDBm: -95}}
+		ReportCounter: 100, Unit: meterproto.UnitFen, Balance: balance, CumulativeCentiM3: 123456, BatteryMV: 3600, SignalDBm: -95}}
 }
 
 func (s *simMeter) clock() uint32 { return uint32(s.env.Clock.Now().Unix()) }

@@ -243,30 +243,22 @@ func (h *handler) writeKioskCard(c *gin.Context) {
 
 // kioskPurchaseRequest is a purchase for the card just read in a session.
 // The volume is volume_centi_m3 (0.01 m³); volume_cm3, its old name, is
-// accepted too.
+// accepted too (purchaseFields).
 type kioskPurchaseRequest struct {
-	SessionID     string `json:"session_id"`
-	AmountFen     *int64 `json:"amount_fen,omitempty"`
-	VolumeCentiM3 *int64 `json:"volume_centi_m3,omitempty"`
-	VolumeCm3     *int64 `json:"volume_cm3,omitempty"`
-	AuthCode      string `json:"auth_code,omitempty"`
+	SessionID string `json:"session_id"`
+	purchaseFields
+	AuthCode string `json:"auth_code,omitempty"`
 }
 
 func toKioskPurchase(req kioskPurchaseRequest) (kiosk.Purchase, error) {
 	if !boxSessionID.MatchString(req.SessionID) {
 		return kiosk.Purchase{}, errUnknownBoxSession
 	}
-	vol := req.VolumeCentiM3
-	if vol == nil {
-		vol = req.VolumeCm3
-	} else if req.VolumeCm3 != nil {
-		return kiosk.Purchase{}, badRequest("volume_or_amount", "请只填写购气金额（amount_fen，分）或购气量（volume_centi_m3，0.01方）中的一项。")
-	}
-	q, err := toQuoteRequest(quoteRequest{AccountID: 1, VolumeCm3: vol, AmountFen: req.AmountFen}, 0)
+	buy, err := toPurchase(req.purchaseFields)
 	if err != nil {
 		return kiosk.Purchase{}, err
 	}
-	return kiosk.Purchase{SessionID: req.SessionID, VolumeCm3: q.VolumeCm3, AmountFen: q.AmountFen}, nil
+	return kiosk.Purchase{SessionID: req.SessionID, Buy: buy}, nil
 }
 
 // kioskQuote prices a purchase for the card just read, as its card type

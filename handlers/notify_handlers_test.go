@@ -59,8 +59,8 @@ func TestConcurrentDuplicateNotifications(t *testing.T) {
 	}
 	// The account's purchase sequence moved once.
 	a, _ := env.Store().Account(context.Background(), b.account)
-	if a.PurchaseSeq != 1 || a.YTDVolumeCm3 != 1666 {
-		t.Fatalf("account after 20 notifications: seq %d, ytd %d", a.PurchaseSeq, a.YTDVolumeCm3)
+	if a.PurchaseSeq != 1 || a.YTDVolumeCentiM3 != 1666 {
+		t.Fatalf("account after 20 notifications: seq %d, ytd %d", a.PurchaseSeq, a.YTDVolumeCentiM3)
 	}
 }
 
@@ -87,7 +87,7 @@ func TestCrashBetweenPaidAndAcknowledged(t *testing.T) {
 	env.SeedDemo()
 	srv := env.Start()
 	b := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
-	no := orderNo(t, b.order(map[string]any{"volume_cm3": 5000}))
+	no := orderNo(t, b.order(map[string]any{"volume_centi_m3": 5000}))
 	if err := env.Pay.PayQuietly(no); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestExpiredOrderClosed(t *testing.T) {
 	env.SeedDemo()
 	srv := env.Start()
 	b := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
-	no := orderNo(t, b.order(map[string]any{"volume_cm3": 1000}))
+	no := orderNo(t, b.order(map[string]any{"volume_centi_m3": 1000}))
 
 	// Before expiry the janitor only looks for a lost payment.
 	env.Clock.Advance(3 * time.Minute)
@@ -305,8 +305,8 @@ func TestStaffRefund(t *testing.T) {
 		t.Fatalf("refunding order: %v", o)
 	}
 	a, _ := env.Store().Account(context.Background(), b.account)
-	if a.BalanceFen != 30 || a.YTDVolumeCm3 != 0 {
-		t.Fatalf("balance %d, year volume %d after refund: want the 30 fen back and no volume", a.BalanceFen, a.YTDVolumeCm3)
+	if a.BalanceFen != 30 || a.YTDVolumeCentiM3 != 0 {
+		t.Fatalf("balance %d, year volume %d after refund: want the 30 fen back and no volume", a.BalanceFen, a.YTDVolumeCentiM3)
 	}
 	if r := refund(no, apptest.AdminToken); r.Status != http.StatusConflict || r.Code(t) != "not_refundable" {
 		t.Fatalf("second refund: %d %s", r.Status, r.Body)
@@ -331,7 +331,7 @@ func TestStaffRefund(t *testing.T) {
 		t.Fatalf("%d alerts", n)
 	}
 	// The card account may buy again, with the same purchase sequence.
-	if r := b.order(map[string]any{"volume_cm3": 100}); r.Status != http.StatusCreated {
+	if r := b.order(map[string]any{"volume_centi_m3": 100}); r.Status != http.StatusCreated {
 		t.Fatalf("buying after a refund: %d %s", r.Status, r.Body)
 	}
 

@@ -10,17 +10,50 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
-type quoteRequest struct {
-	AccountID int64  `json:"account_id"`
-	VolumeCm3 *int64 `json:"volume_cm3,omitempty"`
-	AmountFen *int64 `json:"amount_fen,omitempty"`
+// purchaseFields is what a request buys: exactly one of a volume, in 0.01
+// m3, and an amount, in fen. volume_cm3 is volume_centi_m3's old name,
+// accepted for one release (deprecated; README "Deprecated"); a request
+// that gives both names must give the same number.
+type purchaseFields struct {
+	VolumeCentiM3 *int64 `json:"volume_centi_m3,omitempty"`
+	VolumeCm3     *int64 `json:"volume_cm3,omitempty"`
+	AmountFen     *int64 `json:"amount_fen,omitempty"`
 }
 
-// maxQuantity bounds a volume (cm3) or an amount (fen) before any arithmetic:
-// ten million yuan or m3 is far past every limit.
+type quoteRequest struct {
+	AccountID int64 `json:"account_id"`
+	purchaseFields
+}
+
+// maxQuantity bounds a volume (0.01 m3) or an amount (fen) before any
+// arithmetic: ten million yuan or m3 is far past every limit.
 const maxQuantity = 1_000_000_000
+
+// toPurchase is the one converter from a request's purchase to the
+// domain's: the only place that checks "a volume or an amount, not both".
+func toPurchase(p purchaseFields) (recharge.Purchase, error) {
+	vol := p.VolumeCentiM3
+	if vol == nil {
+		vol = p.VolumeCm3
+	} else if p.VolumeCm3 != nil && *p.VolumeCm3 != *vol {
+		return recharge.Purchase{}, badRequest("volume_conflict", "volume_centi_m3 与旧字段 volume_cm3 的气量不一致，请只填写 volume_centi_m3。")
+	}
+	switch {
+	case (vol == nil) == (p.AmountFen == nil):
+		return recharge.Purchase{}, badRequest("volume_or_amount", "请输入购买金额或气量（二选一）。")
+	case vol != nil && (*vol <= 0 || *vol > maxQuantity):
+		return recharge.Purchase{}, badRequest("invalid_volume", "气量应为大于 0 的数，最小单位 0.01 立方米。")
+	case p.AmountFen != nil && (*p.AmountFen <= 0 || *p.AmountFen > maxQuantity):
+		return recharge.Purchase{}, badRequest("invalid_amount", "金额应大于 0，最小单位 0.01 元。")
+	case vol != nil:
+		return recharge.ByVolume(units.CentiM3(*vol))
+	default:
+		return recharge.ByAmount(units.Fen(*p.AmountFen))
+	}
+}
 
 // toQuoteRequest validates a purchase at the boundary.
 func toQuoteRequest(req quoteRequest, userID int64) (recharge.QuoteRequest, error) {
@@ -28,42 +61,40 @@ func toQuoteRequest(req quoteRequest, userID int64) (recharge.QuoteRequest, erro
 	if req.AccountID <= 0 {
 		return out, badRequest("invalid_account_id", "请选择您绑定的账户。")
 	}
-	switch {
-	case (req.VolumeCm3 == nil) == (req.AmountFen == nil):
-		return out, badRequest("volume_or_amount", "请输入购买金额或气量（二选一）。")
-	case req.VolumeCm3 != nil && (*req.VolumeCm3 <= 0 || *req.VolumeCm3 > maxQuantity):
-		return out, badRequest("invalid_volume", "气量应为大于 0 的数，最小单位 0.01 立方米。")
-	case req.AmountFen != nil && (*req.AmountFen <= 0 || *req.AmountFen > maxQuantity):
-		return out, badRequest("invalid_amount", "金额应大于 0，最小单位 0.01 元。")
-	case req.VolumeCm3 != nil:
-		out.VolumeCm3 = *req.VolumeCm3
-	default:
-		out.AmountFen = *req.AmountFen
-	}
-	return out, nil
+	var err error
+	out.Purchase, err = toPurchase(req.purchaseFields)
+	return out, err
 }
 
+// limitsResponse: max_volume_cm3 is max_volume_centi_m3's old name, still
+// written for the last release's clients (deprecated).
 type limitsResponse struct {
-	MaxAmountFen int64 `json:"max_amount_fen"`
-	MaxVolumeCm3 int64 `json:"max_volume_cm3,omitempty"`
+	MaxAmountFen     int64         `json:"max_amount_fen"`
+	MaxVolumeCentiM3 units.CentiM3 `json:"max_volume_centi_m3,omitempty"`
+	MaxVolumeCm3     units.CentiM3 `json:"max_volume_cm3,omitempty"`
 }
 
+// quoteResponse: volume_cm3 and ytd_volume_cm3 are the old names of
+// volume_centi_m3 and ytd_volume_centi_m3, still written for the last
+// release's clients (deprecated). credit_unit is "fen" or "centi_m3".
 type quoteResponse struct {
-	AccountID    int64           `json:"account_id"`
-	Purpose      string          `json:"purpose"`
-	VolumeCm3    int64           `json:"volume_cm3"`
-	Lines        []recharge.Line `json:"lines"`
-	GrossFen     int64           `json:"gross_fen"`
-	DeductionFen int64           `json:"deduction_fen"`
-	LeftoverFen  int64           `json:"leftover_fen"`
-	PayableFen   int64           `json:"payable_fen"`
-	CreditUnit   string          `json:"credit_unit"`
-	CreditAmount int64           `json:"credit_amount"`
-	BalanceFen   int64           `json:"balance_fen"`
-	ArrearsFen   int64           `json:"arrears_fen"`
-	YTDVolumeCm3 int64           `json:"ytd_volume_cm3"`
-	Limits       limitsResponse  `json:"limits"`
-	ValidUntil   time.Time       `json:"valid_until"`
+	AccountID        int64           `json:"account_id"`
+	Purpose          string          `json:"purpose"`
+	VolumeCentiM3    units.CentiM3   `json:"volume_centi_m3"`
+	VolumeCm3        units.CentiM3   `json:"volume_cm3"`
+	Lines            []recharge.Line `json:"lines"`
+	GrossFen         int64           `json:"gross_fen"`
+	DeductionFen     int64           `json:"deduction_fen"`
+	LeftoverFen      int64           `json:"leftover_fen"`
+	PayableFen       int64           `json:"payable_fen"`
+	CreditUnit       string          `json:"credit_unit"`
+	CreditAmount     int64           `json:"credit_amount"`
+	BalanceFen       int64           `json:"balance_fen"`
+	ArrearsFen       int64           `json:"arrears_fen"`
+	YTDVolumeCentiM3 units.CentiM3   `json:"ytd_volume_centi_m3"`
+	YTDVolumeCm3     units.CentiM3   `json:"ytd_volume_cm3"`
+	Limits           limitsResponse  `json:"limits"`
+	ValidUntil       time.Time       `json:"valid_until"`
 	// TariffVersion is the version of the tariff that priced the quote.
 	TariffVersion int `json:"tariff_version,omitempty"`
 }
@@ -73,10 +104,11 @@ func toQuoteResponse(q recharge.Quote) quoteResponse {
 	if lines == nil {
 		lines = []recharge.Line{}
 	}
-	return quoteResponse{AccountID: q.AccountID, Purpose: string(q.Purpose), VolumeCm3: q.VolumeCm3, Lines: lines,
+	return quoteResponse{AccountID: q.AccountID, Purpose: string(q.Purpose), VolumeCentiM3: q.Volume, VolumeCm3: q.Volume, Lines: lines,
 		GrossFen: q.GrossFen, DeductionFen: q.DeductionFen, LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
-		CreditUnit: string(q.CreditUnit), CreditAmount: q.CreditAmount, BalanceFen: q.BalanceFen, ArrearsFen: q.ArrearsFen,
-		YTDVolumeCm3: q.YTDVolumeCm3, Limits: limitsResponse{MaxAmountFen: q.MaxAmountFen, MaxVolumeCm3: q.MaxVolumeCm3},
+		CreditUnit: q.Credit.Unit(), CreditAmount: q.Credit.Count(), BalanceFen: q.BalanceFen, ArrearsFen: q.ArrearsFen,
+		YTDVolumeCentiM3: q.YTDVolume, YTDVolumeCm3: q.YTDVolume,
+		Limits:     limitsResponse{MaxAmountFen: int64(q.MaxAmount), MaxVolumeCentiM3: q.MaxVolume, MaxVolumeCm3: q.MaxVolume},
 		ValidUntil: q.ValidUntil, TariffVersion: q.TariffVersion}
 }
 
@@ -129,23 +161,25 @@ type refundResponse struct {
 }
 
 type orderResponse struct {
-	OrderNo      string          `json:"order_no"`
-	AccountID    int64           `json:"account_id"`
-	Channel      string          `json:"channel"`
-	Purpose      string          `json:"purpose"`
-	Status       string          `json:"status"`
-	VolumeCm3    int64           `json:"volume_cm3"`
-	Lines        []recharge.Line `json:"lines"`
-	GrossFen     int64           `json:"gross_fen"`
-	DeductionFen int64           `json:"deduction_fen"`
-	LeftoverFen  int64           `json:"leftover_fen"`
-	PayableFen   int64           `json:"payable_fen"`
-	CreatedAt    time.Time       `json:"created_at"`
-	ExpiresAt    time.Time       `json:"expires_at"`
-	PaidAt       *time.Time      `json:"paid_at,omitempty"`
-	ClosedAt     *time.Time      `json:"closed_at,omitempty"`
-	Credit       *creditResponse `json:"credit,omitempty"`
-	Refund       *refundResponse `json:"refund,omitempty"`
+	OrderNo   string `json:"order_no"`
+	AccountID int64  `json:"account_id"`
+	Channel   string `json:"channel"`
+	Purpose   string `json:"purpose"`
+	Status    string `json:"status"`
+	// VolumeCm3 is VolumeCentiM3's old name (deprecated).
+	VolumeCentiM3 units.CentiM3   `json:"volume_centi_m3"`
+	VolumeCm3     units.CentiM3   `json:"volume_cm3"`
+	Lines         []recharge.Line `json:"lines"`
+	GrossFen      int64           `json:"gross_fen"`
+	DeductionFen  int64           `json:"deduction_fen"`
+	LeftoverFen   int64           `json:"leftover_fen"`
+	PayableFen    int64           `json:"payable_fen"`
+	CreatedAt     time.Time       `json:"created_at"`
+	ExpiresAt     time.Time       `json:"expires_at"`
+	PaidAt        *time.Time      `json:"paid_at,omitempty"`
+	ClosedAt      *time.Time      `json:"closed_at,omitempty"`
+	Credit        *creditResponse `json:"credit,omitempty"`
+	Refund        *refundResponse `json:"refund,omitempty"`
 }
 
 func toOrderResponse(v recharge.OrderView) orderResponse {
@@ -155,12 +189,12 @@ func toOrderResponse(v recharge.OrderView) orderResponse {
 		lines = []recharge.Line{}
 	}
 	out := orderResponse{OrderNo: o.OrderNo, AccountID: o.AccountID, Channel: string(o.Channel), Purpose: string(o.Purpose),
-		Status: string(o.Status), VolumeCm3: o.VolumeCm3, Lines: lines, GrossFen: o.GrossFen, DeductionFen: o.DeductionFen,
+		Status: string(o.Status), VolumeCentiM3: o.VolumeCentiM3, VolumeCm3: o.VolumeCentiM3, Lines: lines, GrossFen: o.GrossFen, DeductionFen: o.DeductionFen,
 		LeftoverFen: o.LeftoverFen, PayableFen: o.PayableFen, CreatedAt: o.CreatedAt, ExpiresAt: o.ExpiresAt,
 		PaidAt: o.PaidAt, ClosedAt: o.ClosedAt}
 	if cr := v.Credit; cr != nil {
-		out.Credit = &creditResponse{Kind: string(cr.Kind), Status: string(cr.Status), Seq: cr.Seq, Unit: string(cr.Unit),
-			Amount: cr.Amount, SettledFen: cr.SettledFen, ToBalanceFen: cr.ToBalanceFen, DeliveredAt: cr.DeliveredAt}
+		out.Credit = &creditResponse{Kind: string(cr.Kind), Status: string(cr.Status), Seq: cr.Seq, Unit: cr.Quantity().Unit(),
+			Amount: cr.Quantity().Count(), SettledFen: cr.SettledFen, ToBalanceFen: cr.ToBalanceFen, DeliveredAt: cr.DeliveredAt}
 	}
 	if r := v.Refund; r != nil {
 		out.Refund = &refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,

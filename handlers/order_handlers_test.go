@@ -82,10 +82,11 @@ func TestQuotes(t *testing.T) {
 	bill := newBuyer(t, env, srv, "alice", "031120001", "王洪") // arrears 86.40 + 123.20
 
 	// 100 m3 on the first tier: 300.00 yuan, 0.30 from the balance.
-	q := card.quote(map[string]any{"volume_cm3": 10000}).JSON(t)
+	q := card.quote(map[string]any{"volume_centi_m3": 10000}).JSON(t)
 	if num(q["gross_fen"]) != 30000 || num(q["deduction_fen"]) != 30 || num(q["payable_fen"]) != 29970 ||
-		q["credit_unit"] != "cm3" || num(q["credit_amount"]) != 10000 || len(q["lines"].([]any)) != 1 ||
-		num(q["limits"].(map[string]any)["max_amount_fen"]) != 150000 || num(q["limits"].(map[string]any)["max_volume_cm3"]) != 48272 {
+		q["credit_unit"] != "centi_m3" || num(q["credit_amount"]) != 10000 || len(q["lines"].([]any)) != 1 ||
+		num(q["limits"].(map[string]any)["max_amount_fen"]) != 150000 || num(q["limits"].(map[string]any)["max_volume_cm3"]) != 48272 ||
+		num(q["limits"].(map[string]any)["max_volume_centi_m3"]) != 48272 || num(q["volume_centi_m3"]) != 10000 {
 		t.Errorf("volume quote = %v", q)
 	}
 	// 10 yuan buys 3.33 m3 (9.99 yuan); the fen left over stays in the account.
@@ -109,13 +110,13 @@ func TestQuotes(t *testing.T) {
 		body map[string]any
 		code string
 	}{
-		{"over the limit by volume", card, map[string]any{"volume_cm3": 48273}, "over_limit"},
+		{"over the limit by volume", card, map[string]any{"volume_centi_m3": 48273}, "over_limit"},
 		{"over the limit by amount", card, map[string]any{"amount_fen": 150001}, "over_limit"},
 		{"less than 0.01 m3", card, map[string]any{"amount_fen": 2}, "amount_too_small"},
-		{"volume for a bill", bill, map[string]any{"volume_cm3": 100}, "volume_not_allowed"},
-		{"both", card, map[string]any{"volume_cm3": 100, "amount_fen": 100}, "volume_or_amount"},
+		{"volume for a bill", bill, map[string]any{"volume_centi_m3": 100}, "volume_not_allowed"},
+		{"both", card, map[string]any{"volume_centi_m3": 100, "amount_fen": 100}, "volume_or_amount"},
 		{"neither", card, map[string]any{}, "volume_or_amount"},
-		{"negative", card, map[string]any{"volume_cm3": -5}, "invalid_volume"},
+		{"negative", card, map[string]any{"volume_centi_m3": -5}, "invalid_volume"},
 		{"zero", card, map[string]any{"amount_fen": 0}, "invalid_amount"},
 		{"fraction", card, map[string]any{"amount_fen": 10.5}, "invalid_json"},
 		{"string", card, map[string]any{"amount_fen": "1000"}, "invalid_json"},
@@ -130,7 +131,7 @@ func TestQuotes(t *testing.T) {
 	}
 	// Someone else's account.
 	bob := srv.Login("bob")
-	r := srv.Do(apptest.Request{Method: "POST", Path: "/api/quotes", Token: bob, Body: map[string]any{"account_id": card.account, "volume_cm3": 100}})
+	r := srv.Do(apptest.Request{Method: "POST", Path: "/api/quotes", Token: bob, Body: map[string]any{"account_id": card.account, "volume_centi_m3": 100}})
 	if r.Status != 404 {
 		t.Errorf("quote for an unbound account: %d %s", r.Status, r.Body)
 	}
@@ -144,7 +145,7 @@ func TestPurchase(t *testing.T) {
 	srv := env.Start()
 	card := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
 
-	r := card.order(map[string]any{"volume_cm3": 10000})
+	r := card.order(map[string]any{"volume_centi_m3": 10000})
 	no := orderNo(t, r)
 	body := r.JSON(t)
 	pay := body["payment"].(map[string]any)
@@ -175,7 +176,7 @@ func TestPurchase(t *testing.T) {
 	o = card.get(no)
 	credit, _ := o["credit"].(map[string]any)
 	if o["status"] != "paid" || o["paid_at"] == nil || credit == nil || credit["kind"] != "card" || credit["status"] != "pending" ||
-		num(credit["amount"]) != 10000 || credit["unit"] != "cm3" {
+		num(credit["amount"]) != 10000 || credit["unit"] != "centi_m3" {
 		t.Fatalf("paid order = %v", o)
 	}
 	if env.Count("payments", "") != 1 || env.Count("credits", "") != 1 {
@@ -187,7 +188,7 @@ func TestPurchase(t *testing.T) {
 	}
 
 	// The credit has not reached the card: no new purchase (EQ0026).
-	if r := card.order(map[string]any{"volume_cm3": 100}); r.Status != http.StatusConflict || r.Code(t) != "credit_pending" {
+	if r := card.order(map[string]any{"volume_centi_m3": 100}); r.Status != http.StatusConflict || r.Code(t) != "credit_pending" {
 		t.Fatalf("second purchase: %d %s", r.Status, r.Body)
 	}
 }
@@ -252,8 +253,8 @@ func TestAbandonedPaymentRetried(t *testing.T) {
 	env.SeedDemo()
 	srv := env.Start()
 	b := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
-	first := orderNo(t, b.order(map[string]any{"volume_cm3": 1000}))
-	second := orderNo(t, b.order(map[string]any{"volume_cm3": 2000}))
+	first := orderNo(t, b.order(map[string]any{"volume_centi_m3": 1000}))
+	second := orderNo(t, b.order(map[string]any{"volume_centi_m3": 2000}))
 	if fo, _ := env.Pay.Order(first); fo.State != wxpayfake.StateClosed {
 		t.Fatalf("first order at WeChat Pay: %s", fo.State)
 	}
@@ -298,7 +299,7 @@ func TestOrderChannels(t *testing.T) {
 	env.SeedDemo()
 	srv := env.Start()
 	card := newBuyer(t, env, srv, "alice", "031140086", "秦淮")
-	if r := card.order(map[string]any{"volume_cm3": 100, "channel": "wechat_oa"}); r.Code(t) != "card_channel_required" {
+	if r := card.order(map[string]any{"volume_centi_m3": 100, "channel": "wechat_oa"}); r.Code(t) != "card_channel_required" {
 		t.Errorf("IC card through the official account: %d %s", r.Status, r.Body)
 	}
 	iot := newBuyer(t, env, srv, "alice", "031130001", "李娜")

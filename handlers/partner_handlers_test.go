@@ -252,8 +252,8 @@ func TestPartnerPrepaidAndReversal(t *testing.T) {
 		t.Fatalf("reverse twice: %d %s", again.Status, again.Body)
 	}
 	a, _ := env.Store().Account(context.Background(), env.AccountID("031130001"))
-	if a.PurchaseSeq != 0 || a.YTDVolumeCm3 != 0 {
-		t.Fatalf("account after the reversal: seq %d, ytd %d", a.PurchaseSeq, a.YTDVolumeCm3)
+	if a.PurchaseSeq != 0 || a.YTDVolumeCentiM3 != 0 {
+		t.Fatalf("account after the reversal: seq %d, ytd %d", a.PurchaseSeq, a.YTDVolumeCentiM3)
 	}
 	if r := p.pay("S4", "031130001", 3000); r.Status != 200 || num(r.json(t)["credit"].(map[string]any)["seq"]) != 1 {
 		t.Fatalf("payment after the reversal: %d %s", r.Status, r.Body)

@@ -217,8 +217,8 @@ func (h *handler) adminDeliveryAging(c *gin.Context) {
 	}
 	overdue := make([]undeliveredResponse, len(rep.Overdue))
 	for i, u := range rep.Overdue {
-		overdue[i] = undeliveredResponse{OrderNo: u.OrderNo, UserNumber: u.UserNumber, Kind: string(u.Kind), Unit: string(u.Unit),
-			Amount: u.Amount, PaidAt: u.PaidAt, AgeSeconds: int64(rep.At.Sub(u.CreatedAt) / time.Second), Attempts: u.Attempts,
+		overdue[i] = undeliveredResponse{OrderNo: u.OrderNo, UserNumber: u.UserNumber, Kind: string(u.Kind), Unit: u.Quantity().Unit(),
+			Amount: u.Quantity().Count(), PaidAt: u.PaidAt, AgeSeconds: int64(rep.At.Sub(u.CreatedAt) / time.Second), Attempts: u.Attempts,
 			LastAttemptAt: u.LastAttemptAt}
 	}
 	c.JSON(http.StatusOK, gin.H{"at": rep.At, "total": rep.Total, "by_kind": rep.Counts,

@@ -137,7 +137,7 @@ func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
 		return false, err
 	}
 	unit := meterproto.UnitFen
-	if d.Unit == string(models.UnitCm3) {
+	if d.Unit == string(models.UnitCentiM3) {
 		unit = meterproto.UnitCentiM3
 	}
 	payload, err := meterproto.SealRecharge(s.key(d.MeterNumber), d.MeterNumber, uint32(cmd.Counter), meterproto.Recharge{

@@ -180,7 +180,7 @@ func (s *Service) Ingest(ctx context.Context, deviceID string, payload []byte) (
 	now := s.now().UTC()
 	meterTime := time.Unix(int64(r.MeterTime), 0).UTC()
 	row := ReportRow{MeterNumber: msg.Meter, Counter: int64(msg.Counter), Reason: int(r.Reason),
-		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCm3),
+		LastAppliedSeq: int64(r.LastAppliedSeq), Unit: int(r.Unit), Balance: int64(r.Balance), CumulativeCentiM3: int64(r.CumulativeCentiM3),
 		Valve: int(r.Valve), BatteryMV: int(r.BatteryMV), SignalDBm: int(r.SignalDBm), MeterTime: meterTime,
 		AnsweredCounter: int64(r.AnsweredCounter), Result: int(r.Result), AnsweredSeq: int64(r.AnsweredSeq), ReceivedAt: now}
 	// No credit on its way (nearly every report): the report joins the

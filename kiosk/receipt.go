@@ -11,6 +11,7 @@ import (
 	"gaspay/internal/beijing"
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
 // ErrNoReceipt: only a paid purchase has a receipt.
@@ -25,7 +26,7 @@ type Receipt struct {
 	Holder        string          `json:"holder"`
 	CardSerial    string          `json:"card_serial"` // last four digits only
 	CardType      string          `json:"card_type"`
-	VolumeCentiM3 int64           `json:"volume_centi_m3"`
+	VolumeCentiM3 units.CentiM3   `json:"volume_centi_m3"`
 	Lines         []recharge.Line `json:"lines"`
 	GrossFen      int64           `json:"gross_fen"`
 	DeductionFen  int64           `json:"deduction_fen"`
@@ -58,7 +59,7 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 		return Receipt{}, err
 	}
 	r := Receipt{OrderNo: o.OrderNo, KioskID: k.KioskID, PaidAt: o.PaidAt.UTC(), UserNumber: a.UserNumber,
-		Holder: customer.MaskName(a.HolderName), VolumeCentiM3: o.VolumeCm3, Lines: co.Lines, GrossFen: o.GrossFen,
+		Holder: customer.MaskName(a.HolderName), VolumeCentiM3: o.VolumeCentiM3, Lines: co.Lines, GrossFen: o.GrossFen,
 		DeductionFen: o.DeductionFen, LeftoverFen: o.LeftoverFen, PayableFen: o.PayableFen, TxnID: pay.ProviderTxnID,
 		Written: co.Credit != nil && co.Credit.Status == models.CreditDelivered, Reprint: reprint}
 	if r.Lines == nil {
@@ -115,9 +116,9 @@ func (r Receipt) Text() string {
 	}
 	b.WriteString(rule + "\n")
 	for _, l := range r.Lines {
-		row(fmt.Sprintf("第%d阶梯 %s元/方", l.Tier, yuan(l.PriceFenPerM3)), volume(l.VolumeCm3)+"方")
+		row(fmt.Sprintf("第%d阶梯 %s元/方", l.Tier, yuan(l.PriceFenPerM3)), l.VolumeCentiM3.M3()+"方")
 	}
-	row("购气量", volume(r.VolumeCentiM3)+"方")
+	row("购气量", r.VolumeCentiM3.M3()+"方")
 	row("购气金额", yuan(r.GrossFen)+"元")
 	row("账户余额抵扣", yuan(r.DeductionFen)+"元")
 	if r.LeftoverFen > 0 {
@@ -152,6 +153,4 @@ func cols(s string) int {
 	return n
 }
 
-func yuan(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
-
-func volume(centi int64) string { return fmt.Sprintf("%d.%02d", centi/100, centi%100) }
+func yuan(fen int64) string { return units.Fen(fen).Yuan() }

@@ -11,7 +11,7 @@ import (
 func TestReceiptLayout(t *testing.T) {
 	base := Receipt{OrderNo: "GP20261127123456789012", KioskID: "KIOSK-HALL-0001-ENTRANCE-LEFT-01", PaidAt: time.Date(2026, 11, 27, 4, 16, 33, 0, time.UTC),
 		UserNumber: "031140086", Holder: "阿*********", CardSerial: "5678", CardType: "气量卡", VolumeCentiM3: 40000,
-		Lines:    []recharge.Line{{Tier: 1, PriceFenPerM3: 300, VolumeCm3: 31000, AmountFen: 93000}, {Tier: 2, PriceFenPerM3: 330, VolumeCm3: 9000, AmountFen: 29700}},
+		Lines:    []recharge.Line{{Tier: 1, PriceFenPerM3: 300, VolumeCentiM3: 31000, AmountFen: 93000}, {Tier: 2, PriceFenPerM3: 330, VolumeCentiM3: 9000, AmountFen: 29700}},
 		GrossFen: 122700, DeductionFen: 30, LeftoverFen: 0, PayableFen: 122670, Payment: "微信支付", TxnID: "4200001234202611271234567890", Written: true}
 	tests := []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 	"gaspay/customer"
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
 // Errors of the kiosk flow; test them with errors.Is.
@@ -65,12 +66,11 @@ func (s *Service) Write(ctx context.Context, k models.Kiosk, sessionID, orderNo 
 	return s.desk.WriteKiosk(ctx, k.KioskID, sessionID, orderNo)
 }
 
-// Purchase is a kiosk purchase: an amount or a volume for the card just
-// read in a session.
+// Purchase is a kiosk purchase: an amount or a volume (recharge.Purchase,
+// parsed by the handler) for the card just read in a session.
 type Purchase struct {
 	SessionID string
-	VolumeCm3 int64
-	AmountFen int64
+	Buy       recharge.Purchase
 }
 
 func (s *Service) card(ctx context.Context, k models.Kiosk, sessionID string) (cards.KioskCard, error) {
@@ -91,7 +91,7 @@ func (s *Service) Quote(ctx context.Context, k models.Kiosk, p Purchase) (rechar
 	if err != nil {
 		return recharge.Quote{}, err
 	}
-	return s.recharge.QuoteAccount(ctx, recharge.QuoteRequest{AccountID: c.AccountID, VolumeCm3: p.VolumeCm3, AmountFen: p.AmountFen})
+	return s.recharge.QuoteAccount(ctx, recharge.QuoteRequest{AccountID: c.AccountID, Purchase: p.Buy})
 }
 
 // Order places the purchase for the card just read and charges the scanned
@@ -106,8 +106,8 @@ func (s *Service) Order(ctx context.Context, k models.Kiosk, p Purchase, authCod
 	if err != nil {
 		return recharge.CodeOrder{}, err
 	}
-	return s.recharge.CreateCodeOrder(ctx, recharge.CodeOrderRequest{AccountID: c.AccountID, VolumeCm3: p.VolumeCm3,
-		AmountFen: p.AmountFen, AuthCode: authCode, KioskID: k.KioskID, Idem: idem})
+	return s.recharge.CreateCodeOrder(ctx, recharge.CodeOrderRequest{AccountID: c.AccountID, Purchase: p.Buy,
+		AuthCode: authCode, KioskID: k.KioskID, Idem: idem})
 }
 
 // OrderOf shows one of the kiosk's orders, taking a due step of its loop.
@@ -149,7 +149,8 @@ func (s *Service) ViewOf(ctx context.Context, raw json.RawMessage) (*View, error
 			return nil, err
 		}
 		bal := a.BalanceFen
-		v.BalanceFen, v.Address, v.MaxAmountFen = &bal, customer.MaskAddress(a.Address), s.limitFen
+		limit := recharge.PurchaseLimit(units.Fen(s.limitFen), a.Kind, units.Fen(a.ArrearsFen))
+		v.BalanceFen, v.Address, v.MaxAmountFen = &bal, customer.MaskAddress(a.Address), int64(limit)
 	}
 	v.Screen = Screen(v.CardView)
 	return &v, nil

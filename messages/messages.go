@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 	"gaspay/wechat"
 )
 
@@ -153,13 +154,7 @@ func (s *Service) SetLowBalance(ctx context.Context, accountID, fen int64) error
 	return s.store.SetLowBalanceThreshold(ctx, accountID, fen, s.now().UTC())
 }
 
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d元", sign, fen/100, fen%100)
-}
+func yuan(fen int64) string { return units.Fen(fen).Yuan() + "元" }
 
 type event struct {
 	event     Event
@@ -233,9 +228,10 @@ func (s *Service) ProducePass(ctx context.Context) (int, error) {
 	for _, d := range delivered {
 		what := map[models.CreditKind]string{models.CreditIoT: "已充值到燃气表，燃气表已确认", models.CreditCard: "已写入燃气卡，请将卡插入燃气表",
 			models.CreditBill: "已缴费销账"}[d.Kind]
+		credit := d.Unit.Of(d.Amount)
 		amount := yuan(d.Amount)
-		if d.Unit == models.UnitCm3 {
-			amount = fmt.Sprintf("%d.%02d立方米", d.Amount/100, d.Amount%100)
+		if v, ok := credit.Volume(); ok {
+			amount = v.M3() + "立方米"
 		}
 		evs = append(evs, event{event: CreditDelivered, key: "delivered:" + d.OrderNo, accountID: d.AccountID, data: map[string]string{
 			"character_string1": d.OrderNo, "amount2": amount, "thing3": what, "time4": d.DeliveredAt.In(s.cfg.Location).Format("2006-01-02 15:04")}})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"gaspay/units"
 )
 
 // Box is a recharge box the server has heard from.
@@ -97,10 +99,21 @@ type CardRead struct {
 	Bound         bool
 	CreditID      *int64
 	CreditSeq     *int
-	CreditAmount  *int64
-	CreditUnit    *Unit
-	CreditTries   *int
-	OrderNo       *string
+	// The pending card credit, if any, as stored: read it with
+	// PendingCredit.
+	CreditAmount *int64 `gorm:"column:credit_amount"`
+	CreditUnit   *Unit  `gorm:"column:credit_unit"`
+	CreditTries  *int
+	OrderNo      *string
+}
+
+// PendingCredit is the account's card credit waiting to be written, if
+// any.
+func (r CardRead) PendingCredit() (units.Quantity, bool) {
+	if r.CreditAmount == nil || r.CreditUnit == nil {
+		return units.Quantity{}, false
+	}
+	return quantityOf(*r.CreditUnit, *r.CreditAmount), true
 }
 
 // CardForRead loads a card by serial for a read by userID.

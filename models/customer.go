@@ -1,6 +1,10 @@
 package models
 
-import "time"
+import (
+	"time"
+
+	"gaspay/units"
+)
 
 // Account is a gas customer's account, keyed by the utility's user number.
 type Account struct {
@@ -18,12 +22,12 @@ type Account struct {
 	Status     AccountStatus
 	// PurchaseSeq counts the purchases credited to the account (购气次数).
 	PurchaseSeq int
-	// YTDVolumeCm3 is the volume bought in YTDYear; the annual tiers count
-	// from it.
-	YTDYear      int   `gorm:"column:ytd_year"`
-	YTDVolumeCm3 int64 `gorm:"column:ytd_volume_cm3"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// YTDVolumeCentiM3 is the volume bought in YTDYear; the annual tiers
+	// count from it.
+	YTDYear          int           `gorm:"column:ytd_year"`
+	YTDVolumeCentiM3 units.CentiM3 `gorm:"column:ytd_volume_centi_m3"`
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // Meter is an account's gas meter. For IoT meters it keeps the balance the
@@ -76,12 +80,12 @@ type Tariff struct {
 }
 
 // TariffTier prices the gas bought while the account's year-to-date volume
-// is below UpperCm3 (nil: no upper bound).
+// is below UpperCentiM3 (nil: no upper bound).
 type TariffTier struct {
 	ID            int64
 	TariffID      int64
 	Ordinal       int
-	UpperCm3      *int64 `gorm:"column:upper_cm3"`
+	UpperCentiM3  *int64 `gorm:"column:upper_centi_m3"`
 	PriceFenPerM3 int64  `gorm:"column:price_fen_per_m3"`
 }
 

@@ -43,8 +43,10 @@ func (o Order) Open(expires, at time.Time) Order {
 // sets its kind and sequence.
 func NewCredit(o Order, at time.Time) Credit {
 	acct := o.AccountID
-	return Credit{OrderID: o.ID, AccountID: o.AccountID, Unit: o.CreditUnit, Amount: o.CreditAmount,
+	c := Credit{OrderID: o.ID, AccountID: o.AccountID,
 		Status: CreditPending, PendingAccountID: &acct, CreatedAt: at, UpdatedAt: at}
+	c.SetQuantity(o.Credit())
+	return c
 }
 
 // Pending reports whether the order may still be paid.

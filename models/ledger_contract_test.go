@@ -10,6 +10,7 @@ import (
 
 	"gaspay/internal/testenv"
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // The store's contract for the ledgers' locked updates, on every database
@@ -76,8 +77,9 @@ func (l *ledger) pendingOrder() models.Order {
 	}
 	l.next++
 	o := models.Order{OrderNo: fmt.Sprintf("GPTEST%014d", l.next), AccountID: a.ID, Channel: models.ChannelWeChatMP,
-		AppID: "wx", PayerOpenID: "openid", Purpose: models.PurposeBill, GrossFen: 5000, PayableFen: 5000,
-		CreditUnit: models.UnitFen, CreditAmount: 5000, QuoteJSON: "[]"}.Open(now.Add(15*time.Minute), now)
+		AppID: "wx", PayerOpenID: "openid", Purpose: models.PurposeBill, GrossFen: 5000, PayableFen: 5000, QuoteJSON: "[]"}
+	o.SetCredit(units.Money(5000))
+	o = o.Open(now.Add(15*time.Minute), now)
 	if err := l.s.CreateOrder(l.ctx, &o); err != nil {
 		l.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -20,6 +21,19 @@ type migration struct {
 	version int
 	name    string
 	stmts   []string
+}
+
+// forDialect reports whether a statement runs on d: one that starts with
+// {{mysql}} or {{sqlite}} runs on that dialect only (where the two cannot
+// share a statement, such as renaming a column).
+func forDialect(d Dialect, stmt string) (string, bool) {
+	if s, ok := strings.CutPrefix(stmt, "{{mysql}}"); ok {
+		return s, d == MySQL
+	}
+	if s, ok := strings.CutPrefix(stmt, "{{sqlite}}"); ok {
+		return s, d == SQLite
+	}
+	return stmt, true
 }
 
 // dialectSQL expands the placeholders of a portable statement.
@@ -45,7 +59,7 @@ func Migrate(ctx context.Context, db *gorm.DB) ([]int, error) {
 	var applied []int
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		applied, err = apply(ctx, tx, SQLite)
+		applied, err = apply(ctx, tx, SQLite, math.MaxInt)
 		return err
 	})
 	return applied, err
@@ -72,10 +86,11 @@ func migrateMySQL(ctx context.Context, db *gorm.DB) ([]int, error) {
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK('gaspay_migrate')")
 	tx := db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	tx.Statement.ConnPool = conn
-	return apply(ctx, tx, MySQL)
+	return apply(ctx, tx, MySQL, math.MaxInt)
 }
 
-func apply(ctx context.Context, db *gorm.DB, d Dialect) ([]int, error) {
+// apply applies the migrations not yet applied, up to version upTo.
+func apply(ctx context.Context, db *gorm.DB, d Dialect, upTo int) ([]int, error) {
 	if err := db.Exec(dialectSQL(d, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INT NOT NULL PRIMARY KEY,
 		name VARCHAR(100) NOT NULL,
@@ -93,11 +108,15 @@ func apply(ctx context.Context, db *gorm.DB, d Dialect) ([]int, error) {
 	}
 	var applied []int
 	for _, m := range allMigrations() {
-		if have[m.version] {
+		if have[m.version] || m.version > upTo {
 			continue
 		}
 		for i, stmt := range m.stmts {
-			if err := db.Exec(dialectSQL(d, stmt)).Error; err != nil && !alreadyDone(err) {
+			stmt, ok := forDialect(d, stmt)
+			if !ok {
+				continue
+			}
+			if err := db.Exec(dialectSQL(d, stmt)).Error; err != nil && !alreadyDone(err, stmt) {
 				return applied, fmt.Errorf("models: migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
@@ -113,10 +132,15 @@ func apply(ctx context.Context, db *gorm.DB, d Dialect) ([]int, error) {
 // alreadyDone recognises the errors of a MySQL statement that an earlier,
 // interrupted run already applied (MySQL DDL is not transactional, so a
 // crash can leave a migration half done; re-running it must finish it).
-func alreadyDone(err error) bool {
+func alreadyDone(err error, stmt string) bool {
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) {
 		return false
+	}
+	// A column rename (ALTER TABLE … CHANGE old new …) whose old column
+	// is gone was done by the interrupted run: ALTER TABLE is atomic.
+	if me.Number == 1054 && strings.Contains(stmt, " CHANGE ") {
+		return true
 	}
 	switch me.Number {
 	case 1050, // table exists

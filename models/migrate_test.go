@@ -44,8 +44,8 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	}
 	// The default tariff is there, with its three tiers in order.
 	tariff, err := models.NewStore(db).Tariff(ctx, 1)
-	if err != nil || tariff.Code != "residential" || len(tariff.Tiers) != 3 || tariff.Tiers[2].UpperCm3 != nil ||
-		*tariff.Tiers[0].UpperCm3 != 31000 || tariff.Tiers[1].PriceFenPerM3 != 330 {
+	if err != nil || tariff.Code != "residential" || len(tariff.Tiers) != 3 || tariff.Tiers[2].UpperCentiM3 != nil ||
+		*tariff.Tiers[0].UpperCentiM3 != 31000 || tariff.Tiers[1].PriceFenPerM3 != 330 {
 		t.Fatalf("tariff = %+v, %v", tariff, err)
 	}
 }

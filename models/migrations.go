@@ -17,7 +17,8 @@ func allMigrations() []migration {
 				CONSTRAINT ux_tariffs_code UNIQUE (code)
 			){{table}}`,
 			// upper_cm3 is the year-to-date volume at which the tier ends;
-			// NULL for the last, unbounded tier.
+			// NULL for the last, unbounded tier. (0.01 m3: renamed
+			// upper_centi_m3 by migration 85, as are the other *_cm3.)
 			`CREATE TABLE tariff_tiers (
 				id {{id}},
 				tariff_id BIGINT NOT NULL,
@@ -440,5 +441,6 @@ func allMigrations() []migration {
 			){{table}}`,
 			`CREATE INDEX ix_partner_nonces_expires ON partner_nonces (expires_at)`,
 		}},
-	}, append(append(append(append(consoleMigrations(), iotMigrations()...), kioskMigrations()...), ledgerMigrations()...), consoleLaterMigrations()...)...)
+	}, append(append(append(append(append(consoleMigrations(), iotMigrations()...), kioskMigrations()...), ledgerMigrations()...),
+		consoleLaterMigrations()...), unitsMigrations()...)...)
 }

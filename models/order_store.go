@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"gaspay/units"
 )
 
 // More errors the store returns.
@@ -127,15 +129,15 @@ func (s *Store) AdjustBalance(ctx context.Context, accountID, delta int64, at ti
 // of year. A year newer than the stored one starts the count afresh; a
 // change to a year older than the stored one is ignored (the count it
 // belonged to is over). The count never goes below zero.
-func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, volumeCm3 int64) error {
+func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, volume units.CentiM3) error {
 	return s.db.WithContext(ctx).Exec(`UPDATE accounts SET
-		ytd_volume_cm3 = CASE
+		ytd_volume_centi_m3 = CASE
 			WHEN ytd_year <> ? THEN ?
-			WHEN ytd_volume_cm3 + ? < 0 THEN 0
-			ELSE ytd_volume_cm3 + ? END,
+			WHEN ytd_volume_centi_m3 + ? < 0 THEN 0
+			ELSE ytd_volume_centi_m3 + ? END,
 		ytd_year = ?
 		WHERE id = ? AND ytd_year <= ?`,
-		year, max(volumeCm3, 0), volumeCm3, volumeCm3, year, accountID, year).Error
+		year, max(volume, 0), volume, volume, year, accountID, year).Error
 }
 
 // ApplyPurchase records what a payment does to its account in one
@@ -144,16 +146,16 @@ func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, vo
 // settle), the bills it settled (off the arrears), and the volume it adds
 // to year. The account must be locked.
 // Errors: ErrInsufficient when the balance would go below zero.
-func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta, settled int64, year int, volumeCm3 int64, at time.Time) error {
+func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta, settled int64, year int, volume units.CentiM3, at time.Time) error {
 	res := s.db.WithContext(ctx).Exec(`UPDATE accounts SET
 		purchase_seq = COALESCE(?, purchase_seq),
 		balance_fen = balance_fen + ?,
 		arrears_fen = arrears_fen - ?,
-		ytd_volume_cm3 = CASE WHEN ytd_year = ? THEN ytd_volume_cm3 + ? ELSE ? END,
+		ytd_volume_centi_m3 = CASE WHEN ytd_year = ? THEN ytd_volume_centi_m3 + ? ELSE ? END,
 		ytd_year = ?,
 		updated_at = ?
 		WHERE id = ? AND balance_fen + ? >= 0 AND ytd_year <= ?`,
-		seq, balanceDelta, settled, year, volumeCm3, volumeCm3, year, at, accountID, balanceDelta, year)
+		seq, balanceDelta, settled, year, volume, volume, year, at, accountID, balanceDelta, year)
 	if res.Error != nil {
 		return res.Error
 	}

@@ -1,6 +1,10 @@
 package models
 
-import "time"
+import (
+	"time"
+
+	"gaspay/units"
+)
 
 // Order is one purchase or bill payment: its amounts, computed by the
 // server, and where it is in the payment ledger.
@@ -16,23 +20,27 @@ type Order struct {
 	AppID       string
 	PayerOpenID string `gorm:"column:payer_open_id"`
 	Purpose     Purpose
-	VolumeCm3   int64 `gorm:"column:volume_cm3"`
+	// VolumeCentiM3 is the gas bought (for money-counting meters, what
+	// the money buys at the account's place in the year).
+	VolumeCentiM3 units.CentiM3 `gorm:"column:volume_centi_m3"`
 	// GrossFen is what the customer buys; DeductionFen comes from the
 	// account balance; PayableFen = GrossFen - DeductionFen is paid.
 	// LeftoverFen (buying a volume card by amount) goes to the balance.
-	GrossFen          int64
-	DeductionFen      int64
-	LeftoverFen       int64
-	PayableFen        int64
-	CreditUnit        Unit
-	CreditAmount      int64
-	QuoteJSON         string `gorm:"column:quote_json"`
-	Status            OrderStatus
-	InflightAccountID *int64
-	PrepayID          *string
-	CloseReason       *string
-	ExpiresAt         time.Time
-	CheckedAt         *time.Time
+	GrossFen     int64
+	DeductionFen int64
+	LeftoverFen  int64
+	PayableFen   int64
+	// StoredCreditUnit and StoredCreditAmount are the credit as stored:
+	// read and write it with Credit and SetCredit.
+	StoredCreditUnit   Unit   `gorm:"column:credit_unit"`
+	StoredCreditAmount int64  `gorm:"column:credit_amount"`
+	QuoteJSON          string `gorm:"column:quote_json"`
+	Status             OrderStatus
+	InflightAccountID  *int64
+	PrepayID           *string
+	CloseReason        *string
+	ExpiresAt          time.Time
+	CheckedAt          *time.Time
 	// The request's idempotency key, unique within its scope, and the
 	// hash of the request it came with (recharge/idempotency.go); NULL
 	// for orders made without one.
@@ -67,13 +75,15 @@ type Payment struct {
 
 // Credit is what a paid order delivers: exactly one per order.
 type Credit struct {
-	ID               int64
-	OrderID          int64
-	AccountID        int64
-	Kind             CreditKind
-	Seq              *int
-	Unit             Unit
-	Amount           int64
+	ID        int64
+	OrderID   int64
+	AccountID int64
+	Kind      CreditKind
+	Seq       *int
+	// StoredUnit and StoredAmount are the quantity as stored: read and
+	// write it with Quantity and SetQuantity.
+	StoredUnit       Unit  `gorm:"column:unit"`
+	StoredAmount     int64 `gorm:"column:amount"`
 	Status           CreditStatus
 	PendingAccountID *int64
 	SettledFen       int64 // bill credits: what settled bills
@@ -83,6 +93,23 @@ type Credit struct {
 	DeliveredAt      *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+}
+
+// Credit is what the order delivers once paid: fen (bills, IoT meters,
+// amount cards) or 0.01 m3 (volume cards).
+func (o Order) Credit() units.Quantity { return quantityOf(o.StoredCreditUnit, o.StoredCreditAmount) }
+
+// SetCredit sets what the order delivers.
+func (o *Order) SetCredit(q units.Quantity) {
+	o.StoredCreditUnit, o.StoredCreditAmount = Unit(q.Unit()), q.Count()
+}
+
+// Quantity is what the credit delivers.
+func (c Credit) Quantity() units.Quantity { return quantityOf(c.StoredUnit, c.StoredAmount) }
+
+// SetQuantity sets what the credit delivers.
+func (c *Credit) SetQuantity(q units.Quantity) {
+	c.StoredUnit, c.StoredAmount = Unit(q.Unit()), q.Count()
 }
 
 // Refund returns an order's payment.

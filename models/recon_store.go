@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"gaspay/units"
 )
 
 // ReconStatus is where a day's reconciliation run is.
@@ -450,17 +452,22 @@ func (s *Store) CreditAging(ctx context.Context, hour, day, days3 time.Time) ([]
 
 // UndeliveredCredit is a paid credit not yet on the meter.
 type UndeliveredCredit struct {
-	CreditID      int64
-	OrderNo       string
-	UserNumber    string
-	Kind          CreditKind
-	Unit          Unit
-	Amount        int64
+	CreditID   int64
+	OrderNo    string
+	UserNumber string
+	Kind       CreditKind
+	// StoredUnit and StoredAmount are the credit as stored: read it with
+	// Quantity.
+	StoredUnit    Unit  `gorm:"column:unit"`
+	StoredAmount  int64 `gorm:"column:amount"`
 	PaidAt        *time.Time
 	CreatedAt     time.Time
 	Attempts      int
 	LastAttemptAt *time.Time
 }
+
+// Quantity is what the credit delivers.
+func (u UndeliveredCredit) Quantity() units.Quantity { return quantityOf(u.StoredUnit, u.StoredAmount) }
 
 // OldestUndelivered lists undelivered credits created before before,
 // oldest first.

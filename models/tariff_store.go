@@ -22,7 +22,7 @@ type VersionTier struct {
 	ID            int64
 	VersionID     int64
 	Ordinal       int
-	UpperCm3      *int64 `gorm:"column:upper_cm3"`
+	UpperCentiM3  *int64 `gorm:"column:upper_centi_m3"`
 	PriceFenPerM3 int64  `gorm:"column:price_fen_per_m3"`
 }
 
@@ -54,7 +54,7 @@ func (s *Store) TariffVersions(ctx context.Context, tariffID int64) ([]TariffVer
 	}
 	for _, t := range tiers {
 		i := at[t.VersionID]
-		vs[i].Tiers = append(vs[i].Tiers, TariffTier{TariffID: tariffID, Ordinal: t.Ordinal, UpperCm3: t.UpperCm3, PriceFenPerM3: t.PriceFenPerM3})
+		vs[i].Tiers = append(vs[i].Tiers, TariffTier{TariffID: tariffID, Ordinal: t.Ordinal, UpperCentiM3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3})
 	}
 	return vs, nil
 }
@@ -95,7 +95,7 @@ func (s *Store) AddTariffVersion(ctx context.Context, v *TariffVersion) error {
 	}
 	rows := make([]VersionTier, len(v.Tiers))
 	for i, t := range v.Tiers {
-		rows[i] = VersionTier{VersionID: v.ID, Ordinal: i + 1, UpperCm3: t.UpperCm3, PriceFenPerM3: t.PriceFenPerM3}
+		rows[i] = VersionTier{VersionID: v.ID, Ordinal: i + 1, UpperCentiM3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}
 	}
 	return db.Create(&rows).Error
 }

@@ -3,6 +3,8 @@ package models
 import (
 	"database/sql/driver"
 	"fmt"
+
+	"gaspay/units"
 )
 
 // enum is implemented by the string types below: each knows its valid
@@ -225,16 +227,31 @@ func (p *Purpose) Scan(src any) error { return scanEnum(p, src, "purpose") }
 // Value implements driver.Valuer.
 func (p Purpose) Value() (driver.Value, error) { return enumValue(p, "purpose") }
 
-// Unit is what a credit is counted in.
+// Unit is what a credit is counted in, as stored. Outside models a credit
+// is a units.Quantity (Order.Credit, Credit.Quantity), never a number and a
+// unit apart.
 type Unit string
 
-// Credit units.
+// Credit units. Until migration 85 the volume unit was stored as "cm3"
+// (which reads as a cubic centimetre).
 const (
-	UnitCm3 Unit = "cm3" // 0.01 m3: volume cards
-	UnitFen Unit = "fen" // fen: amount cards, IoT meters, ordinary accounts
+	UnitCentiM3 Unit = units.UnitCentiM3 // 0.01 m3: volume cards
+	UnitFen     Unit = units.UnitFen     // fen: amount cards, IoT meters, ordinary accounts
 )
 
-func (u Unit) valid() bool { return u == UnitCm3 || u == UnitFen }
+func (u Unit) valid() bool { return u == UnitCentiM3 || u == UnitFen }
+
+// Of reads a number stored in unit u as a quantity, for rows scanned
+// outside models' own types (credits.unit and credits.amount).
+func (u Unit) Of(n int64) units.Quantity { return quantityOf(u, n) }
+
+// quantityOf reads a stored unit and number as a quantity.
+func quantityOf(u Unit, n int64) units.Quantity {
+	if u == UnitCentiM3 {
+		return units.Gas(units.CentiM3(n))
+	}
+	return units.Money(units.Fen(n))
+}
 
 // Scan implements sql.Scanner.
 func (u *Unit) Scan(src any) error { return scanEnum(u, src, "unit") }

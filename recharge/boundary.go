@@ -36,5 +36,5 @@ func Unavailable(err error) bool { return models.Unavailable(err) }
 
 // NewTier is one tier as staff enter it; upper nil is the last, unbounded.
 func NewTier(upper *int64, priceFenPerM3 int64) Tier {
-	return ToTiers([]models.TariffTier{{UpperCm3: upper, PriceFenPerM3: priceFenPerM3}})[0]
+	return ToTiers([]models.TariffTier{{UpperCentiM3: upper, PriceFenPerM3: priceFenPerM3}})[0]
 }

@@ -128,15 +128,14 @@ func (s *Service) QuoteAccount(ctx context.Context, req QuoteRequest) (Quote, er
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return Quote{}, err
 	}
-	return s.price(a, tiers, cardType, a.ArrearsFen, req)
+	return s.price(a, tiers, cardType, req)
 }
 
 // CodeOrderRequest is a kiosk purchase: the account of the card just read,
 // an amount or a volume, and the scanned code.
 type CodeOrderRequest struct {
 	AccountID int64
-	VolumeCm3 int64
-	AmountFen int64
+	Purchase  Purchase
 	AuthCode  string
 	KioskID   string
 	// Idem, if set, makes the request idempotent: a kiosk whose network
@@ -203,9 +202,9 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 	}
 	var cp models.CodePayment
 	o, lines, prev, err := s.place(ctx, OrderRequest{
-		QuoteRequest: QuoteRequest{AccountID: a.ID, VolumeCm3: req.VolumeCm3, AmountFen: req.AmountFen},
+		QuoteRequest: QuoteRequest{AccountID: a.ID, Purchase: req.Purchase},
 		Channel:      models.ChannelKioskCode, AppID: p.CodeAppID(), Provider: name, TTL: CodeDeadline, Idem: req.Idem,
-	}, tiers, cardType, a.ArrearsFen, func(tx *models.Store, o *models.Order) error {
+	}, tiers, cardType, func(tx *models.Store, o *models.Order) error {
 		now := o.CreatedAt
 		cp = models.CodePayment{OrderID: o.ID, OrderNo: o.OrderNo, KioskID: req.KioskID, Provider: name,
 			State: models.CodePaying, ScannedAt: now, DeadlineAt: now.Add(CodeDeadline), NextAt: now.Add(CodePoll),

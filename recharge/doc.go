@@ -10,6 +10,8 @@
 // order, one order in flight and one undelivered credit per account.
 //
 // The client names an account and a volume or an amount; every price,
-// tier, deduction and limit is computed here. Money is int64 fen and volume
-// int64 0.01 m3 (cm3 in names, for "centi-cubic-metre").
+// tier, deduction and limit is computed here. Money is units.Fen and volume
+// units.CentiM3 (0.01 m3), both exact integers. A request is parsed once
+// into a Purchase (purchase.go); the limit is PurchaseLimit (limits.go);
+// tier prices are price and volumeFor (quote.go).
 package recharge

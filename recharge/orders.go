@@ -91,7 +91,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 	if err != nil {
 		return OrderView{}, nil, err
 	}
-	o, lines, prev, err := s.place(ctx, req, tiers, cardType, d.ArrearsFen, nil)
+	o, lines, prev, err := s.place(ctx, req, tiers, cardType, nil)
 	if err != nil {
 		return OrderView{}, nil, err
 	}
@@ -151,7 +151,7 @@ func (s *Service) prepay(ctx context.Context, o models.Order, userNumber string)
 // transaction. Every channel's order is placed here. prev, when not nil,
 // is the order an earlier request with req's idempotency key made: nothing
 // was placed, and the caller answers as that request did.
-func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType, arrears int64,
+func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, cardType *models.CardType,
 	build func(tx *models.Store, o *models.Order) error) (o models.Order, lines []Line, prev *models.Order, err error) {
 	for attempt := 0; ; attempt++ {
 		var stale *models.Order
@@ -169,9 +169,9 @@ func (s *Service) place(ctx context.Context, req OrderRequest, tiers []Tier, car
 					return err
 				}
 			}
-			// Priced again under the lock: the balance and the year's
-			// volume are what they are now.
-			q, err := s.price(st.Account, tiers, cardType, arrears, req.QuoteRequest)
+			// Priced again under the lock: the balance, the arrears and
+			// the year's volume are what they are now.
+			q, err := s.price(st.Account, tiers, cardType, req.QuoteRequest)
 			if err != nil {
 				return err
 			}
@@ -253,12 +253,14 @@ func (s *Service) newOrder(req OrderRequest, q Quote) (models.Order, error) {
 	if k := req.Idem; k != nil {
 		scope, key, hash = &k.Scope, &k.Key, &k.Hash
 	}
-	return models.Order{IdemScope: scope, IdemKey: key, RequestHash: hash,
+	o := models.Order{IdemScope: scope, IdemKey: key, RequestHash: hash,
 		OrderNo: no, AccountID: acct, UserID: user, Channel: req.Channel, Provider: req.Provider, AppID: req.AppID, PayerOpenID: req.OpenID,
-		Purpose: q.Purpose, VolumeCm3: q.VolumeCm3, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
-		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen, CreditUnit: q.CreditUnit, CreditAmount: q.CreditAmount,
+		Purpose: q.Purpose, VolumeCentiM3: q.Volume, GrossFen: q.GrossFen, DeductionFen: q.DeductionFen,
+		LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
 		QuoteJSON: string(lines), TariffVersion: q.pricedBy(),
-	}.Open(now.Add(ttl).Truncate(time.Second), now), nil
+	}
+	o.SetCredit(q.Credit)
+	return o.Open(now.Add(ttl).Truncate(time.Second), now), nil
 }
 
 // orderNo makes an order number: "GP", the Beijing date, 12 random digits.
@@ -276,7 +278,7 @@ func (s *Service) description(userNumber string, o models.Order) string {
 	if o.Purpose == models.PurposeBill {
 		return "燃气费 " + userNumber
 	}
-	return fmt.Sprintf("燃气充值 %s %d.%02dm³", userNumber, o.VolumeCm3/100, o.VolumeCm3%100)
+	return fmt.Sprintf("燃气充值 %s %sm³", userNumber, o.VolumeCentiM3.M3())
 }
 
 // settle resolves a pending order with its provider: paid orders take the

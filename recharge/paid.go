@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Outcome is what a payment did.
@@ -197,15 +198,16 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	case models.KindOrdinary:
 		// Delivered at once: the oldest bills first, the rest to the
 		// balance.
+		paid, _ := o.Credit().Fen() // a bill payment's credit is money
 		if a.ArrearsFen != 0 {
 			var err error
-			if settled, err = tx.SettleBills(ctx, a.ID, o.CreditAmount, now); err != nil {
+			if settled, err = tx.SettleBills(ctx, a.ID, int64(paid), now); err != nil {
 				return models.Credit{}, err
 			}
 		}
-		seq, toBalance = &next, toBalance+o.CreditAmount-settled
+		seq, toBalance = &next, toBalance+int64(paid)-settled
 		c.Kind, c.Seq = models.CreditBill, seq
-		c.SettledFen, c.ToBalanceFen = settled, o.CreditAmount-settled
+		c.SettledFen, c.ToBalanceFen = settled, int64(paid)-settled
 		if err := c.Deliver(now); err != nil {
 			return models.Credit{}, err
 		}
@@ -235,9 +237,9 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	} else if err != nil {
 		return models.Credit{}, err
 	}
-	volume := int64(0)
+	volume := units.CentiM3(0)
 	if o.Purpose == models.PurposeGas {
-		volume = o.VolumeCm3
+		volume = o.VolumeCentiM3
 	}
 	return c, tx.ApplyPurchase(ctx, a.ID, seq, toBalance, settled, s.now().In(s.cfg.Location).Year(), volume, now)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Errors of partner payments; test them with errors.Is.
@@ -66,7 +67,11 @@ func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, 
 				cardType = &c.Type
 			}
 		}
-		q, err := s.price(a, tiers, cardType, a.ArrearsFen, QuoteRequest{AccountID: a.ID, AmountFen: p.AmountFen})
+		buy, err := ByAmount(units.Fen(p.AmountFen))
+		if err != nil {
+			return err
+		}
+		q, err := s.price(a, tiers, cardType, QuoteRequest{AccountID: a.ID, Purchase: buy})
 		if err != nil {
 			return err
 		}
@@ -274,11 +279,9 @@ func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerA
 		return PartnerAccount{}, err
 	}
 	arrears := st.Account.ArrearsFen
-	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears, MaxAmountFen: s.cfg.PurchaseLimitFen,
-		CardChannel: a.Kind == models.KindICCard}
-	if a.Kind == models.KindOrdinary {
-		out.MaxAmountFen = max(s.cfg.PurchaseLimitFen, arrears)
-	}
+	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears,
+		MaxAmountFen: int64(PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(arrears))),
+		CardChannel:  a.Kind == models.KindICCard}
 	switch {
 	case a.Status != models.AccountActive:
 		out.Blocked = ErrAccountInactive

@@ -47,10 +47,10 @@ func TestVolumeFor(t *testing.T) {
 		want        int64
 	}{
 		{"exact", 0, 30000, 10000},
-		{"floors to 0.01 m3", 0, 1000, 333}, // 333 cm3 cost 999 fen; 1 fen stays
+		{"floors to 0.01 m3", 0, 1000, 333}, // 333 × 0.01 m3 cost 999 fen; 1 fen stays
 		{"120 yuan", 0, 12000, 4000},
 		{"across tiers", 30000, 16200, 5000},
-		{"top tier", 60000, 424, 101}, // 101 cm3 cost 424.2 → 424 fen
+		{"top tier", 60000, 424, 101}, // 101 × 0.01 m3 cost 424.2 → 424 fen
 		{"too little", 0, 1, 0},
 		{"1500 yuan from zero", 0, 150000, 48272}, // 310 m3 for 930 yuan, 172.72 m3 at 3.30
 	}
@@ -84,7 +84,7 @@ func FuzzVolumeFor(f *testing.F) {
 		var sum, vol int64
 		for _, l := range lines {
 			sum += l.AmountFen
-			vol += l.VolumeCm3
+			vol += int64(l.VolumeCentiM3)
 		}
 		if sum != gross || vol != v {
 			t.Fatalf("lines %v do not add up to %d / %d", lines, gross, v)

@@ -124,7 +124,7 @@ func (s *Service) cancelCredit(ctx context.Context, tx *models.Store, a models.A
 		return fmt.Errorf("recharge: restore balance: %w", err)
 	}
 	if o.Purpose == models.PurposeGas && o.PaidAt != nil {
-		return tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCm3)
+		return tx.AddYearVolume(ctx, a.ID, o.PaidAt.In(s.cfg.Location).Year(), -o.VolumeCentiM3)
 	}
 	return nil
 }

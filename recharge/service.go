@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Config holds the service's rules.
@@ -81,12 +82,11 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // Provider is the provider of a name ("wechat"), or nil.
 func (s *Service) Provider(name string) Provider { return s.byName[name] }
 
-// QuoteRequest names an account and exactly one of a volume and an amount.
+// QuoteRequest names an account and what to buy for it.
 type QuoteRequest struct {
 	UserID    int64
 	AccountID int64
-	VolumeCm3 int64
-	AmountFen int64
+	Purchase  Purchase
 }
 
 // Quote is a purchase priced by the server.
@@ -94,11 +94,11 @@ type Quote struct {
 	AccountID int64
 	Kind      models.AccountKind
 	Purpose   models.Purpose
-	// VolumeCm3 is the gas bought. For meters that count money (IoT,
-	// amount cards), which apply the tiers themselves as gas flows, it is
-	// the volume the money buys at the account's place in the year.
-	VolumeCm3 int64
-	Lines     []Line
+	// Volume is the gas bought. For meters that count money (IoT, amount
+	// cards), which apply the tiers themselves as gas flows, it is the
+	// volume the money buys at the account's place in the year.
+	Volume units.CentiM3
+	Lines  []Line
 	// GrossFen is what is bought; DeductionFen comes from the balance;
 	// PayableFen is paid; LeftoverFen, what a volume card bought by amount
 	// cannot use, goes to the balance.
@@ -106,16 +106,17 @@ type Quote struct {
 	DeductionFen int64
 	LeftoverFen  int64
 	PayableFen   int64
-	CreditUnit   models.Unit
-	CreditAmount int64
+	// Credit is what reaches the meter: fen, or 0.01 m3 for a volume card.
+	Credit units.Quantity
 
-	BalanceFen   int64
-	ArrearsFen   int64
-	YTDVolumeCm3 int64
-	// MaxAmountFen and MaxVolumeCm3 are the most this purchase may buy.
-	MaxAmountFen int64
-	MaxVolumeCm3 int64
-	ValidUntil   time.Time
+	BalanceFen int64
+	ArrearsFen int64
+	YTDVolume  units.CentiM3
+	// MaxAmount and MaxVolume are the most this purchase may buy
+	// (PurchaseLimit; MaxVolume for prepaid meters only).
+	MaxAmount  units.Fen
+	MaxVolume  units.CentiM3
+	ValidUntil time.Time
 	// TariffVersion is the version of the account's tariff that priced
 	// the quote: the one in force now (0 for bill payments, which are not
 	// priced).
@@ -141,7 +142,7 @@ func (s *Service) Quote(ctx context.Context, req QuoteRequest) (Quote, error) {
 	if d.CardSerial != nil && d.CardStatus != nil && *d.CardStatus == models.CardCurrent {
 		cardType = d.CardType
 	}
-	return s.price(d.Account, tiers, cardType, d.ArrearsFen, req)
+	return s.price(d.Account, tiers, cardType, req)
 }
 
 func (s *Service) tiers(ctx context.Context, tariffID int64) ([]Tier, error) {
@@ -174,9 +175,9 @@ func (s *Service) tiersVia(ctx context.Context, store *models.Store, tariffID in
 	}
 	tiers := make([]Tier, len(t.Tiers))
 	for i, tt := range t.Tiers {
-		tiers[i] = Tier{UpperCm3: unbounded, PriceFenPerM3: tt.PriceFenPerM3}
-		if tt.UpperCm3 != nil {
-			tiers[i].UpperCm3 = *tt.UpperCm3
+		tiers[i] = Tier{UpperCentiM3: unbounded, PriceFenPerM3: tt.PriceFenPerM3}
+		if tt.UpperCentiM3 != nil {
+			tiers[i].UpperCentiM3 = *tt.UpperCentiM3
 		}
 	}
 	if err := checkTiers(tiers); err != nil {
@@ -189,76 +190,78 @@ func (s *Service) tiersVia(ctx context.Context, store *models.Store, tariffID in
 }
 
 // price applies the rules of a purchase to an account as it stands.
-func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardType, arrears int64, req QuoteRequest) (Quote, error) {
-	if (req.VolumeCm3 > 0) == (req.AmountFen > 0) || req.VolumeCm3 < 0 || req.AmountFen < 0 {
-		return Quote{}, ErrInvalid
-	}
+// The arrears are the account's own (a.ArrearsFen): priced under the
+// account's lock, they are the ones read under that lock.
+func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardType, req QuoteRequest) (Quote, error) {
 	if a.Status != models.AccountActive {
 		return Quote{}, ErrAccountInactive
 	}
-	now := s.now()
-	ytd := int64(0)
-	if a.YTDYear == now.In(s.cfg.Location).Year() {
-		ytd = a.YTDVolumeCm3
+	volume, byVolume := req.Purchase.Volume()
+	amount, byAmount := req.Purchase.Amount()
+	if !byVolume && !byAmount {
+		return Quote{}, ErrInvalid // the zero Purchase
 	}
-	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: arrears, YTDVolumeCm3: ytd,
-		MaxAmountFen: s.cfg.PurchaseLimitFen, ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
+	now := s.now()
+	ytd := units.CentiM3(0)
+	if a.YTDYear == now.In(s.cfg.Location).Year() {
+		ytd = a.YTDVolumeCentiM3
+	}
+	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: a.ArrearsFen, YTDVolume: ytd,
+		MaxAmount:  PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(a.ArrearsFen)),
+		ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
 	if a.Kind != models.KindOrdinary {
 		q.TariffVersion = s.versionOf(a.TariffID, tiers, now)
 	}
 
 	if a.Kind == models.KindOrdinary {
-		// Any amount from 0.01 yuan up to the limit, or the arrears if
-		// they are more: a customer can always clear what they owe.
-		if req.VolumeCm3 > 0 {
+		// Any amount from 0.01 yuan up to the limit (which is the arrears
+		// if they are more: a customer can always clear what they owe).
+		if byVolume {
 			return Quote{}, ErrVolumeForBill
 		}
-		q.MaxAmountFen = max(s.cfg.PurchaseLimitFen, arrears)
-		if req.AmountFen > q.MaxAmountFen {
+		if amount > q.MaxAmount {
 			return Quote{}, ErrOverLimit
 		}
-		q.Purpose, q.GrossFen, q.PayableFen = models.PurposeBill, req.AmountFen, req.AmountFen
-		q.CreditUnit, q.CreditAmount = models.UnitFen, req.AmountFen
+		q.Purpose, q.GrossFen, q.PayableFen = models.PurposeBill, int64(amount), int64(amount)
+		q.Credit = units.Money(amount)
 		return q, nil
 	}
 
-	q.Purpose, q.CreditUnit = models.PurposeGas, models.UnitFen
+	q.Purpose = models.PurposeGas
+	volumeCard := false
 	if a.Kind == models.KindICCard {
 		if cardType == nil {
 			return Quote{}, ErrNoCard
 		}
-		if *cardType == models.CardVolume {
-			q.CreditUnit = models.UnitCm3
-		}
+		volumeCard = *cardType == models.CardVolume
 	}
-	q.MaxVolumeCm3 = volumeFor(tiers, ytd, s.cfg.PurchaseLimitFen)
-	switch {
-	case req.VolumeCm3 > 0:
-		if req.VolumeCm3 > q.MaxVolumeCm3 {
+	q.MaxVolume = maxVolume(tiers, ytd, q.MaxAmount)
+	if byVolume {
+		if volume > q.MaxVolume {
 			return Quote{}, ErrOverLimit
 		}
-		q.VolumeCm3 = req.VolumeCm3
-		q.Lines, q.GrossFen = price(tiers, ytd, req.VolumeCm3)
-		q.CreditAmount = q.GrossFen
-	default:
-		if req.AmountFen > s.cfg.PurchaseLimitFen {
+		q.Volume = volume
+		q.Lines, q.GrossFen = price(tiers, int64(ytd), int64(volume))
+	} else {
+		if amount > q.MaxAmount {
 			return Quote{}, ErrOverLimit
 		}
-		q.VolumeCm3 = volumeFor(tiers, ytd, req.AmountFen)
-		if q.VolumeCm3 == 0 {
+		q.Volume = units.CentiM3(volumeFor(tiers, int64(ytd), int64(amount)))
+		if q.Volume == 0 {
 			return Quote{}, ErrTooLittle
 		}
 		var cost int64
-		q.Lines, cost = price(tiers, ytd, q.VolumeCm3)
-		q.GrossFen, q.CreditAmount = req.AmountFen, req.AmountFen
-		if q.CreditUnit == models.UnitCm3 {
+		q.Lines, cost = price(tiers, int64(ytd), int64(q.Volume))
+		q.GrossFen = int64(amount)
+		if volumeCard {
 			// The card takes whole 0.01 m3; the fen that buy less stay
 			// in the account for the next purchase.
-			q.LeftoverFen = req.AmountFen - cost
+			q.LeftoverFen = int64(amount) - cost
 		}
 	}
-	if q.CreditUnit == models.UnitCm3 {
-		q.CreditAmount = q.VolumeCm3
+	q.Credit = units.Money(units.Fen(q.GrossFen))
+	if volumeCard {
+		q.Credit = units.Gas(q.Volume)
 	}
 	// The balance pays what it can, but a purchase always moves at least
 	// a fen through the payment channel: a payment of zero does not exist.

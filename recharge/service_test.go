@@ -11,6 +11,7 @@ import (
 	"gaspay/internal/testenv"
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
 // The payment ledger's rules, through recharge.Service's own API on the
@@ -195,7 +196,7 @@ func (w *world) accountNow(id int64) models.Account {
 func TestDuplicatePayments(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031130001") // IoT
-	o := w.order(a, recharge.QuoteRequest{AmountFen: 5000})
+	o := w.order(a, recharge.QuoteRequest{Purchase: byAmount(5000)})
 	ev := w.paid(o, "4200000001")
 	var wg sync.WaitGroup
 	outcomes := make([]recharge.Outcome, 20)
@@ -246,7 +247,7 @@ func TestDuplicatePayments(t *testing.T) {
 func TestMismatchedPayments(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031130001")
-	o := w.order(a, recharge.QuoteRequest{AmountFen: 5000})
+	o := w.order(a, recharge.QuoteRequest{Purchase: byAmount(5000)})
 	for _, c := range []struct {
 		name   string
 		change func(*recharge.PaidEvent)
@@ -282,7 +283,7 @@ func TestMismatchedPayments(t *testing.T) {
 func TestConflictingPayments(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031130001")
-	o := w.order(a, recharge.QuoteRequest{AmountFen: 5000})
+	o := w.order(a, recharge.QuoteRequest{Purchase: byAmount(5000)})
 	var wg sync.WaitGroup
 	outcomes := make([]recharge.Outcome, 2)
 	for i, txn := range []string{"4200000001", "4200000002"} {
@@ -310,7 +311,7 @@ func TestConflictingPayments(t *testing.T) {
 		t.Fatalf("%d second_payment alerts, want 2", n)
 	}
 	// The account's credit is on its way: no new purchase until it lands.
-	_, _, err := w.svc.CreateOrder(w.ctx, recharge.OrderRequest{QuoteRequest: recharge.QuoteRequest{UserID: w.user.ID, AccountID: a.ID, AmountFen: 100},
+	_, _, err := w.svc.CreateOrder(w.ctx, recharge.OrderRequest{QuoteRequest: recharge.QuoteRequest{UserID: w.user.ID, AccountID: a.ID, Purchase: byAmount(100)},
 		Channel: models.ChannelWeChatMP, AppID: appID, OpenID: "openid-1"})
 	if !errors.Is(err, recharge.ErrCreditPending) {
 		t.Fatalf("order behind an undelivered credit: %v", err)
@@ -323,7 +324,7 @@ func TestConflictingPayments(t *testing.T) {
 func TestClosingAndLatePayment(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031140086") // IC card, volume, balance 30 fen
-	o := w.order(a, recharge.QuoteRequest{VolumeCm3: 1000})
+	o := w.order(a, recharge.QuoteRequest{Purchase: byVolume(1000)})
 	if o.DeductionFen != 30 || w.accountNow(a.ID).BalanceFen != 0 {
 		t.Fatalf("deduction %d, balance %d", o.DeductionFen, w.accountNow(a.ID).BalanceFen)
 	}
@@ -371,8 +372,8 @@ func TestClosingAndLatePayment(t *testing.T) {
 func TestNewOrderClosesTheAbandonedOne(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031130001")
-	first := w.order(a, recharge.QuoteRequest{AmountFen: 5000})
-	req := recharge.OrderRequest{QuoteRequest: recharge.QuoteRequest{UserID: w.user.ID, AccountID: a.ID, AmountFen: 6000},
+	first := w.order(a, recharge.QuoteRequest{Purchase: byAmount(5000)})
+	req := recharge.OrderRequest{QuoteRequest: recharge.QuoteRequest{UserID: w.user.ID, AccountID: a.ID, Purchase: byAmount(6000)},
 		Channel: models.ChannelWeChatMP, AppID: appID, OpenID: "openid-1"}
 	// The provider has not heard of it yet: another tap is still starting it.
 	w.prov.mu.Lock()
@@ -405,13 +406,13 @@ func TestNewOrderClosesTheAbandonedOne(t *testing.T) {
 func TestCancellingACredit(t *testing.T) {
 	w := newWorld(t)
 	a := w.account("031140086") // IC card
-	o := w.order(a, recharge.QuoteRequest{VolumeCm3: 1000})
+	o := w.order(a, recharge.QuoteRequest{Purchase: byVolume(1000)})
 	if out, err := w.svc.MarkPaid(w.ctx, w.paid(o, "4200000200")); out != recharge.Paid || err != nil {
 		t.Fatalf("pay: %d %v", out, err)
 	}
 	before := w.accountNow(a.ID)
-	if before.YTDVolumeCm3 != 1000 {
-		t.Fatalf("volume of year %d after the purchase", before.YTDVolumeCm3)
+	if before.YTDVolumeCentiM3 != 1000 {
+		t.Fatalf("volume of year %d after the purchase", before.YTDVolumeCentiM3)
 	}
 	// A write of the credit was handed to a box: in doubt.
 	if err := w.store.DB().Exec("UPDATE credits SET attempts = 1 WHERE order_id = ?", o.ID).Error; err != nil {
@@ -433,8 +434,8 @@ func TestCancellingACredit(t *testing.T) {
 		t.Fatalf("credit after the refund: %+v %v", c, err)
 	}
 	after := w.accountNow(a.ID)
-	if after.YTDVolumeCm3 != 0 || after.BalanceFen != 30 {
-		t.Fatalf("account after the refund: volume %d, balance %d; want 0 and 30", after.YTDVolumeCm3, after.BalanceFen)
+	if after.YTDVolumeCentiM3 != 0 || after.BalanceFen != 30 {
+		t.Fatalf("account after the refund: volume %d, balance %d; want 0 and 30", after.YTDVolumeCentiM3, after.BalanceFen)
 	}
 	if _, err := w.svc.RefundOrder(w.ctx, o.OrderNo, "again", "staff:1"); !errors.Is(err, recharge.ErrNotRefundable) {
 		t.Fatalf("second refund: %v", err)
@@ -443,7 +444,7 @@ func TestCancellingACredit(t *testing.T) {
 		t.Fatalf("%d refunds, %d submitted", n, w.prov.refundCount())
 	}
 	// With the credit gone the account can buy again.
-	w.order(a, recharge.QuoteRequest{VolumeCm3: 500})
+	w.order(a, recharge.QuoteRequest{Purchase: byVolume(500)})
 }
 
 // A partner's serial is its payment's "exactly once": a repeat answers the
@@ -526,4 +527,20 @@ func TestPartnerReplay(t *testing.T) {
 	if _, err := w.svc.PartnerReverse(w.ctx, "lakala", "LKL0001"); !errors.Is(err, recharge.ErrDelivered) {
 		t.Fatalf("reversing a bill payment: %v", err)
 	}
+}
+
+func byAmount(fen int64) recharge.Purchase {
+	p, err := recharge.ByAmount(units.Fen(fen))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func byVolume(v int64) recharge.Purchase {
+	p, err := recharge.ByVolume(units.CentiM3(v))
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -38,9 +38,9 @@ func (s *Service) tariffVersions(ctx context.Context, store *models.Store, tarif
 func ToTiers(tt []models.TariffTier) []Tier {
 	tiers := make([]Tier, len(tt))
 	for i, t := range tt {
-		tiers[i] = Tier{UpperCm3: unbounded, PriceFenPerM3: t.PriceFenPerM3}
-		if t.UpperCm3 != nil {
-			tiers[i].UpperCm3 = *t.UpperCm3
+		tiers[i] = Tier{UpperCentiM3: unbounded, PriceFenPerM3: t.PriceFenPerM3}
+		if t.UpperCentiM3 != nil {
+			tiers[i].UpperCentiM3 = *t.UpperCentiM3
 		}
 	}
 	return tiers

@@ -11,6 +11,7 @@ import (
 
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/units"
 )
 
 // Errors of Run.
@@ -520,14 +521,8 @@ func (s *Service) alert(ctx context.Context, kind, orderNo, detail string) {
 	}
 }
 
-// Yuan formats fen as yuan, exactly.
-func Yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
-}
+// Yuan formats fen as yuan, exactly (units.Fen.Yuan).
+func Yuan(fen int64) string { return units.Fen(fen).Yuan() }
 
 // Day shows the run of a provider and day with its differences.
 func (s *Service) Day(ctx context.Context, provider, date string) (Result, error) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gaspay/bleproxy"
+	"gaspay/units"
 )
 
 // sandboxMaster is the sandbox server's box master key (the spec's vector).
@@ -145,22 +146,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	var q struct {
-		VolumeCm3    int64 `json:"volume_cm3"`
-		GrossFen     int64 `json:"gross_fen"`
-		DeductionFen int64 `json:"deduction_fen"`
-		PayableFen   int64 `json:"payable_fen"`
+		Volume       units.CentiM3 `json:"volume_centi_m3"`
+		GrossFen     int64         `json:"gross_fen"`
+		DeductionFen int64         `json:"deduction_fen"`
+		PayableFen   int64         `json:"payable_fen"`
 	}
-	if err := s.call("POST", "/api/quotes", map[string]any{"account_id": view.AccountID, "volume_cm3": *volume}, &q, 200); err != nil {
+	if err := s.call("POST", "/api/quotes", map[string]any{"account_id": view.AccountID, "volume_centi_m3": *volume}, &q, 200); err != nil {
 		return err
 	}
-	s.say("5. quote: %s for %s yuan, %s from the balance, %s to pay", m3(q.VolumeCm3), yuan(q.GrossFen), yuan(q.DeductionFen), yuan(q.PayableFen))
+	s.say("5. quote: %s for %s yuan, %s from the balance, %s to pay", m3(int64(q.Volume)), yuan(q.GrossFen), yuan(q.DeductionFen), yuan(q.PayableFen))
 	var created struct {
 		Order struct {
 			OrderNo string `json:"order_no"`
 		} `json:"order"`
 	}
 	key := fmt.Sprintf("boxsim-%d", time.Now().UnixNano())
-	if err := s.callWith("POST", "/api/orders", map[string]any{"account_id": view.AccountID, "volume_cm3": *volume, "channel": "wechat_mp"},
+	if err := s.callWith("POST", "/api/orders", map[string]any{"account_id": view.AccountID, "volume_centi_m3": *volume, "channel": "wechat_mp"},
 		map[string]string{"Idempotency-Key": key}, &created, 201); err != nil {
 		return err
 	}
@@ -470,8 +471,8 @@ func dec(s string) (bleproxy.Frame, error) {
 	return bleproxy.ParseFrame(b)
 }
 
-func m3(cm3 int64) string   { return fmt.Sprintf("%d.%02d m³", cm3/100, cm3%100) }
-func yuan(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
+func m3(v int64) string     { return units.CentiM3(v).M3() + " m³" }
+func yuan(fen int64) string { return units.Fen(fen).Yuan() }
 
 // loadState reads the state file, or starts the card of the spec's test
 // vector: purchase 4 loaded, 12.50 m3 remaining; and a HELLO counter from

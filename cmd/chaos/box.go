@@ -183,7 +183,7 @@ func (b *boxWorker) purchase(ctx context.Context, rep *report) {
 		}
 		return
 	}
-	a, err := b.c.do(ctx, "POST", "/api/orders", map[string]any{"account_id": b.account, "volume_cm3": 100 + randN(2000), "channel": "wechat_mp"},
+	a, err := b.c.do(ctx, "POST", "/api/orders", map[string]any{"account_id": b.account, "volume_centi_m3": 100 + randN(2000), "channel": "wechat_mp"},
 		map[string]string{"Idempotency-Key": "chaosbox-" + randhex.New(10)})
 	if err != nil {
 		rep.fail(err)

@@ -201,10 +201,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		GrossFen     int64 `json:"gross_fen"`
 		DeductionFen int64 `json:"deduction_fen"`
 		PayableFen   int64 `json:"payable_fen"`
-		VolumeCm3    int64 `json:"volume_cm3"`
+		Volume       int64 `json:"volume_centi_m3"`
 	}
 	json.Unmarshal(q.Body, &quote)
-	s.say("2. 确认金额 / confirm: %s m3, %s yuan, 账户余额抵扣 %s, 应付 %s", dec(quote.VolumeCm3), dec(quote.GrossFen), dec(quote.DeductionFen), dec(quote.PayableFen))
+	s.say("2. 确认金额 / confirm: %s m3, %s yuan, 账户余额抵扣 %s, 应付 %s", dec(quote.Volume), dec(quote.GrossFen), dec(quote.DeductionFen), dec(quote.PayableFen))
 
 	code, err := codeFor(*pay, *fault)
 	if err != nil {

@@ -22,11 +22,11 @@ import (
 )
 
 type meterState struct {
-	ReportCounter  uint32 `json:"report_counter"`
-	LastAppliedSeq uint32 `json:"last_applied_seq"`
-	Balance        int32  `json:"balance_fen"`
-	CumulativeCm3  uint32 `json:"cumulative_centi_m3"`
-	Valve          byte   `json:"valve"`
+	ReportCounter     uint32 `json:"report_counter"`
+	LastAppliedSeq    uint32 `json:"last_applied_seq"`
+	Balance           int32  `json:"balance_fen"`
+	CumulativeCentiM3 uint32 `json:"cumulative_centi_m3"`
+	Valve             byte   `json:"valve"`
 }
 
 // demoBalances are the demo meters' balances as the demo data says they
@@ -118,17 +118,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func (s *sim) meter(number string) *meterproto.Meter {
 	st := s.state[number]
 	if st == nil {
-		st = &meterState{ReportCounter: uint32(time.Now().Unix()), Balance: demoBalances[number], CumulativeCm3: 123456}
+		st = &meterState{ReportCounter: uint32(time.Now().Unix()), Balance: demoBalances[number], CumulativeCentiM3: 123456}
 		s.state[number] = st
 	}
 	return &meterproto.Meter{Number: number, Key: meterproto.MeterKey(s.master, number), ReportCounter: st.ReportCounter,
-		LastAppliedSeq: st.LastAppliedSeq, Unit: meterproto.UnitFen, Balance: st.Balance, CumulativeCm3: st.CumulativeCm3,
+		LastAppliedSeq: st.LastAppliedSeq, Unit: meterproto.UnitFen, Balance: st.Balance, CumulativeCentiM3: st.CumulativeCentiM3,
 		Valve: st.Valve, BatteryMV: 3580, SignalDBm: -97}
 }
 
 func (s *sim) keep(m *meterproto.Meter) {
 	s.state[m.Number] = &meterState{ReportCounter: m.ReportCounter, LastAppliedSeq: m.LastAppliedSeq, Balance: m.Balance,
-		CumulativeCm3: m.CumulativeCm3, Valve: m.Valve}
+		CumulativeCentiM3: m.CumulativeCentiM3, Valve: m.Valve}
 }
 
 func (s *sim) save() error {

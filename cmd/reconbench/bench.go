@@ -211,7 +211,7 @@ func seed(ctx context.Context, db *gorm.DB, fake *wxpayfake.Server, day time.Tim
 			pargs = append(pargs, no, o.TransactionID, fen, at.UTC(), at.UTC())
 		}
 		if err := db.WithContext(ctx).Exec(`INSERT INTO orders (order_no, account_id, channel, app_id, payer_open_id, purpose,
-			volume_cm3, gross_fen, deduction_fen, leftover_fen, payable_fen, credit_unit, credit_amount, quote_json, status,
+			volume_centi_m3, gross_fen, deduction_fen, leftover_fen, payable_fen, credit_unit, credit_amount, quote_json, status,
 			expires_at, paid_at, created_at, updated_at) VALUES `+orders.String(), oargs...).Error; err != nil {
 			return err
 		}

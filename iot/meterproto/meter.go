@@ -10,16 +10,16 @@ import (
 // firmware does: the simulator and the tests run it, and the document's
 // rules are tested against it.
 type Meter struct {
-	Number         string
-	Key            bleproxy.Key
-	ReportCounter  uint32
-	LastAppliedSeq uint32
-	Unit           Unit
-	Balance        int32
-	CumulativeCm3  uint32
-	Valve          byte
-	BatteryMV      uint16
-	SignalDBm      int16
+	Number            string
+	Key               bleproxy.Key
+	ReportCounter     uint32
+	LastAppliedSeq    uint32
+	Unit              Unit
+	Balance           int32
+	CumulativeCentiM3 uint32
+	Valve             byte
+	BatteryMV         uint16
+	SignalDBm         int16
 	// MaxBalance is the most the meter holds; a recharge that would pass
 	// it is refused (ResultRefused). 0 means no ceiling.
 	MaxBalance int32
@@ -32,7 +32,7 @@ func (m *Meter) Report(reason Reason, now uint32) ([]byte, error) {
 
 func (m *Meter) report(r Report, now uint32) ([]byte, error) {
 	m.ReportCounter++
-	r.LastAppliedSeq, r.Unit, r.Balance, r.CumulativeCm3 = m.LastAppliedSeq, m.Unit, m.Balance, m.CumulativeCm3
+	r.LastAppliedSeq, r.Unit, r.Balance, r.CumulativeCentiM3 = m.LastAppliedSeq, m.Unit, m.Balance, m.CumulativeCentiM3
 	r.Valve, r.BatteryMV, r.SignalDBm, r.MeterTime = m.Valve, m.BatteryMV, m.SignalDBm, now
 	return SealReport(m.Key, m.Number, m.ReportCounter, r)
 }
@@ -81,8 +81,8 @@ func (m *Meter) decide(r Recharge, now uint32) Result {
 
 // Use draws gas: the balance falls by cost (in the meter's unit) and the
 // valve closes at zero.
-func (m *Meter) Use(volumeCm3 uint32, cost int32) {
-	m.CumulativeCm3 += volumeCm3
+func (m *Meter) Use(volume uint32, cost int32) {
+	m.CumulativeCentiM3 += volume
 	m.Balance -= cost
 	if m.Balance <= 0 && m.Valve == ValveOpen {
 		m.Valve = ValveClosedZero

@@ -236,15 +236,15 @@ const (
 
 // Report is a REPORT's plaintext.
 type Report struct {
-	Reason         Reason
-	LastAppliedSeq uint32
-	Unit           Unit
-	Balance        int32  // in Unit; negative when the meter lets a debt run
-	CumulativeCm3  uint32 // 0.01 m3 through the meter since installation
-	Valve          byte
-	BatteryMV      uint16
-	SignalDBm      int16 // RSRP
-	MeterTime      uint32
+	Reason            Reason
+	LastAppliedSeq    uint32
+	Unit              Unit
+	Balance           int32  // in Unit; negative when the meter lets a debt run
+	CumulativeCentiM3 uint32 // 0.01 m3 through the meter since installation
+	Valve             byte
+	BatteryMV         uint16
+	SignalDBm         int16 // RSRP
+	MeterTime         uint32
 	// AnsweredCounter, AnsweredSeq and Result describe the recharge this
 	// report answers (Reason == ReasonAnswer); zero otherwise.
 	AnsweredCounter uint32
@@ -259,7 +259,7 @@ func (r Report) MarshalBinary() ([]byte, error) {
 	binary.BigEndian.PutUint32(b[1:], r.LastAppliedSeq)
 	b[5] = byte(r.Unit)
 	binary.BigEndian.PutUint32(b[6:], uint32(r.Balance))
-	binary.BigEndian.PutUint32(b[10:], r.CumulativeCm3)
+	binary.BigEndian.PutUint32(b[10:], r.CumulativeCentiM3)
 	b[14] = r.Valve
 	binary.BigEndian.PutUint16(b[15:], r.BatteryMV)
 	binary.BigEndian.PutUint16(b[17:], uint16(r.SignalDBm))
@@ -295,7 +295,7 @@ func (r *Report) UnmarshalBinary(b []byte) error {
 	}
 	v := Report{
 		Reason: Reason(b[0]), LastAppliedSeq: binary.BigEndian.Uint32(b[1:]), Unit: Unit(b[5]),
-		Balance: int32(binary.BigEndian.Uint32(b[6:])), CumulativeCm3: binary.BigEndian.Uint32(b[10:]),
+		Balance: int32(binary.BigEndian.Uint32(b[6:])), CumulativeCentiM3: binary.BigEndian.Uint32(b[10:]),
 		Valve: b[14], BatteryMV: binary.BigEndian.Uint16(b[15:]), SignalDBm: int16(binary.BigEndian.Uint16(b[17:])),
 		MeterTime: binary.BigEndian.Uint32(b[19:]), AnsweredCounter: binary.BigEndian.Uint32(b[23:]),
 		Result: Result(b[27]), AnsweredSeq: binary.BigEndian.Uint32(b[28:]),

@@ -32,10 +32,10 @@ const (
 
 var (
 	vecReportFields = meterproto.Report{Reason: meterproto.ReasonScheduled, LastAppliedSeq: 3, Unit: meterproto.UnitFen,
-		Balance: 5678, CumulativeCm3: 123456, Valve: meterproto.ValveOpen, BatteryMV: 3600, SignalDBm: -95, MeterTime: vecReportTime}
+		Balance: 5678, CumulativeCentiM3: 123456, Valve: meterproto.ValveOpen, BatteryMV: 3600, SignalDBm: -95, MeterTime: vecReportTime}
 	vecRechargeFields = meterproto.Recharge{Seq: 4, Unit: meterproto.UnitFen, Credit: 10000, ReopenValve: true, NotAfter: vecNotAfter}
 	vecAnswerFields   = meterproto.Report{Reason: meterproto.ReasonAnswer, LastAppliedSeq: 4, Unit: meterproto.UnitFen,
-		Balance: 15678, CumulativeCm3: 123456, Valve: meterproto.ValveOpen, BatteryMV: 3600, SignalDBm: -95, MeterTime: vecAnswerTime,
+		Balance: 15678, CumulativeCentiM3: 123456, Valve: meterproto.ValveOpen, BatteryMV: 3600, SignalDBm: -95, MeterTime: vecAnswerTime,
 		AnsweredCounter: 1, Result: meterproto.ResultApplied, AnsweredSeq: 4}
 )
 

@@ -36,8 +36,9 @@ function parseYuan(s) {
   if (!m) return null;
   return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
 }
-// A volume in the line of a quote, whichever name the server uses.
-const lineVolume = (l) => (l.volume_centi_m3 !== undefined ? l.volume_centi_m3 : l.volume_cm3);
+// A line's volume, in 0.01 m3 (the page ships with the server, so it reads
+// the current name only, never the deprecated volume_cm3).
+const lineVolume = (l) => l.volume_centi_m3;
 const bjTime = (iso) => new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
 
 // ---------- the API ----------
@@ -433,7 +434,7 @@ function showQuote(box, a, q, fen) {
     : q.lines.map((l) => h("tr", {}, h("td", {}, "气费（第" + l.tier + "阶梯）"), h("td", {}, yuan(l.price_fen_per_m3)), h("td", {}, m3(lineVolume(l))), h("td", {}, yuan(l.amount_fen))));
   const credited = q.purpose === "bill"
     ? (q.arrears_fen > 0 ? "结清欠费 " + yuan(Math.min(q.gross_fen, q.arrears_fen)) + " 元" + (q.gross_fen > q.arrears_fen ? "，余下 " + yuan(q.gross_fen - q.arrears_fen) + " 元存入账户余额" : "") : "存入账户余额 " + yuan(q.gross_fen) + " 元")
-    : "到表金额 " + yuan(q.credit_amount) + " 元（约 " + m3(q.volume_cm3 !== undefined ? q.volume_cm3 : q.volume_centi_m3) + " 立方米）";
+    : "到表金额 " + yuan(q.credit_amount) + " 元（约 " + m3(q.volume_centi_m3) + " 立方米）";
   const key = "h5-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
   const payErr = h("p", { class: "error", id: "order-error", role: "alert" });
   const buttons = [];

@@ -19,6 +19,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/consts"
 
 	"gaspay/internal/beijing"
+	"gaspay/units"
 )
 
 // ErrBillFormat: the bill does not parse, or its summary disagrees with its
@@ -289,26 +290,5 @@ func splitBillLine(dst []string, line string) []string {
 }
 
 // yuanToUnits parses a yuan amount ("12.34", "-0.06000") exactly into
-// units of 10^-places yuan: places 2 gives fen, 5 thousandths of a fen. More
-// decimals than places are refused; never through a float.
-func yuanToUnits(s string, places int) (int64, error) {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" || len(whole) > 12 || len(frac) > places {
-		return 0, errors.New("bad amount")
-	}
-	digits := whole + frac + strings.Repeat("0", places-len(frac))
-	var v int64
-	for i := 0; i < len(digits); i++ {
-		c := digits[i]
-		if c < '0' || c > '9' {
-			return 0, errors.New("bad amount")
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, nil
-}
+// units of 10^-places yuan: places 2 gives fen, 5 thousandths of a fen.
+func yuanToUnits(s string, places int) (int64, error) { return units.ParseDecimal(s, places) }
