@@ -16,13 +16,6 @@ import (
 	"strings"
 )
 
-// GormAllowed are the packages outside models, cmd and internal that may
-// still import gorm while their storage moves into models. Each entry says
-// who empties it; the list is meant to be empty.
-var GormAllowed = map[string]string{
-	"iot": "iot's storage moves into models (issue 15, h3)",
-}
-
 // Check walks the module rooted at root and returns every broken rule, one
 // line each, sorted:
 //
@@ -30,8 +23,7 @@ var GormAllowed = map[string]string{
 //     storage only through the domain packages (models stays a transitive
 //     dependency, never a direct one);
 //   - no file of a package outside models, cmd/… and internal/… imports
-//     gorm.io/…, except the packages of GormAllowed: storage and its column
-//     names live in models.
+//     gorm.io/…: storage and its column names live in models.
 func Check(root string) ([]string, error) {
 	var out []string
 	fset := token.NewFileSet()
@@ -80,9 +72,5 @@ func Check(root string) ([]string, error) {
 
 func mayUseGorm(dir string) bool {
 	top, _, _ := strings.Cut(dir, "/")
-	if top == "models" || top == "cmd" || top == "internal" {
-		return true
-	}
-	_, ok := GormAllowed[dir]
-	return ok
+	return top == "models" || top == "cmd" || top == "internal"
 }
