@@ -30,6 +30,9 @@ var publishedBoxKeys = []string{
 	// plaintexts of docs/meter-protocol.md.
 	"0000000003010000162e0001e240000e10ffa169279480000000000000000000",
 	"02000000040100003d3e0001e240000e10ffa1692796d8000000010100000004",
+	// And the partner signatures of partner/partner_test.go's vectors.
+	"f240e71d71fc067117a6b37617f30e015e9527997397d2473bf9d37213e7204f",
+	"874ef1484515ae89d6a336f1e6457aae212463a4848a8e3ea33aab12971bb03b",
 }
 
 // PublishedBoxKey reports whether hexKey is one of the published keys.

@@ -187,7 +187,7 @@ func (h *handler) adminResolveDifference(c *gin.Context) {
 		writeError(c, badRequest("invalid_note", "note 须写明处理情况，最多200字。"))
 		return
 	}
-	d, err := h.Reconcile.Resolve(c.Request.Context(), id, req.Note, actor(c).Name)
+	d, err := h.Reconcile.Resolve(c.Request.Context(), actor(c), id, req.Note)
 	if err != nil {
 		writeError(c, err)
 		return

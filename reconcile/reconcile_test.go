@@ -266,8 +266,12 @@ func TestWeChatDifferencesOfEveryKind(t *testing.T) {
 		d := findDiff(t, res, models.DiffAmount, amount)
 		r := w.srv.Do(apptest.Request{Method: "POST", Path: fmt.Sprintf("/api/admin/reconciliation/differences/%d/resolve", d.ID),
 			Token: apptest.AdminToken, Body: map[string]string{"note": "微信确认差一分，已线下补退"}})
-		if r.Status != http.StatusOK || r.JSON(t)["state"] != "resolved" || r.JSON(t)["resolved_by"] != "staff" {
+		if r.Status != http.StatusOK || r.JSON(t)["state"] != "resolved" || r.JSON(t)["resolved_by"] != "token:automation" {
 			t.Fatalf("resolve: %d %s", r.Status, r.Body)
+		}
+		if n := w.env.Count("audit_log", "action = ? AND target = ? AND note = ?", "recon.resolve",
+			fmt.Sprintf("difference:%d", d.ID), "微信确认差一分，已线下补退"); n != 1 {
+			t.Errorf("%d audit entries of the resolution, want 1", n)
 		}
 		r = w.srv.Do(apptest.Request{Method: "POST", Path: fmt.Sprintf("/api/admin/reconciliation/differences/%d/resolve", d.ID),
 			Token: apptest.AdminToken, Body: map[string]string{"note": "again"}})

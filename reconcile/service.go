@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"gaspay/models"
 	"gaspay/recharge"
+	"gaspay/staff"
 	"gaspay/units"
 )
 
@@ -549,17 +551,27 @@ func (s *Service) Differences(ctx context.Context, state models.DiffState, limit
 
 // Resolve closes an open difference on staff's word, with their note.
 // Errors: ErrNotFound, ErrNotOpen.
-func (s *Service) Resolve(ctx context.Context, id int64, note, by string) (models.ReconDifference, error) {
-	ok, err := s.store.SetDifferenceState(ctx, id, models.DiffOpen, models.DiffResolved, note, by, s.now().UTC())
-	if err != nil {
-		return models.ReconDifference{}, err
-	}
-	d, err := s.store.Difference(ctx, id)
+func (s *Service) Resolve(ctx context.Context, by staff.Actor, id int64, note string) (models.ReconDifference, error) {
+	now := s.now().UTC()
+	var d models.ReconDifference
+	err := s.store.Tx(ctx, func(tx *models.Store) error {
+		ok, err := tx.SetDifferenceState(ctx, id, models.DiffOpen, models.DiffResolved, note, by.Name, now)
+		if err != nil {
+			return err
+		}
+		if d, err = tx.Difference(ctx, id); err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotOpen
+		}
+		// Who closed a difference, and why, is in the audit trail with
+		// every other staff action, in the same transaction.
+		return by.Audit(ctx, tx, now, "recon.resolve", "difference:"+strconv.FormatInt(id, 10),
+			map[string]any{"state": models.DiffOpen}, map[string]any{"state": models.DiffResolved, "kind": d.Kind}, note)
+	})
 	if errors.Is(err, models.ErrNotFound) {
 		return d, ErrNotFound
-	}
-	if err == nil && !ok {
-		return d, ErrNotOpen
 	}
 	return d, err
 }
