@@ -15,6 +15,8 @@ import (
 	"gaspay/config"
 	"gaspay/internal/apptest"
 	"gaspay/iot/meterproto"
+	"gaspay/models"
+	"gaspay/recharge"
 )
 
 const iotMeter = "20231100001" // 031130001 李娜, an IoT account of the demo
@@ -468,4 +470,116 @@ func TestIoTPartnerPayment(t *testing.T) {
 	if status != "delivered" || meter.m.Balance != 15678 || meter.m.LastAppliedSeq != 1 {
 		t.Fatalf("credit %s, meter balance %d seq %d", status, meter.m.Balance, meter.m.LastAppliedSeq)
 	}
+}
+
+// TestIoTDispatchBatch: one transaction seals a whole batch of due
+// deliveries. A delivery whose payment was reversed while queued ends cancelled without a
+// copy; a copy whose answer is lost stays in doubt and waits for its
+// backoff; every other goes out once, each with its meter's next counter
+// and its credit's attempt counted. Two dispatchers given the same batch
+// at once send each delivery once.
+func TestIoTDispatchBatch(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	a := srv.App
+	ctx := context.Background()
+	const n = 6
+	var rows []models.ImportRow
+	var meters, orders []string
+	for i := range n {
+		meters = append(meters, fmt.Sprintf("2099000%04d", i))
+		rows = append(rows, models.ImportRow{Line: i + 2, UserNumber: fmt.Sprintf("0990%05d", i), HolderName: "批量",
+			Address: "test", Kind: models.KindIoT, MeterNumber: meters[i]})
+	}
+	if _, err := a.Store.ImportAccounts(ctx, rows, "residential", env.Clock.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		v, _, err := a.Recharge.PartnerPay(ctx, recharge.PartnerPayment{PartnerID: "batch", Serial: fmt.Sprint("b-", i),
+			UserNumber: rows[i].UserNumber, AmountFen: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, v.Order.OrderNo)
+	}
+	if k, err := a.IoT.Enqueue(ctx); err != nil || k != n {
+		t.Fatalf("enqueued %d, %v; want %d", k, err, n)
+	}
+	// Reversed by its partner while queued: never attempted, so the money
+	// may go back.
+	if _, err := a.Recharge.PartnerReverse(ctx, "batch", "b-0"); err != nil {
+		t.Fatal(err)
+	}
+	due, err := a.IoT.Due(ctx, 100)
+	if err != nil || len(due) != n {
+		t.Fatalf("due %d, %v; want %d", len(due), err, n)
+	}
+	env.CTWing.LoseNextAnswer()
+	var wg sync.WaitGroup
+	accepted := make([]int, 2)
+	for i := range accepted {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			accepted[i], _ = a.IoT.SendBatch(ctx, due)
+		}()
+	}
+	wg.Wait()
+	if got := accepted[0] + accepted[1]; got != n-2 {
+		t.Fatalf("accepted %v; want %d in all (one reversed, one answer lost)", accepted, n-2)
+	}
+	type copyRow struct {
+		State   string
+		Counter int64
+		Copies  int
+		DState  string
+		Attempt int
+	}
+	lost := 0
+	for i, m := range meters {
+		var cs []copyRow
+		env.DB.Raw(`SELECT c.state, c.counter, d.copies, d.state AS d_state, cr.attempts AS attempt
+			FROM iot_deliveries d JOIN credits cr ON cr.id = d.credit_id LEFT JOIN iot_commands c ON c.delivery_id = d.id
+			WHERE d.meter_number = ?`, m).Scan(&cs)
+		if len(cs) != 1 {
+			t.Fatalf("meter %s: %d rows %+v; want one delivery with at most one copy", m, len(cs), cs)
+		}
+		c := cs[0]
+		switch {
+		case i == 0:
+			if c.DState != "cancelled" || c.State != "" || c.Attempt != 0 {
+				t.Fatalf("reversed meter %s: %+v; want cancelled, no copy, never attempted", m, c)
+			}
+		case c.State == "unknown":
+			lost++
+			if c.DState != "queued" || c.Copies != 1 || c.Counter != 1 || c.Attempt != 1 {
+				t.Fatalf("lost answer, meter %s: %+v; want queued with one copy in doubt", m, c)
+			}
+		default:
+			if c.State != "saved" || c.DState != "sent" || c.Copies != 1 || c.Counter != 1 || c.Attempt != 1 {
+				t.Fatalf("meter %s: %+v; want one saved copy, counter 1, delivery sent, one attempt", m, c)
+			}
+		}
+		if cmds := env.CTWing.Commands(deviceOf(t, env, m)); i > 0 && len(cmds) != 1 {
+			t.Fatalf("meter %s: the platform holds %d commands; want 1", m, len(cmds))
+		}
+	}
+	if lost != 1 {
+		t.Fatalf("%d copies in doubt; want the one whose answer was lost", lost)
+	}
+	// A second pass sends nothing: the lost copy waits for its backoff.
+	if k := a.IoT.DispatchPass(ctx); k != 0 {
+		t.Fatalf("second pass sent %d", k)
+	}
+}
+
+func deviceOf(t *testing.T, env *apptest.Env, meter string) string {
+	t.Helper()
+	var dev string
+	env.DB.Raw("SELECT device_id FROM iot_meters WHERE meter_number = ?", meter).Scan(&dev)
+	if dev == "" {
+		t.Fatalf("meter %s has no device id", meter)
+	}
+	return dev
 }

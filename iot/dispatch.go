@@ -14,9 +14,6 @@ import (
 
 const batch = 500
 
-// errSkip ends a transaction that found nothing to do.
-var errSkip = errors.New("iot: nothing to do")
-
 // sendable are the states a copy leaves from (platformAccepted's).
 var sendable = []State{Queued, Expired}
 
@@ -26,9 +23,17 @@ func backoff(copies int) time.Duration {
 	return min(d, 30*time.Minute)
 }
 
+// SendBatchSize is how many due deliveries one transaction seals: their
+// accounts, deliveries and credits locked in two reads, attempts counted
+// in one statement, counters taken in two, copies recorded in one,
+// deliveries moved in one; and after the platform's answers, the accepted
+// copies and their deliveries in one more.
+const SendBatchSize = 16
+
 // DispatchPass queues the delivery of every new IoT credit and sends a copy
-// of every delivery that is due (queued, or expired undelivered). It
-// reports how many copies the platform accepted.
+// of every delivery that is due (queued, or expired undelivered), in
+// batches sealed by one transaction each. It reports how many copies the
+// platform accepted.
 func (s *Service) DispatchPass(ctx context.Context) int {
 	if _, err := s.Enqueue(ctx); err != nil {
 		s.log.ErrorContext(ctx, "iot enqueue", slog.String("err", err.Error()))
@@ -40,30 +45,25 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 	}
 	var mu sync.Mutex
 	sent := 0
-	work := make(chan Delivery)
+	work := make(chan []Delivery)
 	var wg sync.WaitGroup
-	for range min(s.cfg.Workers, max(len(due), 1)) {
+	for range min(s.cfg.Workers, max((len(due)+SendBatchSize-1)/SendBatchSize, 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range work {
-				ok, err := s.Send(ctx, d)
+			for ds := range work {
+				n, err := s.SendBatch(ctx, ds)
 				if err != nil {
-					s.log.WarnContext(ctx, "iot send", slog.String("order_no", d.OrderNo), slog.String("err", err.Error()))
+					s.log.WarnContext(ctx, "iot send", slog.String("err", err.Error()))
 				}
-				if ok {
-					mu.Lock()
-					sent++
-					mu.Unlock()
-				}
+				mu.Lock()
+				sent += n
+				mu.Unlock()
 			}
 		}()
 	}
-	for _, d := range due {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- d
+	for from := 0; from < len(due) && ctx.Err() == nil; from += SendBatchSize {
+		work <- due[from:min(from+SendBatchSize, len(due))]
 	}
 	close(work)
 	wg.Wait()
@@ -81,89 +81,178 @@ func (s *Service) Due(ctx context.Context, limit int) ([]Delivery, error) {
 	return deliveriesOf(s.store.DueIoTDeliveries(ctx, names(sendable), s.now().UTC(), limit))
 }
 
-// Send seals a copy of a due delivery's recharge and hands it to the
-// platform, and reports whether the platform accepted it. The attempt is
-// counted on the credit before the copy leaves: from then the credit is in
-// doubt. A delivery no longer due is left alone.
+// Send is SendBatch for one delivery: it reports whether the platform
+// accepted its copy.
 func (s *Service) Send(ctx context.Context, d Delivery) (bool, error) {
+	n, err := s.SendBatch(ctx, []Delivery{d})
+	return n == 1, err
+}
+
+// sealed is a copy recorded and about to leave.
+type sealed struct {
+	d      Delivery
+	cmd    models.IoTCommand
+	device string
+}
+
+// SendBatch seals a copy of each due delivery of ds and hands them to the
+// platform, and reports how many the platform accepted. One transaction
+// counts every attempt on its credit before any copy leaves: from then the
+// credit is in doubt. A delivery no longer due is left alone, and so is a
+// second delivery of a meter in ds (the next pass takes it). The error
+// joins each copy's failure; the others went out all the same.
+func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
-	var cmd models.IoTCommand
-	var deviceID string
+	byID := make(map[int64]Delivery, len(ds))
+	meters := map[string]bool{}
+	var ids, accounts []int64
+	for _, d := range ds {
+		if meters[d.MeterNumber] {
+			continue
+		}
+		meters[d.MeterNumber] = true
+		byID[d.ID] = d
+		ids, accounts = append(ids, d.ID), append(accounts, d.AccountID)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var out []sealed
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		row, creditStatus, device, err := tx.LockIoTDeliveryForSend(ctx, d.AccountID, d.ID)
+		out = out[:0]
+		rows, err := tx.LockIoTDeliveriesForSend(ctx, accounts, ids)
 		if err != nil {
 			return err
 		}
-		cur := deliveryOf(row)
-		if cur.State.may(platformAccepted(now, now)) != nil || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
-			return errSkip
-		}
-		if creditStatus != models.CreditPending {
-			// Refunded while queued (or delivered some other way): the
-			// delivery is over.
-			if _, err := creditGone(cur, creditStatus, now).apply(ctx, tx, d.ID); err != nil {
-				return err
+		var credits []int64
+		for _, row := range rows {
+			cur := deliveryOf(row.IoTDelivery)
+			if cur.State.may(platformAccepted(now, now)) != nil || cur.CancelRequestedAt != nil || cur.NextAt.After(now) {
+				continue
 			}
-			return errSkip
-		}
-		if ok, err := attempt(ctx, tx, d.CreditID, now); err != nil || !ok {
-			return errors.Join(err, errSkip)
-		}
-		if device == "" {
-			m, err := tx.EnsureIoTMeter(ctx, d.MeterNumber, "", now)
-			if err != nil {
-				return err
+			if row.CreditStatus != models.CreditPending {
+				// Refunded while queued (or delivered some other way): the
+				// delivery is over.
+				if _, err := creditGone(cur, row.CreditStatus, now).apply(ctx, tx, cur.ID); err != nil {
+					return err
+				}
+				continue
 			}
-			device = m.DeviceID
+			if row.DeviceID == "" {
+				m, err := tx.EnsureIoTMeter(ctx, cur.MeterNumber, "", now)
+				if err != nil {
+					return err
+				}
+				row.DeviceID = m.DeviceID
+			}
+			d := byID[cur.ID]
+			d.State, d.Copies, d.ValidUntil = cur.State, cur.Copies, cur.ValidUntil
+			out = append(out, sealed{d: d, device: row.DeviceID})
+			credits = append(credits, cur.CreditID)
 		}
-		counter, err := tx.NextIoTCommandCounter(ctx, d.MeterNumber)
+		if len(out) == 0 {
+			return nil
+		}
+		attempted, err := attemptAll(ctx, tx, credits, now)
 		if err != nil {
 			return err
 		}
-		deviceID = device
-		cmd = models.IoTCommand{DeliveryID: d.ID, MeterNumber: d.MeterNumber, Counter: counter, NotAfter: notAfter,
-			State: string(copySending), CreatedAt: now, UpdatedAt: now}
-		if err := tx.InsertIoTCommand(ctx, &cmd); err != nil {
+		kept := out[:0]
+		var numbers []string
+		for _, x := range out {
+			if attempted[x.d.CreditID] {
+				kept = append(kept, x)
+				numbers = append(numbers, x.d.MeterNumber)
+			}
+		}
+		out = kept
+		if len(out) == 0 {
+			return nil
+		}
+		counters, err := tx.NextIoTCommandCounters(ctx, numbers)
+		if err != nil {
 			return err
 		}
-		_, err = copySealed(cur, notAfter, now.Add(backoff(cur.Copies)), now).apply(ctx, tx, d.ID)
-		return err
+		cmds := make([]models.IoTCommand, len(out))
+		moves := make([]move, len(out))
+		for i, x := range out {
+			cmds[i] = models.IoTCommand{DeliveryID: x.d.ID, MeterNumber: x.d.MeterNumber, Counter: counters[x.d.MeterNumber],
+				NotAfter: notAfter, State: string(copySending), CreatedAt: now, UpdatedAt: now}
+			moves[i] = copySealed(x.d, notAfter, now.Add(backoff(x.d.Copies)), now)
+		}
+		if err := tx.InsertIoTCommands(ctx, cmds); err != nil {
+			return err
+		}
+		ids := make([]int64, len(out))
+		for i := range out {
+			out[i].cmd = cmds[i]
+			ids[i] = out[i].d.ID
+		}
+		return applyAll(ctx, tx, ids, moves)
 	})
-	if errors.Is(err, errSkip) {
-		return false, nil
+	if err != nil || len(out) == 0 {
+		return 0, err
 	}
-	if err != nil {
-		return false, err
+	// The copies leave side by side; each answer is kept for one write.
+	answers := make([]error, len(out))
+	platformIDs := make([]string, len(out))
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			platformIDs[i], answers[i] = s.sendCopy(ctx, out[i], notAfter)
+		}()
 	}
+	wg.Wait()
+	done := s.now().UTC()
+	var accepted []int64
+	var acceptedIDs []string
+	var errs []error
+	for i, x := range out {
+		switch err := answers[i]; {
+		case err == nil:
+			accepted, acceptedIDs = append(accepted, x.cmd.ID), append(acceptedIDs, platformIDs[i])
+		case errors.Is(err, ErrPlatformRefused):
+			// Not cached: another copy after the backoff.
+			errs = append(errs, fmt.Errorf("order %s: %w", x.d.OrderNo, err),
+				s.store.ChangeIoTCommand(ctx, x.cmd.ID, copyAnswer(CmdFailed, nil, nil, done)))
+		default:
+			// Perhaps cached, perhaps not: the copy may still reach the
+			// meter until not_after; another copy follows after the
+			// backoff, and the sequence rule makes the two harmless
+			// together.
+			errs = append(errs, fmt.Errorf("order %s: %w", x.d.OrderNo, err),
+				s.store.ChangeIoTCommand(ctx, x.cmd.ID, copyAnswer(copyUnknown, nil, nil, done)))
+		}
+	}
+	if len(accepted) > 0 {
+		// One write for the copies' ids and their deliveries' moves (a
+		// move only while the delivery is still queued or expired: a
+		// report may already have applied it).
+		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
+		if err := s.store.ChangeIoTCommandsAndDeliveries(ctx, accepted, acceptedIDs, copyAnswer(CmdSaved, nil, &done, done),
+			names(m.from), m.change()); err != nil {
+			return 0, errors.Join(append(errs, err)...)
+		}
+	}
+	return len(accepted), errors.Join(errs...)
+}
+
+// sendCopy seals x's recharge under its meter's key and hands it to the
+// platform, returning the platform's command id.
+func (s *Service) sendCopy(ctx context.Context, x sealed, notAfter time.Time) (string, error) {
 	unit := meterproto.UnitFen
-	if d.Unit == string(models.UnitCentiM3) {
+	if x.d.Unit == string(models.UnitCentiM3) {
 		unit = meterproto.UnitCentiM3
 	}
-	payload, err := meterproto.SealRecharge(s.key(d.MeterNumber), d.MeterNumber, uint32(cmd.Counter), meterproto.Recharge{
-		Seq: uint32(d.Seq), Unit: unit, Credit: uint32(d.Amount), ReopenValve: true, NotAfter: uint32(notAfter.Unix())})
+	payload, err := meterproto.SealRecharge(s.key(x.d.MeterNumber), x.d.MeterNumber, uint32(x.cmd.Counter), meterproto.Recharge{
+		Seq: uint32(x.d.Seq), Unit: unit, Credit: uint32(x.d.Amount), ReopenValve: true, NotAfter: uint32(notAfter.Unix())})
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	id, err := s.platform.Send(ctx, deviceID, payload, s.cfg.CommandTTL, fmt.Sprintf("d%d-c%d", d.ID, cmd.Counter))
-	done := s.now().UTC()
-	switch {
-	case err == nil:
-		// One write for the copy's id and the delivery's move (the move
-		// only if the delivery is still queued or expired: a report may
-		// already have applied it).
-		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
-		return true, s.store.ChangeIoTCommandAndDelivery(ctx, cmd.ID, copyAnswer(CmdSaved, &id, &done, done), d.ID,
-			names(m.from), m.change())
-	case errors.Is(err, ErrPlatformRefused):
-		// Not cached: another copy after the backoff.
-		return false, errors.Join(err, s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(CmdFailed, nil, nil, done)))
-	default:
-		// Perhaps cached, perhaps not: the copy may still reach the meter
-		// until not_after; another copy follows after the backoff, and
-		// the sequence rule makes the two harmless together.
-		return false, errors.Join(err, s.store.ChangeIoTCommand(ctx, cmd.ID, copyAnswer(copyUnknown, nil, nil, done)))
-	}
+	return s.platform.Send(ctx, x.device, payload, s.cfg.CommandTTL, fmt.Sprintf("d%d-c%d", x.d.ID, x.cmd.Counter))
 }
 
 // confirm asks the platform about a copy a push mentioned.

@@ -13,7 +13,7 @@ import (
 // the ledger's own conditional updates. Everything else about an IoT
 // delivery lives in the iot_* tables.
 //
-//  1. attempt: a copy is about to leave for the platform. From here the
+//  1. attemptAll: copies are about to leave for the platform. From here the
 //     credit is in doubt (recharge.InDoubt) and cannot be cancelled.
 //  2. deliver: an authenticated report shows the sequence applied.
 //  3. settleUnapplied: the meter's own report proves that no copy can ever
@@ -22,10 +22,23 @@ import (
 //     cards.settleNotLanded is for cards. The refund itself then goes
 //     through recharge.RefundOrder, whose cancelCredit asks InDoubt.
 
-// attempt counts a delivery attempt on a pending credit; false when the
-// credit is no longer pending.
-func attempt(ctx context.Context, tx *models.Store, creditID int64, now time.Time) (bool, error) {
-	return moved(tx.UpdateCredit(ctx, creditID, func(c *models.Credit) error { return c.Attempt(nil, now) }))
+// attemptAll counts a delivery attempt on each pending credit of ids (one
+// locking read, one write) and says which were still pending.
+func attemptAll(ctx context.Context, tx *models.Store, ids []int64, now time.Time) (map[int64]bool, error) {
+	cs, errs, err := tx.UpdateCredits(ctx, ids, func(c *models.Credit) error { return c.Attempt(nil, now) })
+	if err != nil {
+		return nil, err
+	}
+	pending := make(map[int64]bool, len(cs))
+	for i, c := range cs {
+		switch {
+		case errs[i] == nil:
+			pending[c.ID] = true
+		case !errors.Is(errs[i], models.ErrTransition):
+			return nil, errs[i]
+		}
+	}
+	return pending, nil
 }
 
 // deliver marks a pending credit delivered; false when it was not pending

@@ -3,6 +3,7 @@ package iot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -73,6 +74,21 @@ func (s State) may(m move) error {
 // apply writes m to delivery id; false when the delivery had left m.from.
 func (m move) apply(ctx context.Context, tx *models.Store, id int64) (bool, error) {
 	return tx.ChangeIoTDelivery(ctx, id, names(m.from), m.change())
+}
+
+// applyAll writes moves[i] to delivery ids[i], all in one statement. The
+// deliveries are locked and each was checked for its move, so every one
+// must land; if one does not, nothing does.
+func applyAll(ctx context.Context, tx *models.Store, ids []int64, moves []move) error {
+	ms := make([]models.IoTDeliveryMove, len(moves))
+	for i, m := range moves {
+		ms[i] = models.IoTDeliveryMove{ID: ids[i], From: names(m.from), Change: m.change()}
+	}
+	n, err := tx.ChangeIoTDeliveries(ctx, ms)
+	if err == nil && n != len(ms) {
+		err = fmt.Errorf("%w: %d of %d locked deliveries moved", ErrIllegalMove, n, len(ms))
+	}
+	return err
 }
 
 // change is what m writes, its new state included.

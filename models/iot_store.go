@@ -173,32 +173,31 @@ func (s *Store) SetIoTOnline(ctx context.Context, deviceID string, online bool, 
 		Updates(map[string]any{"online": online, "updated_at": at}).Error
 }
 
-// NextIoTCommandCounter takes a meter's next recharge counter (never used
-// twice: it is the GCM nonce). The meter's platform row must exist. On
-// MySQL the new value comes back with the update itself.
-func (s *Store) NextIoTCommandCounter(ctx context.Context, number string) (int64, error) {
+// NextIoTCommandCounters takes the next recharge counter of each meter of
+// numbers (distinct; never used twice: it is the GCM nonce), in one update
+// and one read, in a transaction. The meters' platform rows must exist.
+func (s *Store) NextIoTCommandCounters(ctx context.Context, numbers []string) (map[string]int64, error) {
 	db := s.db.WithContext(ctx)
-	if s.Dialect() == MySQL {
-		// The handle's own pool: the transaction's connection inside one.
-		res, err := db.Statement.ConnPool.ExecContext(ctx,
-			"UPDATE iot_meters SET command_counter = LAST_INSERT_ID(command_counter + 1) WHERE meter_number = ?", number)
-		if err != nil {
-			return 0, err
-		}
-		if k, _ := res.RowsAffected(); k != 1 {
-			return 0, ErrNotFound
-		}
-		return res.LastInsertId()
-	}
-	res := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number = ?", number)
+	res := db.Exec("UPDATE iot_meters SET command_counter = command_counter + 1 WHERE meter_number IN ?", numbers)
 	if res.Error != nil {
-		return 0, res.Error
+		return nil, res.Error
 	}
-	if res.RowsAffected != 1 {
-		return 0, ErrNotFound
+	if res.RowsAffected != int64(len(numbers)) {
+		return nil, ErrNotFound
 	}
-	var n int64
-	return n, db.Raw("SELECT command_counter FROM iot_meters WHERE meter_number = ?", number).Scan(&n).Error
+	var rows []struct {
+		MeterNumber    string
+		CommandCounter int64
+	}
+	// The rows are this transaction's own writes, locked by the update.
+	if err := db.Raw("SELECT meter_number, command_counter FROM iot_meters WHERE meter_number IN ?", numbers).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.MeterNumber] = r.CommandCounter
+	}
+	return out, nil
 }
 
 // SilentIoTMeters lists the meters of IoT accounts whose last report (ours,
@@ -468,31 +467,42 @@ func (s *Store) LatestIoTDelivery(ctx context.Context, accountID int64) (IoTDeli
 	return d, one(s.db.WithContext(ctx).Where("account_id = ?", accountID).Order("id DESC").Take(&d).Error)
 }
 
-// LockIoTDeliveryForSend locks, in one round trip and in the ledger's
-// order, a delivery's account, the delivery and its credit, and reads the
-// credit's status and the meter's device id (empty when the meter has no
-// platform row yet).
-func (s *Store) LockIoTDeliveryForSend(ctx context.Context, accountID, id int64) (IoTDelivery, CreditStatus, string, error) {
-	var row struct {
+// IoTSendRow is a delivery locked for sending, with its credit's status
+// and its meter's device id (empty when the meter has no platform row yet).
+type IoTSendRow struct {
+	IoTDelivery
+	CreditStatus CreditStatus
+	DeviceID     string
+}
+
+// LockIoTDeliveriesForSend locks deliveries ids for sending, in the
+// ledger's order: their accounts first (accountIDs, in id order, so that
+// two batches never wait on each other in a cycle), then in one read the
+// deliveries, their credits and their meters' platform rows. Deliveries
+// not found are left out; rows are in delivery id order.
+func (s *Store) LockIoTDeliveriesForSend(ctx context.Context, accountIDs, ids []int64) ([]IoTSendRow, error) {
+	db := s.db.WithContext(ctx)
+	var locked []int64
+	if err := db.Raw(`SELECT id FROM accounts WHERE id IN ? ORDER BY id`+forUpdateSQL(s.db), accountIDs).Scan(&locked).Error; err != nil {
+		return nil, err
+	}
+	var rows []struct {
 		IoTDelivery
 		CreditStatus CreditStatus
 		DeviceID     *string
 	}
-	res := s.db.WithContext(ctx).Raw(`SELECT d.*, c.status AS credit_status, im.device_id
-		FROM accounts a JOIN iot_deliveries d ON d.account_id = a.id JOIN credits c ON c.id = d.credit_id
+	err := db.Raw(`SELECT d.*, c.status AS credit_status, im.device_id
+		FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
 		LEFT JOIN iot_meters im ON im.meter_number = d.meter_number
-		WHERE a.id = ? AND d.id = ?`+forUpdateSQL(s.db), accountID, id).Scan(&row)
-	if res.Error != nil {
-		return IoTDelivery{}, "", "", res.Error
+		WHERE d.id IN ? AND d.account_id IN ? ORDER BY d.id`+forUpdateSQL(s.db), ids, accountIDs).Scan(&rows).Error
+	out := make([]IoTSendRow, len(rows))
+	for i, r := range rows {
+		out[i] = IoTSendRow{IoTDelivery: r.IoTDelivery, CreditStatus: r.CreditStatus}
+		if r.DeviceID != nil {
+			out[i].DeviceID = *r.DeviceID
+		}
 	}
-	if res.RowsAffected == 0 {
-		return IoTDelivery{}, "", "", ErrNotFound
-	}
-	dev := ""
-	if row.DeviceID != nil {
-		dev = *row.DeviceID
-	}
-	return row.IoTDelivery, row.CreditStatus, dev, nil
+	return out, err
 }
 
 // IoTDeliveryChange is what one move of a delivery writes; nil fields are
@@ -549,6 +559,38 @@ func (s *Store) ChangeIoTDelivery(ctx context.Context, id int64, from []string, 
 	}
 	res := s.db.WithContext(ctx).Model(&IoTDelivery{}).Where("id = ? AND state IN ?", id, from).Updates(set)
 	return res.RowsAffected == 1, res.Error
+}
+
+// IoTDeliveryMove is one delivery's conditional change in a batch: while
+// its state is one of From, write Change.
+type IoTDeliveryMove struct {
+	ID     int64
+	From   []string
+	Change IoTDeliveryChange
+}
+
+// ChangeIoTDeliveries writes many deliveries' changes in one statement
+// (every change naming the same columns) and reports how many moved: a
+// row whose state is no longer one of its From is left alone.
+func (s *Store) ChangeIoTDeliveries(ctx context.Context, moves []IoTDeliveryMove) (int, error) {
+	if len(moves) == 1 {
+		ok, err := s.ChangeIoTDelivery(ctx, moves[0].ID, moves[0].From, moves[0].Change)
+		if ok {
+			return 1, err
+		}
+		return 0, err
+	}
+	ids := make([]int64, len(moves))
+	sets := make([]map[string]any, len(moves))
+	cond := "CASE id"
+	var args []any
+	for i, m := range moves {
+		ids[i], sets[i] = m.ID, m.Change.columns()
+		cond += " WHEN ? THEN state IN ?"
+		args = append(args, m.ID, m.From)
+	}
+	n, err := updateEach(s.db.WithContext(ctx).Model(&IoTDelivery{}).Where(cond+" END", args...), ids, sets)
+	return int(n), err
 }
 
 // EnqueueIoTDeliveries creates a delivery, in state, of every pending IoT
@@ -629,9 +671,34 @@ func (s *Store) RefundableIoTDeliveries(ctx context.Context, state string, limit
 	return out, err
 }
 
-// InsertIoTCommand records a sealed copy.
-func (s *Store) InsertIoTCommand(ctx context.Context, c *IoTCommand) error {
-	return s.db.WithContext(ctx).Create(c).Error
+// InsertIoTCommands records sealed copies in one statement and sets
+// their ids (read back by meter and counter, which are unique).
+func (s *Store) InsertIoTCommands(ctx context.Context, cs []IoTCommand) error {
+	db := s.db.WithContext(ctx)
+	if err := db.Create(&cs).Error; err != nil {
+		return dup(err)
+	}
+	if len(cs) == 1 {
+		return nil
+	}
+	keys := make([][]any, len(cs))
+	at := make(map[string]int, len(cs))
+	for i, c := range cs {
+		keys[i] = []any{c.MeterNumber, c.Counter}
+		at[fmt.Sprint(c.MeterNumber, "/", c.Counter)] = i
+	}
+	var rows []struct {
+		ID          int64
+		MeterNumber string
+		Counter     int64
+	}
+	if err := db.Raw("SELECT id, meter_number, counter FROM iot_commands WHERE (meter_number, counter) IN ?", keys).Scan(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		cs[at[fmt.Sprint(r.MeterNumber, "/", r.Counter)]].ID = r.ID
+	}
+	return nil
 }
 
 // IoTCommandChange is what the platform's answer about a copy writes; nil
@@ -648,20 +715,31 @@ func (s *Store) ChangeIoTCommand(ctx context.Context, id int64, change IoTComman
 	return s.db.WithContext(ctx).Model(&IoTCommand{}).Where("id = ?", id).Updates(change.columns()).Error
 }
 
-// ChangeIoTCommandAndDelivery records what is known of a copy and,
-// while its delivery's state is one of from, writes change to the
-// delivery: one statement (and one commit) on MySQL, where the delivery
-// joins only while in from, so a delivery that moved on is left alone and
-// the copy is recorded all the same.
-func (s *Store) ChangeIoTCommandAndDelivery(ctx context.Context, id int64, copyChange IoTCommandChange, deliveryID int64,
+// ChangeIoTCommandsAndDeliveries records the platform's ids of copies
+// ids (commandIDs[i] for ids[i]) with copyChange and, for each copy whose
+// delivery's state is one of from, writes change to the delivery: one
+// statement (and one commit) on MySQL, where a delivery joins only while
+// in from, so a delivery that moved on (a report applied it) is left alone
+// and its copy is recorded all the same.
+func (s *Store) ChangeIoTCommandsAndDeliveries(ctx context.Context, ids []int64, commandIDs []string, copyChange IoTCommandChange,
 	from []string, change IoTDeliveryChange) error {
 	if s.Dialect() != MySQL {
 		return s.Tx(ctx, func(tx *Store) error {
-			if err := tx.ChangeIoTCommand(ctx, id, copyChange); err != nil {
-				return err
+			for i, id := range ids {
+				cc := copyChange
+				cc.CommandID = &commandIDs[i]
+				var c IoTCommand
+				if err := tx.db.WithContext(ctx).Select("delivery_id").Where("id = ?", id).Take(&c).Error; err != nil {
+					return one(err)
+				}
+				if err := tx.ChangeIoTCommand(ctx, id, cc); err != nil {
+					return err
+				}
+				if _, err := tx.ChangeIoTDelivery(ctx, c.DeliveryID, from, change); err != nil {
+					return err
+				}
 			}
-			_, err := tx.ChangeIoTDelivery(ctx, deliveryID, from, change)
-			return err
+			return nil
 		})
 	}
 	var sets []string
@@ -677,13 +755,21 @@ func (s *Store) ChangeIoTCommandAndDelivery(ctx context.Context, id int64, copyC
 			args = append(args, cols[k])
 		}
 	}
+	copyChange.CommandID = nil
 	add("c", copyChange.columns())
 	add("d", change.columns())
-	args = append([]any{deliveryID, from}, args...)
-	args = append(args, id)
+	caseSQL := "c.command_id = CASE c.id"
+	var caseArgs []any
+	for i, id := range ids {
+		caseSQL += " WHEN ? THEN ?"
+		caseArgs = append(caseArgs, id, commandIDs[i])
+	}
+	sets = append(sets, caseSQL+" END")
+	args = append(append([]any{from}, args...), caseArgs...)
+	args = append(args, ids)
 	return s.db.WithContext(ctx).Exec(`UPDATE iot_commands c
-		LEFT JOIN iot_deliveries d ON d.id = c.delivery_id AND d.id = ? AND d.state IN ?
-		SET `+strings.Join(sets, ", ")+` WHERE c.id = ?`, args...).Error
+		LEFT JOIN iot_deliveries d ON d.id = c.delivery_id AND d.state IN ?
+		SET `+strings.Join(sets, ", ")+` WHERE c.id IN ?`, args...).Error
 }
 
 func (change IoTCommandChange) columns() map[string]any {

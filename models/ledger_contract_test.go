@@ -278,6 +278,44 @@ func TestLedgerContract(t *testing.T) {
 		}
 	})
 
+	t.Run("UpdateCredits: batches lose no update and move only pending credits", func(t *testing.T) {
+		a, b, done := l.pendingCredit(), l.pendingCredit(), l.pendingCredit()
+		if _, err := l.s.UpdateCredit(l.ctx, done.ID, func(c *models.Credit) error { return c.Deliver(at) }); err != nil {
+			t.Fatal(err)
+		}
+		batch := func() error {
+			cs, errs, err := l.s.UpdateCredits(l.ctx, []int64{done.ID, b.ID, a.ID}, func(c *models.Credit) error { return c.Attempt(nil, at) })
+			if err != nil {
+				return err
+			}
+			for i, c := range cs {
+				if moved := errs[i] == nil; moved != (c.ID != done.ID) {
+					return fmt.Errorf("credit %d: %v", c.ID, errs[i])
+				}
+			}
+			return nil
+		}
+		single := func() error {
+			_, err := l.s.UpdateCredit(l.ctx, a.ID, func(c *models.Credit) error { return c.Attempt(nil, at) })
+			return err
+		}
+		if wins := race(t, append(repeat(racers, batch), repeat(racers, single)...)); len(wins) != 2*racers {
+			t.Fatalf("%d of %d updates went through", len(wins), 2*racers)
+		}
+		if got := l.credit(a.ID); got.Attempts != 2*racers || got.LastAttemptAt == nil {
+			t.Fatalf("credit a: %d attempts; want %d", got.Attempts, 2*racers)
+		}
+		if got := l.credit(b.ID); got.Attempts != racers || got.Status != models.CreditPending {
+			t.Fatalf("credit b: %+v; want %d attempts, pending", got, racers)
+		}
+		if got := l.credit(done.ID); got.Attempts != 0 || got.Status != models.CreditDelivered {
+			t.Fatalf("delivered credit moved: %+v", got)
+		}
+		if _, _, err := l.s.UpdateCredits(l.ctx, []int64{a.ID, 1 << 40}, func(*models.Credit) error { return nil }); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("a missing credit: %v", err)
+		}
+	})
+
 	t.Run("refund record", func(t *testing.T) {
 		o := l.paidOrder()
 		r := models.Refund{RefundNo: "R" + o.OrderNo, OrderID: o.ID, AmountFen: o.PayableFen, Reason: "test", RequestedBy: "test",
