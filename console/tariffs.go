@@ -111,18 +111,21 @@ func (s *Service) ScheduleTariff(ctx context.Context, by staff.Actor, code, day 
 	}
 	var v models.TariffVersion
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
-		t, err := tx.TariffByCode(ctx, code)
+		// The tariff's lock first: another schedule of the tariff waits
+		// here, then checks its day against the version this one adds.
+		t, err := tx.LockTariffByCode(ctx, code)
 		if errors.Is(err, models.ErrNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		vs, err := tx.TariffVersions(ctx, t.ID)
-		if err != nil {
+		latest, err := tx.LatestTariffVersion(ctx, t.ID)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+		case err != nil:
 			return err
-		}
-		if n := len(vs); n > 0 && !from.After(vs[n-1].EffectiveFrom) {
+		case !from.After(latest.EffectiveFrom):
 			return ErrTariffDate
 		}
 		v = models.TariffVersion{TariffID: t.ID, EffectiveFrom: from, CreatedBy: by.Name, CreatedAt: now, Tiers: stored}

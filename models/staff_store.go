@@ -34,6 +34,17 @@ func (s *Store) StaffByName(ctx context.Context, name string) (Staff, error) {
 	return st, one(err)
 }
 
+// LockStaffByName finds a member of staff by name and locks the row until
+// the transaction ends, for a change decided on the row as read (and
+// audited with it as "before"): a second change waits, then reads what the
+// first committed.
+// Errors: ErrNotFound.
+func (s *Store) LockStaffByName(ctx context.Context, name string) (Staff, error) {
+	var st Staff
+	err := s.db.WithContext(ctx).Clauses(forUpdate()).Where("name = ?", name).Take(&st).Error
+	return st, one(err)
+}
+
 // StaffByID finds a member of staff by id.
 func (s *Store) StaffByID(ctx context.Context, id int64) (Staff, error) {
 	var st Staff

@@ -71,6 +71,24 @@ func (s *Store) TariffByCode(ctx context.Context, code string) (Tariff, error) {
 	return t, one(s.db.WithContext(ctx).Where("code = ?", code).Take(&t).Error)
 }
 
+// LockTariffByCode finds a tariff by its code and locks it until the
+// transaction ends: the tariff's row serialises changes to its versions.
+// Errors: ErrNotFound.
+func (s *Store) LockTariffByCode(ctx context.Context, code string) (Tariff, error) {
+	var t Tariff
+	return t, one(s.db.WithContext(ctx).Clauses(forUpdate()).Where("code = ?", code).Take(&t).Error)
+}
+
+// LatestTariffVersion is the tariff's version with the latest date,
+// without its tiers. Lock the tariff first; in a transaction it is a
+// locking read (see current).
+// Errors: ErrNotFound when the tariff has no version.
+func (s *Store) LatestTariffVersion(ctx context.Context, tariffID int64) (TariffVersion, error) {
+	var v TariffVersion
+	err := s.current(ctx).Where("tariff_id = ?", tariffID).Order("effective_from DESC, version DESC").Take(&v).Error
+	return v, one(err)
+}
+
 // CreateTariff adds a tariff (a customer category) with its first version.
 // Errors: ErrDuplicate when the code exists.
 func (s *Store) CreateTariff(ctx context.Context, t *Tariff, v *TariffVersion) error {
@@ -82,20 +100,28 @@ func (s *Store) CreateTariff(ctx context.Context, t *Tariff, v *TariffVersion) e
 }
 
 // AddTariffVersion records a new version of a tariff, numbered after the
-// last. Call it in a transaction.
+// last, in the store's transaction (or one of its own). The tariff's row is
+// locked first, so two versions added at once are numbered one after the
+// other instead of colliding on the number.
+// Errors: ErrNotFound (no such tariff).
 func (s *Store) AddTariffVersion(ctx context.Context, v *TariffVersion) error {
-	db := s.db.WithContext(ctx)
-	var last struct{ N int }
-	if err := db.Raw("SELECT COALESCE(MAX(version), 0) AS n FROM tariff_versions WHERE tariff_id = ?", v.TariffID).Scan(&last).Error; err != nil {
-		return err
-	}
-	v.Version = last.N + 1
-	if err := dup(db.Create(v).Error); err != nil {
-		return err
-	}
-	rows := make([]VersionTier, len(v.Tiers))
-	for i, t := range v.Tiers {
-		rows[i] = VersionTier{VersionID: v.ID, Ordinal: i + 1, UpperCentiM3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}
-	}
-	return db.Create(&rows).Error
+	return s.within(ctx, func(tx *Store) error {
+		db := tx.db.WithContext(ctx)
+		if err := one(db.Clauses(forUpdate()).Select("id").Take(&Tariff{}, v.TariffID).Error); err != nil {
+			return err
+		}
+		var last struct{ N int }
+		if err := db.Raw("SELECT COALESCE(MAX(version), 0) AS n FROM tariff_versions WHERE tariff_id = ?"+tx.currentSQL(), v.TariffID).Scan(&last).Error; err != nil {
+			return err
+		}
+		v.Version = last.N + 1
+		if err := dup(db.Create(v).Error); err != nil {
+			return err
+		}
+		rows := make([]VersionTier, len(v.Tiers))
+		for i, t := range v.Tiers {
+			rows[i] = VersionTier{VersionID: v.ID, Ordinal: i + 1, UpperCentiM3: t.UpperCentiM3, PriceFenPerM3: t.PriceFenPerM3}
+		}
+		return db.Create(&rows).Error
+	})
 }

@@ -137,12 +137,13 @@ func (s *Service) Add(ctx context.Context, by Actor, name string, role Role, pas
 }
 
 // change applies set to the named member of staff with an audit entry,
-// then ends their sessions.
+// then ends their sessions. The row is locked while set decides, so the
+// audit's "before" is what the previous change left.
 func (s *Service) change(ctx context.Context, by Actor, name, action string, set func(models.Staff) (map[string]any, any, any, error)) error {
 	now := s.now().UTC()
 	var id int64
 	err := s.store.Tx(ctx, func(tx *models.Store) error {
-		st, err := tx.StaffByName(ctx, name)
+		st, err := tx.LockStaffByName(ctx, name)
 		if errors.Is(err, models.ErrNotFound) {
 			return ErrNotFound
 		}

@@ -2,7 +2,10 @@ package staff_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"gaspay/internal/testenv"
@@ -44,5 +47,70 @@ func TestProductionAdminNeedsTOTP(t *testing.T) {
 	store.DB().Model(&models.AuditEntry{}).Where("action = ?", "staff.add").Count(&n)
 	if n != 2 {
 		t.Fatalf("%d staff.add audit rows, want 2", n)
+	}
+}
+
+// Changes to one member of staff at once (disables and password resets,
+// interleaved): each audit entry's "before" is what the change before it
+// left, so the trail read in order replays the row. Without the row's lock
+// a change could decide and audit on a read the previous change had
+// already made stale: "before: active" right after a disable.
+func TestConcurrentStaffChanges(t *testing.T) {
+	const n = 20
+	store := models.NewStore(testenv.DB(t))
+	svc := staff.NewService(store, testenv.Redis(t), staff.Config{}, testenv.Logger())
+	ctx := context.Background()
+	cli := staff.Actor{Name: staff.CLIActor, Role: staff.Admin}
+	if _, err := svc.Add(ctx, cli, "clerk", staff.Operator, "long-enough-password", false); err != nil {
+		t.Fatal(err)
+	}
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if i%2 == 0 {
+				errs[i] = svc.Disable(ctx, cli, "clerk")
+			} else {
+				errs[i] = svc.ResetPassword(ctx, cli, "clerk", fmt.Sprintf("new-password-%02d", i))
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	var entries []models.AuditEntry
+	if err := store.DB().Where("target = ? AND action IN ?", "staff:clerk", []string{"staff.disable", "staff.reset_password"}).
+		Order("id").Find(&entries).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n {
+		t.Fatalf("%d audit entries, want %d", len(entries), n)
+	}
+	active := true // as added
+	for _, e := range entries {
+		var before, after struct{ Active *bool }
+		if e.BeforeJSON == nil || e.AfterJSON == nil || json.Unmarshal([]byte(*e.BeforeJSON), &before) != nil ||
+			json.Unmarshal([]byte(*e.AfterJSON), &after) != nil || before.Active == nil || after.Active == nil {
+			t.Fatalf("entry %d (%s): before %v, after %v", e.ID, e.Action, e.BeforeJSON, e.AfterJSON)
+		}
+		if *before.Active != active {
+			t.Errorf("entry %d (%s): before active=%v, but the change before it left active=%v", e.ID, e.Action, *before.Active, active)
+		}
+		active = *after.Active
+	}
+	st, err := store.StaffByName(ctx, "clerk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active != active {
+		t.Errorf("clerk active=%v, the last audit entry says %v", st.Active, active)
 	}
 }
