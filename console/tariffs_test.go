@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,21 +37,12 @@ func TestConcurrentTariffSchedules(t *testing.T) {
 			svc.SetClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) })
 			ctx := context.Background()
 
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			errs := make([]error, n)
 			got := make([]models.TariffVersion, n)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					tiers := []recharge.Tier{recharge.NewTier(nil, 300+int64(i))}
-					got[i], errs[i] = svc.ScheduleTariff(ctx, admin, "residential", tc.day(i), tiers)
-				}()
-			}
-			close(start)
-			wg.Wait()
+			errs := testenv.AtOnce(n, func(i int) (err error) {
+				tiers := []recharge.Tier{recharge.NewTier(nil, 300+int64(i))}
+				got[i], err = svc.ScheduleTariff(ctx, admin, "residential", tc.day(i), tiers)
+				return err
+			})
 
 			won := map[int]string{} // version number → day
 			for i, err := range errs {

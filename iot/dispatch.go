@@ -104,7 +104,6 @@ type sealed struct {
 func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
-	byID := make(map[int64]Delivery, len(ds))
 	meters := map[string]bool{}
 	var ids, accounts []int64
 	for _, d := range ds {
@@ -112,7 +111,6 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 			continue
 		}
 		meters[d.MeterNumber] = true
-		byID[d.ID] = d
 		ids, accounts = append(ids, d.ID), append(accounts, d.AccountID)
 	}
 	if len(ids) == 0 {
@@ -146,9 +144,7 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 				}
 				row.DeviceID = m.DeviceID
 			}
-			d := byID[cur.ID]
-			d.State, d.Copies, d.ValidUntil = cur.State, cur.Copies, cur.ValidUntil
-			out = append(out, sealed{d: d, device: row.DeviceID})
+			out = append(out, sealed{d: cur, device: row.DeviceID})
 			credits = append(credits, cur.CreditID)
 		}
 		if len(out) == 0 {
@@ -194,14 +190,16 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	if err != nil || len(out) == 0 {
 		return 0, err
 	}
-	// The copies leave side by side; each answer is kept for one write.
+	// The copies leave side by side (at most platformInFlight of the
+	// service's at once); each answer is kept for one write.
 	answers := make([]error, len(out))
 	platformIDs := make([]string, len(out))
 	var wg sync.WaitGroup
 	for i := range out {
 		wg.Add(1)
+		s.sending <- struct{}{}
 		go func() {
-			defer wg.Done()
+			defer func() { <-s.sending; wg.Done() }()
 			platformIDs[i], answers[i] = s.sendCopy(ctx, out[i], notAfter)
 		}()
 	}
@@ -234,7 +232,7 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
 		if err := s.store.ChangeIoTCommandsAndDeliveries(ctx, accepted, acceptedIDs, copyAnswer(CmdSaved, nil, &done, done),
 			names(m.from), m.change()); err != nil {
-			return 0, errors.Join(append(errs, err)...)
+			return len(accepted), errors.Join(append(errs, err)...)
 		}
 	}
 	return len(accepted), errors.Join(errs...)

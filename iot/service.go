@@ -73,11 +73,16 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	ingest *ingester
+	ingest  *ingester
+	sending chan struct{} // a slot for each command at the platform
 
 	keyMu sync.Mutex
 	keys  map[string]bleproxy.Key
 }
+
+// platformInFlight bounds the commands the service hands the platform at
+// once, whatever the number of dispatch workers.
+const platformInFlight = 32
 
 // Group commit of reports: commits under way at once, reports per commit.
 const (
@@ -94,7 +99,7 @@ func New(store *models.Store, platform Platform, refunds Refunder, cfg Config, l
 		cfg.Workers = 8
 	}
 	return &Service{store: store, platform: platform, refunds: refunds, cfg: cfg, log: log, now: time.Now, keys: map[string]bleproxy.Key{},
-		ingest: newIngester(store, ingestCommits, ingestBatch)}
+		ingest: newIngester(store, ingestCommits, ingestBatch), sending: make(chan struct{}, platformInFlight)}
 }
 
 // SetClock replaces the clock (tests).

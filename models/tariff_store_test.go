@@ -3,7 +3,6 @@ package models_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"gaspay/internal/testenv"
@@ -22,22 +21,12 @@ func TestConcurrentTariffVersionsNumberedInTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = store.Tx(ctx, func(tx *models.Store) error {
-				return tx.AddTariffVersion(ctx, &models.TariffVersion{TariffID: tariff.ID, EffectiveFrom: now.AddDate(0, 0, 1+i),
-					CreatedBy: "test", CreatedAt: now, Tiers: []models.TariffTier{{Ordinal: 1, PriceFenPerM3: 300}}})
-			})
-		}()
-	}
-	close(start)
-	wg.Wait()
+	errs := testenv.AtOnce(n, func(i int) error {
+		return store.Tx(ctx, func(tx *models.Store) error {
+			return tx.AddTariffVersion(ctx, &models.TariffVersion{TariffID: tariff.ID, EffectiveFrom: now.AddDate(0, 0, 1+i),
+				CreatedBy: "test", CreatedAt: now, Tiers: []models.TariffTier{{Ordinal: 1, PriceFenPerM3: 300}}})
+		})
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}

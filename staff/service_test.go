@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,23 +65,12 @@ func TestConcurrentStaffChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			if i%2 == 0 {
-				errs[i] = svc.Disable(ctx, cli, "clerk")
-			} else {
-				errs[i] = svc.ResetPassword(ctx, cli, "clerk", fmt.Sprintf("new-password-%02d", i))
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	errs := testenv.AtOnce(n, func(i int) error {
+		if i%2 == 0 {
+			return svc.Disable(ctx, cli, "clerk")
+		}
+		return svc.ResetPassword(ctx, cli, "clerk", fmt.Sprintf("new-password-%02d", i))
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}

@@ -259,3 +259,22 @@ func Keys(t testing.TB, c *rediskv.Client, pattern string) []string {
 	}
 	return out
 }
+
+// AtOnce runs fn(0) … fn(n-1) in n goroutines released together (the
+// races the concurrency tests stage) and returns each one's error.
+func AtOnce(n int, fn func(i int) error) []error {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
