@@ -93,6 +93,12 @@ func (s *Service) ResendIoT(ctx context.Context, by staff.Actor, orderNo, note s
 	if s.cfg.IoT == nil {
 		return iot.Delivery{}, ErrNoIoT
 	}
+	// Known gap: "before" is read here, outside any lock, while Resend
+	// decides on its own later read (after following the copies, which can
+	// move the state) and sends under iot's row lock in its own
+	// transaction; the audit is a third. A consistent "before" needs
+	// Resend to hand back the state it decided on under that lock, with
+	// the audit written in that transaction, not a re-read here.
 	before, err := s.cfg.IoT.DeliveryOf(ctx, orderNo)
 	if errors.Is(err, iot.ErrNotIoT) {
 		return before, ErrNoIoT

@@ -64,6 +64,10 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	now   func() time.Time
+	// beforeSession, when set, runs in Login after every check has passed
+	// and before the session is registered: tests land a Disable or a
+	// ResetPassword in that window (export_test.go).
+	beforeSession func()
 }
 
 // NewService makes the service; rdb may be nil for the command line, which
@@ -276,6 +280,9 @@ func (s *Service) Login(ctx context.Context, name, password, otp, ip, requestID 
 		}
 	}
 	s.giveBack(ctx, keys)
+	if s.beforeSession != nil {
+		s.beforeSession()
+	}
 	sess := Session{StaffID: st.ID, Name: st.Name, Role: role, CSRF: randomToken(), CreatedAt: now}
 	token := "gst_" + randomToken()
 	raw, err := json.Marshal(sess)
@@ -289,7 +296,7 @@ func (s *Service) Login(ctx context.Context, name, password, otp, ip, requestID 
 	// them through it).
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, sk, k)
-		p.Expire(ctx, sk, 7*24*time.Hour)
+		p.Expire(ctx, sk, maxSessionAge+time.Hour)
 		return nil
 	}); err != nil {
 		return Session{}, "", fmt.Errorf("staff: session: %w", err)
@@ -297,17 +304,49 @@ func (s *Service) Login(ctx context.Context, name, password, otp, ip, requestID 
 	if err := s.rdb.Set(ctx, k, raw, s.cfg.IdleTTL).Err(); err != nil {
 		return Session{}, "", fmt.Errorf("staff: session: %w", err)
 	}
+	// No session may outlive a Disable or a ResetPassword. A change
+	// commits, and only then does its revokeAll read the set (SMEMBERS) and
+	// delete each session it names. The row was read above, before this
+	// session existed, so a change committed since then found nothing to
+	// end. Read the row again now that the set entry and the session are
+	// written:
+	//   - if the read sees the change, the session is ended here;
+	//   - if it does not, it began before the change's commit returned, so
+	//     the SADD and the SET above came before revokeAll's SMEMBERS and
+	//     DEL, and revokeAll ends the session.
+	// This needs the read to be a statement of its own on the primary (a
+	// fresh snapshot, not a transaction opened before the commit), and
+	// revokeAll to leave in the set what it did not read. Every change
+	// writes a new hash (a fresh salt each time) or clears active.
+	cur, err := s.store.StaffByID(ctx, st.ID)
+	if err != nil || !cur.Active || cur.PasswordHash != st.PasswordHash {
+		if derr := s.endSession(ctx, st.ID, k); derr != nil {
+			return Session{}, "", errors.Join(err, derr)
+		}
+		if err != nil && !errors.Is(err, models.ErrNotFound) {
+			return Session{}, "", fmt.Errorf("staff: %s: %w", name, err)
+		}
+		return fail(ErrBadCredentials, "changed during login")
+	}
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		return actor.Audit(ctx, tx, now, "staff.login", "staff:"+name, nil, nil, "")
 	})
 	return sess, token, err
 }
 
+// maxSessionAge ends a session however busy, at most this long after its
+// login. The member's set of sessions, which Disable and ResetPassword end
+// them through, lives an hour longer (from the latest login): a session
+// older than the set could be missing from it, and outlive a disable.
+const maxSessionAge = 7 * 24 * time.Hour
+
 // dummyHash is checked against when the name is unknown.
 const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$3oeJX8Vn0nKq4ZTWi9k0XG7BZq3rE2l4xKf8lPp1xjA"
 
 // Session returns the session of a token and keeps it alive for another
-// idle period.
+// idle period, up to maxSessionAge after its login. It never reads the
+// database: Disable and ResetPassword end sessions in Redis, and Login
+// makes sure none it starts escapes them.
 // Errors: ErrInvalidSession.
 func (s *Service) Session(ctx context.Context, token string) (Session, error) {
 	if len(token) < 10 || len(token) > 100 || token[:4] != "gst_" {
@@ -325,6 +364,9 @@ func (s *Service) Session(ctx context.Context, token string) (Session, error) {
 	if err := json.Unmarshal(raw, &se); err != nil {
 		return Session{}, fmt.Errorf("staff: session record: %w", err)
 	}
+	if s.now().Sub(se.CreatedAt) >= maxSessionAge {
+		return Session{}, ErrInvalidSession
+	}
 	return se, nil
 }
 
@@ -337,12 +379,7 @@ func (s *Service) Logout(ctx context.Context, token string, by Actor) error {
 	if err != nil {
 		return err
 	}
-	// The session first: once it is gone the cookie is dead.
-	k := s.sessionKey(token)
-	if err := s.rdb.Del(ctx, k).Err(); err != nil {
-		return err
-	}
-	if err := s.rdb.SRem(ctx, s.staffKey(se.StaffID), k).Err(); err != nil {
+	if err := s.endSession(ctx, se.StaffID, s.sessionKey(token)); err != nil {
 		return err
 	}
 	return s.store.Tx(ctx, func(tx *models.Store) error {
@@ -366,7 +403,32 @@ func (s *Service) revokeAll(ctx context.Context, staffID int64) error {
 	}); err != nil {
 		return fmt.Errorf("staff: revoke: %w", err)
 	}
-	return s.rdb.Del(ctx, sk).Err()
+	if len(keys) == 0 {
+		return nil
+	}
+	// Only the members read above leave the set, never the whole set: a
+	// Login after the change may have added its session since, and a
+	// session the set does not name could never be ended.
+	members := make([]any, len(keys))
+	for i, k := range keys {
+		members[i] = k
+	}
+	if err := s.rdb.SRem(ctx, sk, members...).Err(); err != nil {
+		return fmt.Errorf("staff: revoke: %w", err)
+	}
+	return nil
+}
+
+// endSession ends one session (its key k) of a member of staff.
+func (s *Service) endSession(ctx context.Context, staffID int64, k string) error {
+	// The session first: once it is gone the cookie is dead.
+	if err := s.rdb.Del(ctx, k).Err(); err != nil {
+		return fmt.Errorf("staff: end session: %w", err)
+	}
+	if err := s.rdb.SRem(ctx, s.staffKey(staffID), k).Err(); err != nil {
+		return fmt.Errorf("staff: end session: %w", err)
+	}
+	return nil
 }
 
 func (s *Service) sessionKey(token string) string { return s.rdb.Key("staffsess", hashKey(token)) }
