@@ -159,3 +159,69 @@ func TestGroupCommitOfReports(t *testing.T) {
 		t.Fatalf("meter %+v %v", m, err)
 	}
 }
+
+// One group commit moving several meters writes each its own report: the
+// meter's state, and the account view's balance only for a meter counting
+// money whose view holds nothing newer.
+func TestGroupCommitAcrossMeters(t *testing.T) {
+	svc, store, master := newService(t)
+	ctx := context.Background()
+	const a, b = "20231100001", "20231100002"
+	for _, m := range []string{a, b} {
+		if _, err := svc.Ingest(ctx, m, report(t, meterproto.MeterKey(master, m), m, 1, 500)); err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	// After the reports above were received.
+	now := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	view := func(meter string) int64 {
+		var v int64
+		store.DB().Raw("SELECT last_balance_fen FROM meters WHERE meter_number = ?", meter).Scan(&v)
+		return v
+	}
+	batch := func(rows ...models.IoTReport) {
+		t.Helper()
+		got, err := store.TakeIoTReports(ctx, rows, []string{string(iot.Queued), string(iot.Sent)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range got {
+			if !g.Taken {
+				t.Fatalf("report %d not taken: %+v", i, g)
+			}
+		}
+		for _, r := range rows {
+			m, err := store.IoTMeter(ctx, r.MeterNumber)
+			if err != nil || m.ReportCounter != r.Counter || *m.Balance != r.Balance || *m.Unit != r.Unit ||
+				*m.CumulativeCentiM3 != r.CumulativeCentiM3 || *m.Valve != r.Valve || *m.BatteryMV != r.BatteryMV ||
+				*m.SignalDBm != r.SignalDBm || *m.LastAppliedSeq != r.LastAppliedSeq || !m.ReportedAt.Equal(r.ReceivedAt) {
+				t.Fatalf("meter %s: %+v %v; want its report %+v", r.MeterNumber, m, err, r)
+			}
+		}
+	}
+	batch(models.IoTReport{MeterNumber: a, Counter: 7, Unit: int(meterproto.UnitFen), Balance: 1234, CumulativeCentiM3: 11, Valve: 1,
+		BatteryMV: 3500, SignalDBm: -80, LastAppliedSeq: 2, MeterTime: now, ReceivedAt: now},
+		models.IoTReport{MeterNumber: b, Counter: 3, Unit: int(meterproto.UnitCentiM3), Balance: 777, CumulativeCentiM3: 22,
+			BatteryMV: 3400, SignalDBm: -90, LastAppliedSeq: 5, MeterTime: now, ReceivedAt: now.Add(time.Second)})
+	if got := view(a); got != 1234 {
+		t.Errorf("account view of %s: %d, want the report's 1234", a, got)
+	}
+	if got := view(b); got != 500 {
+		t.Errorf("account view of %s: %d, want 500 kept (its report counts volume, not money)", b, got)
+	}
+	// a's account view now shows a reading newer than the next batch's.
+	if err := store.DB().Exec("UPDATE meters SET last_balance_fen = 4242, last_reported_at = ? WHERE meter_number = ?",
+		now.Add(time.Hour), a).Error; err != nil {
+		t.Fatal(err)
+	}
+	batch(models.IoTReport{MeterNumber: a, Counter: 8, Unit: int(meterproto.UnitFen), Balance: 99, CumulativeCentiM3: 12, Valve: 1,
+		BatteryMV: 3300, SignalDBm: -100, LastAppliedSeq: 2, MeterTime: now, ReceivedAt: now.Add(2 * time.Second)},
+		models.IoTReport{MeterNumber: b, Counter: 4, Unit: int(meterproto.UnitFen), Balance: 321, CumulativeCentiM3: 23, Valve: 1,
+			BatteryMV: 3400, SignalDBm: -90, LastAppliedSeq: 5, MeterTime: now, ReceivedAt: now.Add(2 * time.Second)})
+	if got := view(a); got != 4242 {
+		t.Errorf("account view of %s: %d, want 4242 kept (newer than the report)", a, got)
+	}
+	if got := view(b); got != 321 {
+		t.Errorf("account view of %s: %d, want the report's 321", b, got)
+	}
+}

@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("iotbench", flag.ContinueOnError)
 	meters := fs.Int("meters", 2000, "IoT accounts, one paid credit each")
 	reports := fs.Int("reports", 10, "reports per meter")
-	conc := fs.Int("c", 32, "concurrent report pushes")
+	conc := fs.Int("c", 32, "concurrent report pushes (a closed loop: each pushes its next report once answered)")
+	rate := fs.Float64("rate", 0, "if set, reports arrive at this rate whatever the answers (an open loop, as from the platform), at most 1,024 at once")
 	senders := fs.Int("senders", 8, "concurrent dispatch batches (the server's IoT workers)")
 	perBatch := fs.Int("batch", iot.SendBatchSize, "deliveries sealed in one transaction (the dispatcher's batch)")
 	cpuprofile := fs.String("cpuprofile", "", "write each phase's CPU profile to this path + .dispatch, .reports")
@@ -165,25 +166,52 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	cpu = startCPU()
 	commits0, taken0 := svc.IngestStats()
-	stats = loadtest.Drain(*conc, func(w int) (bool, error) {
-		// Worker w plays meters w, w+conc, w+2·conc, … report by report.
-		k := cursor[w]
-		meter := w + (k%ceilDiv(len(numbers)-w, *conc))*(*conc)
-		round := k / ceilDiv(len(numbers)-w, *conc)
-		if w >= len(numbers) || round >= *reports {
-			return false, nil
-		}
-		cursor[w]++
-		req := httptest.NewRequest(http.MethodPost, "/notify/ctwing", bytes.NewReader(bodies[meter][round]))
+	push := func(body []byte) error {
+		req := httptest.NewRequest(http.MethodPost, "/notify/ctwing", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"taken"`)) {
-			return true, fmt.Errorf("report: %d %s", rec.Code, rec.Body.String())
+			return fmt.Errorf("report: %d %s", rec.Code, rec.Body.String())
 		}
-		return true, nil
-	})
-	fmt.Fprintf(stdout, "reports ingested (c=%d): %s\n", *conc, stats)
+		return nil
+	}
+	mode := fmt.Sprintf("c=%d", *conc)
+	if *rate > 0 {
+		// Every meter's first report, the one that shows its purchase
+		// applied, first (closed loop); then the others, as nearly every
+		// report is (a meter reports daily and takes a credit a few times
+		// a month), arriving at rate: report k is meter k mod M's report
+		// 1 + k div M, so a meter's next report comes M/rate seconds
+		// after its last.
+		var next atomic.Int64
+		first := loadtest.Drain(*conc, func(int) (bool, error) {
+			i := int(next.Add(1)) - 1
+			if i >= len(numbers) {
+				return false, nil
+			}
+			return true, push(bodies[i][0])
+		})
+		fmt.Fprintf(stdout, "reports applying a credit (c=%d): %s\n", *conc, first)
+		mode = fmt.Sprintf("the rest, arriving at %.0f/s", *rate)
+		cpu = startCPU()
+		stats = loadtest.Paced(ctx, len(numbers)*(*reports-1), *rate, 1024, func(k int) error {
+			return push(bodies[k%len(numbers)][1+k/len(numbers)])
+		})
+	} else {
+		stats = loadtest.Drain(*conc, func(w int) (bool, error) {
+			// Worker w plays meters w, w+conc, w+2·conc, … report by report.
+			k := cursor[w]
+			meter := w + (k%ceilDiv(len(numbers)-w, *conc))*(*conc)
+			round := k / ceilDiv(len(numbers)-w, *conc)
+			if w >= len(numbers) || round >= *reports {
+				return false, nil
+			}
+			cursor[w]++
+			return true, push(bodies[meter][round])
+		})
+	}
+	fmt.Fprintf(stdout, "reports ingested (%s): %s\n", mode, stats)
 	fmt.Fprintf(stdout, "  %s\n", cpu.per(stats.N))
 	stopProfile()
 	if commits, taken := svc.IngestStats(); commits > commits0 {

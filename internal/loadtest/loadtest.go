@@ -114,3 +114,43 @@ func run(conc int, step func(worker int, local *Stats) bool) Stats {
 	all.Elapsed = time.Since(start)
 	return all
 }
+
+// Paced starts call i of n at i/rate seconds after the start, whether or
+// not earlier calls have finished (at most maxInFlight at once: a call
+// waits for a slot past its start time), the way independent clients
+// arrive: an open loop, unlike Drain's closed one. Each latency runs from
+// the call's scheduled start, so time spent waiting behind a slow server
+// counts. The rate achieved is N over Elapsed; a server that keeps up
+// achieves rate.
+func Paced(ctx context.Context, n int, rate float64, maxInFlight int, work func(i int) error) Stats {
+	var mu sync.Mutex
+	var all Stats
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxInFlight)
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+		if d := time.Until(at); d > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			err := work(i)
+			d := time.Since(at)
+			mu.Lock()
+			all.record(d, err)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	all.Elapsed = time.Since(start)
+	return all
+}
