@@ -485,30 +485,10 @@ func TestIoTDispatchBatch(t *testing.T) {
 	a := srv.App
 	ctx := context.Background()
 	const n = 6
-	var rows []models.ImportRow
-	var meters, orders []string
-	for i := range n {
-		meters = append(meters, fmt.Sprintf("2099000%04d", i))
-		rows = append(rows, models.ImportRow{Line: i + 2, UserNumber: fmt.Sprintf("0990%05d", i), HolderName: "批量",
-			Address: "test", Kind: models.KindIoT, MeterNumber: meters[i]})
-	}
-	if _, err := a.Store.ImportAccounts(ctx, rows, "residential", env.Clock.Now().UTC()); err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		v, _, err := a.Recharge.PartnerPay(ctx, recharge.PartnerPayment{PartnerID: "batch", Serial: fmt.Sprint("b-", i),
-			UserNumber: rows[i].UserNumber, AmountFen: 10000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		orders = append(orders, v.Order.OrderNo)
-	}
-	if k, err := a.IoT.Enqueue(ctx); err != nil || k != n {
-		t.Fatalf("enqueued %d, %v; want %d", k, err, n)
-	}
+	meters, _ := paidIoTAccounts(t, env, srv, "0990", n)
 	// Reversed by its partner while queued: never attempted, so the money
 	// may go back.
-	if _, err := a.Recharge.PartnerReverse(ctx, "batch", "b-0"); err != nil {
+	if _, err := a.Recharge.PartnerReverse(ctx, "batch", "0990-0"); err != nil {
 		t.Fatal(err)
 	}
 	due, err := a.IoT.Due(ctx, 100)
@@ -572,6 +552,71 @@ func TestIoTDispatchBatch(t *testing.T) {
 	if k := a.IoT.DispatchPass(ctx); k != 0 {
 		t.Fatalf("second pass sent %d", k)
 	}
+}
+
+// A batch whose transaction fails on one delivery (its meter's platform
+// row cannot be made: the device id it would take is another meter's)
+// sends the others, each alone; the failing one waits, never attempted.
+func TestIoTDispatchBatchOneBadDelivery(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	a := srv.App
+	ctx := context.Background()
+	meters, _ := paidIoTAccounts(t, env, srv, "0991", 3)
+	env.DB.Exec("DELETE FROM iot_meters WHERE meter_number = ?", meters[0])
+	env.DB.Exec("UPDATE iot_meters SET device_id = ? WHERE meter_number = ?", meters[0], meters[1])
+	due, err := a.IoT.Due(ctx, 100)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("due %d, %v", len(due), err)
+	}
+	k, err := a.IoT.SendBatch(ctx, due)
+	if k != 2 || err == nil {
+		t.Fatalf("SendBatch = %d, %v; want the two good ones sent and the bad one's error", k, err)
+	}
+	for i, m := range meters {
+		var d struct {
+			State    string
+			Copies   int
+			Attempts int
+		}
+		env.DB.Raw(`SELECT d.state, d.copies, c.attempts FROM iot_deliveries d JOIN credits c ON c.id = d.credit_id
+			WHERE d.meter_number = ?`, m).Scan(&d)
+		want := map[bool]string{true: "queued", false: "sent"}[i == 0]
+		if d.State != want || d.Copies != map[bool]int{true: 0, false: 1}[i == 0] || d.Attempts != d.Copies {
+			t.Errorf("meter %s: %+v; want %s", m, d, want)
+		}
+	}
+}
+
+// paidIoTAccounts imports n IoT accounts (user numbers prefix+5 digits)
+// and pays a credit for each through a partner; the credits' deliveries
+// are queued. It returns the meters and the orders.
+func paidIoTAccounts(t *testing.T, env *apptest.Env, srv *apptest.Instance, prefix string, n int) (meters, orders []string) {
+	t.Helper()
+	ctx := context.Background()
+	a := srv.App
+	var rows []models.ImportRow
+	for i := range n {
+		meters = append(meters, fmt.Sprintf("2%s%06d", prefix, i))
+		rows = append(rows, models.ImportRow{Line: i + 2, UserNumber: fmt.Sprintf("%s%05d", prefix, i), HolderName: "批量",
+			Address: "test", Kind: models.KindIoT, MeterNumber: meters[i]})
+	}
+	if _, err := a.Store.ImportAccounts(ctx, rows, "residential", env.Clock.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		v, _, err := a.Recharge.PartnerPay(ctx, recharge.PartnerPayment{PartnerID: "batch", Serial: fmt.Sprint(prefix, "-", i),
+			UserNumber: rows[i].UserNumber, AmountFen: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, v.Order.OrderNo)
+	}
+	if k, err := a.IoT.Enqueue(ctx); err != nil || k != n {
+		t.Fatalf("enqueued %d, %v; want %d", k, err, n)
+	}
+	return meters, orders
 }
 
 func deviceOf(t *testing.T, env *apptest.Env, meter string) string {

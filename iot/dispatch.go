@@ -99,18 +99,21 @@ type sealed struct {
 // platform, and reports how many the platform accepted. One transaction
 // counts every attempt on its credit before any copy leaves: from then the
 // credit is in doubt. A delivery no longer due is left alone, and so is a
-// second delivery of a meter in ds (the next pass takes it). The error
-// joins each copy's failure; the others went out all the same.
+// second delivery of a meter in ds (the next pass takes it). If the
+// batch's transaction fails, each delivery is tried alone. The error joins
+// each copy's failure; the others went out all the same.
 func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
 	meters := map[string]bool{}
+	var todo []Delivery
 	var ids, accounts []int64
 	for _, d := range ds {
 		if meters[d.MeterNumber] {
 			continue
 		}
 		meters[d.MeterNumber] = true
+		todo = append(todo, d)
 		ids, accounts = append(ids, d.ID), append(accounts, d.AccountID)
 	}
 	if len(ids) == 0 {
@@ -187,6 +190,18 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 		}
 		return applyAll(ctx, tx, ids, moves)
 	})
+	if err != nil && len(todo) > 1 && ctx.Err() == nil {
+		// One delivery's trouble (its meter's platform row, say) must not
+		// hold up the others: each alone.
+		n := 0
+		errs := []error{err}
+		for _, d := range todo {
+			k, err := s.SendBatch(ctx, []Delivery{d})
+			n += k
+			errs = append(errs, err)
+		}
+		return n, errors.Join(errs...)
+	}
 	if err != nil || len(out) == 0 {
 		return 0, err
 	}
