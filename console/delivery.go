@@ -87,38 +87,21 @@ func (s *Service) Delivery(ctx context.Context, orderNo string) (DeliveryState, 
 var ErrNoIoT = errors.New("console: not an IoT delivery")
 
 // ResendIoT sends an IoT credit's recharge again now, if no copy can still
-// reach the meter (iot.Service.Resend), and audits it.
+// reach the meter (iot.Service.Resend), audited in the transaction that
+// decides it, with the delivery as it stood under its lock.
 // Errors: ErrNoIoT, and iot.ErrDeliveryOver, iot.ErrNotResendable.
 func (s *Service) ResendIoT(ctx context.Context, by staff.Actor, orderNo, note string) (iot.Delivery, error) {
 	if s.cfg.IoT == nil {
 		return iot.Delivery{}, ErrNoIoT
 	}
-	// Known gap: "before" is read here, outside any lock, while Resend
-	// decides on its own later read (after following the copies, which can
-	// move the state) and sends under iot's row lock in its own
-	// transaction; the audit is a third. A consistent "before" needs
-	// Resend to hand back the state it decided on under that lock, with
-	// the audit written in that transaction, not a re-read here.
-	before, err := s.cfg.IoT.DeliveryOf(ctx, orderNo)
-	if errors.Is(err, iot.ErrNotIoT) {
-		return before, ErrNoIoT
-	}
-	if err != nil {
-		return before, err
-	}
-	after, err := s.cfg.IoT.Resend(ctx, orderNo)
-	switch {
-	case errors.Is(err, iot.ErrNotIoT):
-		return after, ErrNoIoT
-	case errors.Is(err, iot.ErrDeliveryOver) || errors.Is(err, iot.ErrNotResendable):
-		// Nothing was sent: nothing to record.
-		return after, err
-	}
 	now := s.now().UTC()
-	aerr := s.store.Tx(ctx, func(tx *models.Store) error {
+	d, err := s.cfg.IoT.Resend(ctx, orderNo, func(tx *models.Store, before iot.Delivery) error {
 		return by.Audit(ctx, tx, now, "iot.resend", "order:"+orderNo,
-			map[string]any{"state": before.State, "copies": before.Copies},
-			map[string]any{"state": after.State, "copies": after.Copies, "sent": err == nil}, note)
+			map[string]any{"state": before.State, "copies": before.Copies, "next_at": before.NextAt},
+			map[string]any{"state": before.State, "copies": before.Copies, "next_at": now}, note)
 	})
-	return after, errors.Join(err, aerr)
+	if errors.Is(err, iot.ErrNotIoT) {
+		return d, ErrNoIoT
+	}
+	return d, err
 }

@@ -55,9 +55,10 @@ type IoTDeliveries interface {
 	// completes by itself once a report proves it unapplied.
 	// Errors: iot.ErrNotIoT, iot.ErrDeliveryOver.
 	RequestRefund(ctx context.Context, orderNo, reason, by string) (iot.RefundRequest, error)
-	// Resend sends another copy now, if none can still land.
+	// Resend sends another copy now, if none can still land; audit
+	// records the decision in its transaction.
 	// Errors: iot.ErrNotIoT, iot.ErrDeliveryOver, iot.ErrNotResendable.
-	Resend(ctx context.Context, orderNo string) (iot.Delivery, error)
+	Resend(ctx context.Context, orderNo string, audit func(tx *models.Store, before iot.Delivery) error) (iot.Delivery, error)
 	// DeliveryOf is an order's delivery. Errors: iot.ErrNotIoT.
 	DeliveryOf(ctx context.Context, orderNo string) (iot.Delivery, error)
 }

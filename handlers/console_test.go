@@ -983,8 +983,18 @@ func TestIoTResendFromConsole(t *testing.T) {
 	if r.Status != http.StatusOK || r.JSON(t)["state"] != "sent" || num(r.JSON(t)["copies"]) != 2 {
 		t.Fatalf("resend: %d %s", r.Status, r.Body)
 	}
-	if got := auditRows(t, w.env, "iot.resend"); len(got) != 1 || got[0].Actor != "op1" || got[0].Note != "客户来电未到账" {
+	got := auditRows(t, w.env, "iot.resend")
+	if len(got) != 1 || got[0].Actor != "op1" || got[0].Note != "客户来电未到账" {
 		t.Fatalf("resend audit: %+v", got)
+	}
+	// "before" is the delivery the resend decided on, under its lock: the
+	// copy found dead at the platform, not the "sent" an earlier read saw.
+	var before struct {
+		State  string
+		Copies int
+	}
+	if got[0].BeforeJSON == nil || json.Unmarshal([]byte(*got[0].BeforeJSON), &before) != nil || before.State != "expired" || before.Copies != 1 {
+		t.Fatalf("resend audit before: %+v", before)
 	}
 	w.meter.press(pressOpts{})
 	w.appliedOnce(no, 5678)

@@ -417,9 +417,12 @@ var ErrNotResendable = errors.New("iot: no copy to resend now")
 // delivery's copies (the follow the dispatcher would make later) and, once
 // none can still reach the meter, sends a copy at once instead of after the
 // backoff, with the same sequence, so that the meter applies it at most
-// once. It answers the delivery as it then stands.
-// Errors: ErrNotIoT, ErrDeliveryOver, ErrNotResendable, and Send's.
-func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) {
+// once. audit, if set, records the decision in the transaction that makes
+// it, with the delivery as it stood under its lock. It answers the
+// delivery as it then stands.
+// Errors: ErrNotIoT, ErrDeliveryOver, ErrNotResendable, audit's, and
+// Send's.
+func (s *Service) Resend(ctx context.Context, orderNo string, audit func(tx *models.Store, before Delivery) error) (Delivery, error) {
 	d, err := s.DeliveryOf(ctx, orderNo)
 	if errors.Is(err, ErrNotIoT) {
 		// Paid since the last dispatch pass: queue it now.
@@ -441,18 +444,29 @@ func (s *Service) Resend(ctx context.Context, orderNo string) (Delivery, error) 
 				s.follow(ctx, c)
 			}
 		}
-		if d, err = oneDelivery(s.store.IoTDelivery(ctx, d.ID)); err != nil {
-			return d, err
-		}
-	}
-	switch {
-	case !d.State.Open():
-		return d, ErrDeliveryOver
-	case d.CancelRequestedAt != nil || (d.State != Queued && d.State != Expired):
-		return d, ErrNotResendable
 	}
 	now := s.now().UTC()
-	if _, err := resendNow(d, now).apply(ctx, s.store, d.ID); err != nil {
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
+		cur, err := oneDelivery(tx.LockIoTDelivery(ctx, d.ID))
+		if err != nil {
+			return err
+		}
+		d = cur
+		switch {
+		case !cur.State.Open():
+			return ErrDeliveryOver
+		case cur.CancelRequestedAt != nil || (cur.State != Queued && cur.State != Expired):
+			return ErrNotResendable
+		}
+		if ok, err := resendNow(cur, now).apply(ctx, tx, cur.ID); err != nil || !ok {
+			return errors.Join(err, ErrNotResendable)
+		}
+		if audit != nil {
+			return audit(tx, cur)
+		}
+		return nil
+	})
+	if err != nil {
 		return d, err
 	}
 	if _, err := s.Send(ctx, d); err != nil {
