@@ -200,7 +200,7 @@ func toAdminOrders(views []recharge.OrderView, pays map[int64]console.Payment) [
 	for i, v := range views {
 		out[i] = adminOrderResponse{orderResponse: toOrderResponse(v)}
 		if p, ok := pays[v.Order.ID]; ok {
-			out[i].Payment = &paymentResponse{Provider: p.Provider, ProviderTxnID: p.ProviderTxnID, AmountFen: p.AmountFen,
+			out[i].Payment = &paymentResponse{Provider: p.Provider, ProviderTxnID: p.ProviderTxnID, AmountFen: int64(p.AmountFen),
 				Source: p.Source, PaidAt: p.PaidAt}
 		}
 		if v.Credit != nil {
