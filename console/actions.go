@@ -92,7 +92,7 @@ func (s *Service) refund(ctx context.Context, by staff.Actor, orderNo, reason st
 			action, note = "refund.approve", fmt.Sprintf("approval %d requested by %s: %s", a.ID, a.RequestedBy, a.Reason)
 		}
 		return by.Audit(ctx, tx, now, action, "order:"+orderNo, map[string]any{"status": o.Status},
-			map[string]any{"status": models.OrderRefunding, "refund_no": r.RefundNo, "amount_fen": r.AmountFen}, note)
+			map[string]any{"status": models.OrderRefunding, "refund_no": r.RefundNo, "amount_fen": int64(r.AmountFen)}, note)
 	})
 }
 
