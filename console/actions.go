@@ -38,7 +38,7 @@ func (s *Service) RequestRefund(ctx context.Context, by staff.Actor, orderNo, re
 	if err != nil {
 		return RefundOutcome{}, err
 	}
-	if o.PayableFen <= s.cfg.ApprovalFen {
+	if int64(o.PayableFen) <= s.cfg.ApprovalFen {
 		r, err := s.refund(ctx, by, orderNo, reason, nil)
 		if errors.Is(err, recharge.ErrDeliveryInDoubt) {
 			return s.cancelIoT(ctx, by, orderNo, reason, nil)
@@ -51,7 +51,7 @@ func (s *Service) RequestRefund(ctx context.Context, by staff.Actor, orderNo, re
 		return RefundOutcome{}, recharge.ErrNotRefundable
 	}
 	now := s.now().UTC()
-	a := models.Approval{Kind: "refund", OrderNo: orderNo, AmountFen: o.PayableFen, Reason: reason, RequestedBy: by.Name,
+	a := models.Approval{Kind: "refund", OrderNo: orderNo, AmountFen: int64(o.PayableFen), Reason: reason, RequestedBy: by.Name,
 		Status: models.ApprovalPending, PendingOrderNo: &orderNo, CreatedAt: now}
 	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		if err := tx.CreateApproval(ctx, &a); err != nil {
@@ -92,7 +92,7 @@ func (s *Service) refund(ctx context.Context, by staff.Actor, orderNo, reason st
 			action, note = "refund.approve", fmt.Sprintf("approval %d requested by %s: %s", a.ID, a.RequestedBy, a.Reason)
 		}
 		return by.Audit(ctx, tx, now, action, "order:"+orderNo, map[string]any{"status": o.Status},
-			map[string]any{"status": models.OrderRefunding, "refund_no": r.RefundNo, "amount_fen": r.AmountFen}, note)
+			map[string]any{"status": models.OrderRefunding, "refund_no": r.RefundNo, "amount_fen": int64(r.AmountFen)}, note)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // demoAccounts is the demo data set the sandbox starts with; the README
@@ -44,7 +45,7 @@ func SeedDemo(ctx context.Context, store *models.Store, now time.Time) error {
 		}
 		period := now.AddDate(0, -b.monthsAgo, 0).Format("2006-01")
 		if err := store.AddBillIfAbsent(ctx, &models.Bill{AccountID: a.ID, Period: period,
-			AmountDueFen: b.due, AmountPaidFen: b.paid, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}); err != nil {
+			AmountDueFen: units.Fen(b.due), AmountPaidFen: units.Fen(b.paid), CreatedAt: now.UTC(), UpdatedAt: now.UTC()}); err != nil {
 			return fmt.Errorf("customer: demo bills: %w", err)
 		}
 	}

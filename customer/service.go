@@ -436,12 +436,12 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 	v := AccountView{
 		ID: d.ID, BindingID: d.BindingID, IsDefault: d.IsDefault, UserNumber: d.UserNumber, Kind: d.Kind,
 		Status: d.Status, HolderMasked: MaskName(d.HolderName), AddressMasked: MaskAddress(d.Address),
-		BalanceFen: d.BalanceFen,
+		BalanceFen: int64(d.BalanceFen),
 		// The limit a quote of this account allows (recharge/limits.go).
-		PurchaseLimitFen: int64(recharge.PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), d.Kind, units.Fen(d.ArrearsFen))),
+		PurchaseLimitFen: int64(recharge.PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), d.Kind, d.ArrearsFen)),
 	}
 	if d.Kind == models.KindOrdinary {
-		arrears := d.ArrearsFen
+		arrears := int64(d.ArrearsFen)
 		v.ArrearsFen = &arrears
 	}
 	if d.MeterNumber != nil {
@@ -463,7 +463,7 @@ func (s *Service) Account(ctx context.Context, userID, accountID int64) (Account
 		}
 		v.Bills = make([]BillView, len(bills))
 		for i, b := range bills {
-			v.Bills[i] = BillView{Period: b.Period, AmountDueFen: b.AmountDueFen, AmountPaidFen: b.AmountPaidFen}
+			v.Bills[i] = BillView{Period: b.Period, AmountDueFen: int64(b.AmountDueFen), AmountPaidFen: int64(b.AmountPaidFen)}
 		}
 	} else {
 		c, err := s.store.PendingCredit(ctx, d.ID)

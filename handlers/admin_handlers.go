@@ -121,7 +121,7 @@ func (h *handler) writeRefundOutcome(c *gin.Context, out console.RefundOutcome) 
 			"threshold_fen": h.Console.ApprovalFen()})
 	default:
 		r := out.Refund
-		c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
+		c.JSON(http.StatusAccepted, refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: int64(r.AmountFen),
 			Reason: r.Reason, SucceededAt: r.SucceededAt})
 	}
 }

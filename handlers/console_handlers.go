@@ -200,7 +200,7 @@ func toAdminOrders(views []recharge.OrderView, pays map[int64]console.Payment) [
 	for i, v := range views {
 		out[i] = adminOrderResponse{orderResponse: toOrderResponse(v)}
 		if p, ok := pays[v.Order.ID]; ok {
-			out[i].Payment = &paymentResponse{Provider: p.Provider, ProviderTxnID: p.ProviderTxnID, AmountFen: p.AmountFen,
+			out[i].Payment = &paymentResponse{Provider: p.Provider, ProviderTxnID: p.ProviderTxnID, AmountFen: int64(p.AmountFen),
 				Source: p.Source, PaidAt: p.PaidAt}
 		}
 		if v.Credit != nil {
@@ -236,7 +236,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 	}
 	bills := make([]gin.H, len(r.Bills))
 	for i, b := range r.Bills {
-		bills[i] = gin.H{"period": b.Period, "amount_due_fen": b.AmountDueFen, "amount_paid_fen": b.AmountPaidFen, "due_date": b.DueDate}
+		bills[i] = gin.H{"period": b.Period, "amount_due_fen": int64(b.AmountDueFen), "amount_paid_fen": int64(b.AmountPaidFen), "due_date": b.DueDate}
 	}
 	readings := make([]gin.H, len(r.Readings))
 	for i, rd := range r.Readings {
@@ -263,7 +263,7 @@ func (h *handler) adminCustomer(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"account": gin.H{"id": a.ID, "user_number": a.UserNumber, "holder_name": a.HolderName, "address": a.Address, "phone": a.Phone,
-			"kind": a.Kind, "status": a.Status, "balance_fen": a.BalanceFen, "arrears_fen": a.ArrearsFen, "purchase_seq": a.PurchaseSeq,
+			"kind": a.Kind, "status": a.Status, "balance_fen": int64(a.BalanceFen), "arrears_fen": int64(a.ArrearsFen), "purchase_seq": a.PurchaseSeq,
 			"ytd_volume_centi_m3": a.YTDVolumeCentiM3, "ytd_volume_cm3": a.YTDVolumeCentiM3, "updated_at": a.UpdatedAt},
 		"meter": meter, "cards": cardsOut, "bindings": binds, "bills": bills, "readings": readings,
 		"orders": toAdminOrders(r.Orders, r.Payments), "box_events": events, "card_writes": writes,

@@ -126,7 +126,7 @@ func TestBillsImport(t *testing.T) {
 	}
 	var sum int64
 	env.DB.Raw("SELECT COALESCE(SUM(amount_due_fen - amount_paid_fen), 0) FROM bills WHERE account_id = ?", a.ID).Scan(&sum)
-	if sum != a.ArrearsFen {
+	if sum != int64(a.ArrearsFen) {
 		t.Fatalf("arrears %d, open bills %d", a.ArrearsFen, sum)
 	}
 	if got := auditRows(t, env, "import.bills"); len(got) != 1 || got[0].Actor != "adm1" || !strings.Contains(*got[0].AfterJSON, `"rows":451`) {

@@ -219,7 +219,7 @@ func TestKioskCodeLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return a.BalanceFen
+		return int64(a.BalanceFen)
 	}
 	// ends reports how an order ended, polling at most 20 times.
 	ends := func(o kioskclient.Order) kioskclient.Order {

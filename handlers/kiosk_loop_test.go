@@ -259,21 +259,21 @@ func TestKioskClosedLoop(t *testing.T) {
 		switch o.Status {
 		case models.OrderPaid:
 			if payments != 1 || cerr != nil || credit.Status != models.CreditDelivered || cp.State != models.CodePaid ||
-				!providerPaid || providerAmount != o.PayableFen {
+				!providerPaid || providerAmount != int64(o.PayableFen) {
 				t.Fatalf("%s paid: %d payments, credit %+v %v, code %s, provider paid %v %d/%d", c.orderNo, payments, credit, cerr,
 					cp.State, providerPaid, providerAmount, o.PayableFen)
 			}
-			if a.BalanceFen != c.balance-o.DeductionFen+o.LeftoverFen {
+			if int64(a.BalanceFen) != c.balance-int64(o.DeductionFen)+int64(o.LeftoverFen) {
 				t.Fatalf("%s: balance %d, had %d, deducted %d, left over %d", c.orderNo, a.BalanceFen, c.balance, o.DeductionFen, o.LeftoverFen)
 			}
 		case models.OrderClosed, models.OrderReversed:
-			if payments != 0 || cerr == nil || providerPaid || a.BalanceFen != c.balance {
+			if payments != 0 || cerr == nil || providerPaid || int64(a.BalanceFen) != c.balance {
 				t.Fatalf("%s %s: %d payments, credit %v, provider paid %v, balance %d of %d", c.orderNo, o.Status, payments, cerr,
 					providerPaid, a.BalanceFen, c.balance)
 			}
 		case models.OrderRefunding, models.OrderRefunded:
 			// Paid after its reverse was refused: recorded and refunded.
-			if payments != 1 || cerr == nil || a.BalanceFen != c.balance || cp.State != models.CodeRefunded {
+			if payments != 1 || cerr == nil || int64(a.BalanceFen) != c.balance || cp.State != models.CodeRefunded {
 				t.Fatalf("%s %s: %d payments, credit %v, balance %d of %d", c.orderNo, o.Status, payments, cerr, a.BalanceFen, c.balance)
 			}
 		default:

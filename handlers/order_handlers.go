@@ -105,8 +105,8 @@ func toQuoteResponse(q recharge.Quote) quoteResponse {
 		lines = []recharge.Line{}
 	}
 	return quoteResponse{AccountID: q.AccountID, Purpose: string(q.Purpose), VolumeCentiM3: q.Volume, VolumeCm3: q.Volume, Lines: lines,
-		GrossFen: q.GrossFen, DeductionFen: q.DeductionFen, LeftoverFen: q.LeftoverFen, PayableFen: q.PayableFen,
-		CreditUnit: q.Credit.Unit(), CreditAmount: q.Credit.Count(), BalanceFen: q.BalanceFen, ArrearsFen: q.ArrearsFen,
+		GrossFen: int64(q.GrossFen), DeductionFen: int64(q.DeductionFen), LeftoverFen: int64(q.LeftoverFen), PayableFen: int64(q.PayableFen),
+		CreditUnit: q.Credit.Unit(), CreditAmount: q.Credit.Count(), BalanceFen: int64(q.BalanceFen), ArrearsFen: int64(q.ArrearsFen),
 		YTDVolumeCentiM3: q.YTDVolume, YTDVolumeCm3: q.YTDVolume,
 		Limits:     limitsResponse{MaxAmountFen: int64(q.MaxAmount), MaxVolumeCentiM3: q.MaxVolume, MaxVolumeCm3: q.MaxVolume},
 		ValidUntil: q.ValidUntil, TariffVersion: q.TariffVersion}
@@ -189,15 +189,15 @@ func toOrderResponse(v recharge.OrderView) orderResponse {
 		lines = []recharge.Line{}
 	}
 	out := orderResponse{OrderNo: o.OrderNo, AccountID: o.AccountID, Channel: string(o.Channel), Purpose: string(o.Purpose),
-		Status: string(o.Status), VolumeCentiM3: o.VolumeCentiM3, VolumeCm3: o.VolumeCentiM3, Lines: lines, GrossFen: o.GrossFen, DeductionFen: o.DeductionFen,
-		LeftoverFen: o.LeftoverFen, PayableFen: o.PayableFen, CreatedAt: o.CreatedAt, ExpiresAt: o.ExpiresAt,
+		Status: string(o.Status), VolumeCentiM3: o.VolumeCentiM3, VolumeCm3: o.VolumeCentiM3, Lines: lines, GrossFen: int64(o.GrossFen), DeductionFen: int64(o.DeductionFen),
+		LeftoverFen: int64(o.LeftoverFen), PayableFen: int64(o.PayableFen), CreatedAt: o.CreatedAt, ExpiresAt: o.ExpiresAt,
 		PaidAt: o.PaidAt, ClosedAt: o.ClosedAt}
 	if cr := v.Credit; cr != nil {
 		out.Credit = &creditResponse{Kind: string(cr.Kind), Status: string(cr.Status), Seq: cr.Seq, Unit: cr.Quantity().Unit(),
-			Amount: cr.Quantity().Count(), SettledFen: cr.SettledFen, ToBalanceFen: cr.ToBalanceFen, DeliveredAt: cr.DeliveredAt}
+			Amount: cr.Quantity().Count(), SettledFen: int64(cr.SettledFen), ToBalanceFen: int64(cr.ToBalanceFen), DeliveredAt: cr.DeliveredAt}
 	}
 	if r := v.Refund; r != nil {
-		out.Refund = &refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: r.AmountFen,
+		out.Refund = &refundResponse{RefundNo: r.RefundNo, Status: string(r.Status), AmountFen: int64(r.AmountFen),
 			Reason: r.Reason, SucceededAt: r.SucceededAt}
 	}
 	return out

@@ -129,7 +129,7 @@ func (h *handler) partnerQuery(c *gin.Context) {
 		return
 	}
 	out := partnerAccountResponse{UserNumber: a.Account.UserNumber, Name: customer.MaskName(a.Account.HolderName),
-		Kind: string(a.Account.Kind), BalanceFen: a.Account.BalanceFen, ArrearsFen: a.ArrearsFen,
+		Kind: string(a.Account.Kind), BalanceFen: int64(a.Account.BalanceFen), ArrearsFen: a.ArrearsFen,
 		MaxAmountFen: a.MaxAmountFen, Payable: a.Blocked == nil}
 	if a.Blocked != nil {
 		out.Reason = toAPIError(a.Blocked)

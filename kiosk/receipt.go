@@ -59,8 +59,8 @@ func (s *Service) Receipt(ctx context.Context, k models.Kiosk, no string, reprin
 		return Receipt{}, err
 	}
 	r := Receipt{OrderNo: o.OrderNo, KioskID: k.KioskID, PaidAt: o.PaidAt.UTC(), UserNumber: a.UserNumber,
-		Holder: customer.MaskName(a.HolderName), VolumeCentiM3: o.VolumeCentiM3, Lines: co.Lines, GrossFen: o.GrossFen,
-		DeductionFen: o.DeductionFen, LeftoverFen: o.LeftoverFen, PayableFen: o.PayableFen, TxnID: pay.ProviderTxnID,
+		Holder: customer.MaskName(a.HolderName), VolumeCentiM3: o.VolumeCentiM3, Lines: co.Lines, GrossFen: int64(o.GrossFen),
+		DeductionFen: int64(o.DeductionFen), LeftoverFen: int64(o.LeftoverFen), PayableFen: int64(o.PayableFen), TxnID: pay.ProviderTxnID,
 		Written: co.Credit != nil && co.Credit.Status == models.CreditDelivered, Reprint: reprint}
 	if r.Lines == nil {
 		r.Lines = []recharge.Line{}

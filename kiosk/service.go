@@ -148,8 +148,8 @@ func (s *Service) ViewOf(ctx context.Context, raw json.RawMessage) (*View, error
 		if err != nil {
 			return nil, err
 		}
-		bal := a.BalanceFen
-		limit := recharge.PurchaseLimit(units.Fen(s.limitFen), a.Kind, units.Fen(a.ArrearsFen))
+		bal := int64(a.BalanceFen)
+		limit := recharge.PurchaseLimit(units.Fen(s.limitFen), a.Kind, a.ArrearsFen)
 		v.BalanceFen, v.Address, v.MaxAmountFen = &bal, customer.MaskAddress(a.Address), int64(limit)
 	}
 	v.Screen = Screen(v.CardView)

@@ -15,10 +15,10 @@ type Account struct {
 	Phone      string
 	Kind       AccountKind
 	TariffID   int64
-	BalanceFen int64
+	BalanceFen units.Fen
 	// ArrearsFen is what the account owes on its bills: their sum, kept
 	// here and changed with them.
-	ArrearsFen int64
+	ArrearsFen units.Fen
 	Status     AccountStatus
 	// PurchaseSeq counts the purchases credited to the account (购气次数).
 	PurchaseSeq int
@@ -62,8 +62,8 @@ type Bill struct {
 	ID            int64
 	AccountID     int64
 	Period        string // YYYY-MM
-	AmountDueFen  int64
-	AmountPaidFen int64
+	AmountDueFen  units.Fen
+	AmountPaidFen units.Fen
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	// DueDate (YYYY-MM-DD) comes with imported bills.

@@ -246,7 +246,7 @@ func (s *Store) AddBillIfAbsent(ctx context.Context, b *Bill) error {
 			return res.Error
 		}
 		return tx.db.WithContext(ctx).Exec("UPDATE accounts SET arrears_fen = arrears_fen + ? WHERE id = ?",
-			b.AmountDueFen-b.AmountPaidFen, b.AccountID).Error
+			int64(b.AmountDueFen-b.AmountPaidFen), b.AccountID).Error
 	})
 }
 

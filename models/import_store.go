@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"gaspay/units"
 )
 
 // ImportRow is one validated account from the billing system.
@@ -104,7 +106,7 @@ func (s *Store) importRow(r ImportRow, tariffID int64, at time.Time) (created bo
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		created = true
 		a = Account{UserNumber: r.UserNumber, HolderName: r.HolderName, Address: r.Address, Phone: r.Phone,
-			Kind: r.Kind, TariffID: tariffID, BalanceFen: r.BalanceFen, Status: AccountActive, CreatedAt: at, UpdatedAt: at}
+			Kind: r.Kind, TariffID: tariffID, BalanceFen: units.Fen(r.BalanceFen), Status: AccountActive, CreatedAt: at, UpdatedAt: at}
 		if err := db.Create(&a).Error; err != nil {
 			return false, "", err
 		}

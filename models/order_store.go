@@ -109,13 +109,13 @@ func forUpdateSQL(db *gorm.DB) string {
 
 // AdjustBalance adds delta (which may be negative) to an account's balance.
 // Errors: ErrInsufficient when the balance would go below zero.
-func (s *Store) AdjustBalance(ctx context.Context, accountID, delta int64, at time.Time) error {
+func (s *Store) AdjustBalance(ctx context.Context, accountID int64, delta units.Fen, at time.Time) error {
 	if delta == 0 {
 		return nil
 	}
 	res := s.db.WithContext(ctx).Exec(
 		"UPDATE accounts SET balance_fen = balance_fen + ?, updated_at = ? WHERE id = ? AND balance_fen + ? >= 0",
-		delta, at, accountID, delta)
+		int64(delta), at, accountID, int64(delta))
 	if res.Error != nil {
 		return res.Error
 	}
@@ -146,7 +146,7 @@ func (s *Store) AddYearVolume(ctx context.Context, accountID int64, year int, vo
 // settle), the bills it settled (off the arrears), and the volume it adds
 // to year. The account must be locked.
 // Errors: ErrInsufficient when the balance would go below zero.
-func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta, settled int64, year int, volume units.CentiM3, at time.Time) error {
+func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, balanceDelta, settled units.Fen, year int, volume units.CentiM3, at time.Time) error {
 	res := s.db.WithContext(ctx).Exec(`UPDATE accounts SET
 		purchase_seq = COALESCE(?, purchase_seq),
 		balance_fen = balance_fen + ?,
@@ -155,7 +155,7 @@ func (s *Store) ApplyPurchase(ctx context.Context, accountID int64, seq *int, ba
 		ytd_year = ?,
 		updated_at = ?
 		WHERE id = ? AND balance_fen + ? >= 0 AND ytd_year <= ?`,
-		seq, balanceDelta, settled, year, volume, volume, year, at, accountID, balanceDelta, year)
+		seq, int64(balanceDelta), int64(settled), year, volume, volume, year, at, accountID, int64(balanceDelta), year)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -277,21 +277,21 @@ func (s *Store) PendingCreditOf(ctx context.Context, accountID int64) (Credit, e
 
 // SettleBills pays an account's open bills, oldest first, with up to
 // amount fen, and returns how much it used. The account must be locked.
-func (s *Store) SettleBills(ctx context.Context, accountID, amount int64, at time.Time) (int64, error) {
+func (s *Store) SettleBills(ctx context.Context, accountID int64, amount units.Fen, at time.Time) (units.Fen, error) {
 	db := s.db.WithContext(ctx)
 	var bills []Bill
 	if err := db.Clauses(forUpdate()).Where("account_id = ? AND amount_paid_fen < amount_due_fen", accountID).
 		Order("period").Find(&bills).Error; err != nil {
 		return 0, err
 	}
-	var used int64
+	var used units.Fen
 	for _, b := range bills {
 		if used == amount {
 			break
 		}
 		pay := min(b.AmountDueFen-b.AmountPaidFen, amount-used)
 		res := db.Exec("UPDATE bills SET amount_paid_fen = amount_paid_fen + ?, updated_at = ? WHERE id = ? AND amount_paid_fen + ? <= amount_due_fen",
-			pay, at, b.ID, pay)
+			int64(pay), at, b.ID, int64(pay))
 		if res.Error != nil {
 			return used, res.Error
 		}

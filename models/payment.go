@@ -26,10 +26,10 @@ type Order struct {
 	// GrossFen is what the customer buys; DeductionFen comes from the
 	// account balance; PayableFen = GrossFen - DeductionFen is paid.
 	// LeftoverFen (buying a volume card by amount) goes to the balance.
-	GrossFen     int64
-	DeductionFen int64
-	LeftoverFen  int64
-	PayableFen   int64
+	GrossFen     units.Fen
+	DeductionFen units.Fen
+	LeftoverFen  units.Fen
+	PayableFen   units.Fen
 	// StoredCreditUnit and StoredCreditAmount are the credit as stored:
 	// read and write it with Credit and SetCredit.
 	StoredCreditUnit   Unit   `gorm:"column:credit_unit"`
@@ -66,7 +66,7 @@ type Payment struct {
 	OrderID       int64
 	Provider      string
 	ProviderTxnID string
-	AmountFen     int64
+	AmountFen     units.Fen
 	Payer         string
 	Source        string // notify, query, close
 	PaidAt        time.Time
@@ -86,8 +86,8 @@ type Credit struct {
 	StoredAmount     int64 `gorm:"column:amount"`
 	Status           CreditStatus
 	PendingAccountID *int64
-	SettledFen       int64 // bill credits: what settled bills
-	ToBalanceFen     int64 // bill credits: what went to the balance
+	SettledFen       units.Fen // bill credits: what settled bills
+	ToBalanceFen     units.Fen // bill credits: what went to the balance
 	Attempts         int
 	LastAttemptAt    *time.Time
 	DeliveredAt      *time.Time
@@ -117,7 +117,7 @@ type Refund struct {
 	ID               int64
 	RefundNo         string // out_refund_no at the provider
 	OrderID          int64
-	AmountFen        int64
+	AmountFen        units.Fen
 	Reason           string
 	RequestedBy      string
 	Status           RefundStatus

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm/clause"
+
+	"gaspay/units"
 )
 
 // Import is one import of bills or readings.
@@ -309,16 +311,16 @@ func (s *Store) ApplyBillBatch(ctx context.Context, importID int64, batch int, a
 			ap := BillApplied{AccountID: *r.AccountID, Period: r.Period, AmountDueFen: r.AmountFen}
 			b, ok := have[fmt.Sprint(*r.AccountID, "/", r.Period)]
 			if !ok {
-				fresh = append(fresh, Bill{AccountID: *r.AccountID, Period: r.Period, AmountDueFen: r.AmountFen,
+				fresh = append(fresh, Bill{AccountID: *r.AccountID, Period: r.Period, AmountDueFen: units.Fen(r.AmountFen),
 					DueDate: &due, CreatedAt: at, UpdatedAt: at})
 				ap.DeltaFen = r.AmountFen
 			} else {
 				newDue := r.AmountFen
-				if b.AmountPaidFen > newDue {
+				if paid := int64(b.AmountPaidFen); paid > newDue {
 					// Paid since the check: never owe less than paid.
-					ap.PaidOverFen, newDue = b.AmountPaidFen-newDue, b.AmountPaidFen
+					ap.PaidOverFen, newDue = paid-newDue, paid
 				}
-				ap.AmountDueFen, ap.DeltaFen = newDue, newDue-b.AmountDueFen
+				ap.AmountDueFen, ap.DeltaFen = newDue, newDue-int64(b.AmountDueFen)
 				if err := db.Model(&Bill{}).Where("id = ?", b.ID).
 					Updates(map[string]any{"amount_due_fen": newDue, "due_date": due, "updated_at": at}).Error; err != nil {
 					return err

@@ -225,7 +225,7 @@ func (s *Service) CreateCodeOrder(ctx context.Context, req CodeOrderRequest) (Co
 		return out, err
 	}
 	s.log.InfoContext(ctx, "code order created", slog.String("order_no", o.OrderNo), slog.String("provider", name),
-		slog.String("kiosk", req.KioskID), slog.Int64("payable_fen", o.PayableFen))
+		slog.String("kiosk", req.KioskID), slog.Int64("payable_fen", int64(o.PayableFen)))
 
 	t, err := p.CodePay(ctx, o, req.AuthCode, s.description(a.UserNumber, o), req.KioskID)
 	switch {

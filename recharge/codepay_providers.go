@@ -28,7 +28,7 @@ func (w *WeChatCodes) CodeAppID() string { return w.appID }
 // CodePay implements CodeProvider with POST /v3/pay/transactions/codepay.
 func (w *WeChatCodes) CodePay(ctx context.Context, o models.Order, authCode, description, kioskID string) (Txn, error) {
 	t, err := w.client.CodePay(ctx, wxpay.CodePayRequest{AppID: o.AppID, AuthCode: authCode, OutTradeNo: o.OrderNo,
-		Description: description, AmountFen: o.PayableFen, StoreID: kioskID})
+		Description: description, AmountFen: int64(o.PayableFen), StoreID: kioskID})
 	if err != nil {
 		return Txn{}, wrap("codepay", err)
 	}
@@ -57,7 +57,7 @@ func (a *AlipayCodes) CodeAppID() string { return a.appID }
 // CodePay implements CodeProvider. No notify URL: the loop asks.
 func (a *AlipayCodes) CodePay(ctx context.Context, o models.Order, authCode, description, kioskID string) (Txn, error) {
 	t, err := a.client.PayWithCode(ctx, alipay.CodePayRequest{OutTradeNo: o.OrderNo, AuthCode: authCode, Subject: description,
-		AmountFen: o.PayableFen})
+		AmountFen: int64(o.PayableFen)})
 	switch {
 	case errors.Is(err, alipay.ErrPending):
 		return Txn{State: TxnNotPaid}, nil

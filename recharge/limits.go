@@ -21,5 +21,5 @@ func PurchaseLimit(limit units.Fen, kind models.AccountKind, arrears units.Fen) 
 // account's place in the year (ytd): the volume limit quotes show for
 // prepaid meters.
 func maxVolume(tiers []Tier, ytd units.CentiM3, maxAmount units.Fen) units.CentiM3 {
-	return units.CentiM3(volumeFor(tiers, int64(ytd), int64(maxAmount)))
+	return units.CentiM3(volumeFor(tiers, int64(ytd), maxAmount))
 }

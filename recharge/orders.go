@@ -109,7 +109,7 @@ func (s *Service) CreateOrder(ctx context.Context, req OrderRequest) (OrderView,
 		}
 	}
 	s.log.InfoContext(ctx, "order created", slog.String("order_no", o.OrderNo), slog.Int64("account_id", o.AccountID),
-		slog.Int64("payable_fen", o.PayableFen), slog.String("channel", string(o.Channel)))
+		slog.Int64("payable_fen", int64(o.PayableFen)), slog.String("channel", string(o.Channel)))
 	return OrderView{Order: o, Lines: lines}, params, nil
 }
 

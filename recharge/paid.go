@@ -52,7 +52,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		return 0, err
 	}
 	p := s.byName[ev.Provider]
-	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != o.PayableFen || ev.TxnID == "" {
+	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != int64(o.PayableFen) || ev.TxnID == "" {
 		s.alert(ctx, "payment_mismatch", o.OrderNo, fmt.Sprintf(
 			"%s payment %s: %d fen app %s merchant %s; order: %d fen app %s via %s",
 			ev.Provider, ev.TxnID, ev.AmountFen, ev.AppID, ev.MchID, o.PayableFen, o.AppID, o.Channel))
@@ -88,7 +88,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		// The payment's unique index is the "exactly once": a second
 		// copy of the payment collides here.
 		err = tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
-			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: paidAt, CreatedAt: now})
+			AmountFen: units.Fen(ev.AmountFen), Payer: ev.Payer, Source: ev.Source, PaidAt: paidAt, CreatedAt: now})
 		if errors.Is(err, models.ErrDuplicate) {
 			prev, perr := tx.PaymentOf(ctx, o.ID)
 			if perr != nil {
@@ -170,7 +170,7 @@ func (s *Service) conflictRefund(ctx context.Context, ev PaidEvent, o models.Ord
 		}
 		now := s.now().UTC()
 		if err := tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: ev.Provider, ProviderTxnID: ev.TxnID,
-			AmountFen: ev.AmountFen, Payer: ev.Payer, Source: ev.Source, PaidAt: now, CreatedAt: now}); err != nil {
+			AmountFen: units.Fen(ev.AmountFen), Payer: ev.Payer, Source: ev.Source, PaidAt: now, CreatedAt: now}); err != nil {
 			return err
 		}
 		cur, err := tx.UpdateOrder(ctx, o.OrderNo, func(o *models.Order) error { return o.MarkPaid(now, now) })
@@ -192,7 +192,7 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 	c := models.NewCredit(o, now)
 	next := a.PurchaseSeq + 1
 	var seq *int
-	var settled int64
+	var settled units.Fen
 	toBalance := o.LeftoverFen
 	switch a.Kind {
 	case models.KindOrdinary:
@@ -201,13 +201,13 @@ func (s *Service) credit(ctx context.Context, tx *models.Store, a models.Account
 		paid, _ := o.Credit().Fen() // a bill payment's credit is money
 		if a.ArrearsFen != 0 {
 			var err error
-			if settled, err = tx.SettleBills(ctx, a.ID, int64(paid), now); err != nil {
+			if settled, err = tx.SettleBills(ctx, a.ID, paid, now); err != nil {
 				return models.Credit{}, err
 			}
 		}
-		seq, toBalance = &next, toBalance+int64(paid)-settled
+		seq, toBalance = &next, toBalance+paid-settled
 		c.Kind, c.Seq = models.CreditBill, seq
-		c.SettledFen, c.ToBalanceFen = settled, int64(paid)-settled
+		c.SettledFen, c.ToBalanceFen = settled, paid-settled
 		if err := c.Deliver(now); err != nil {
 			return models.Credit{}, err
 		}

@@ -102,7 +102,7 @@ func (s *Service) PartnerPay(ctx context.Context, p PartnerPayment) (OrderView, 
 		// The payments table's unique (provider, txn) is the serial's
 		// "exactly once": a repeat, or a simultaneous twin, collides here.
 		err = tx.InsertPayment(ctx, &models.Payment{OrderID: o.ID, Provider: partnerProvider, ProviderTxnID: txn,
-			AmountFen: p.AmountFen, Payer: p.PartnerID, Source: "partner", PaidAt: now, CreatedAt: now})
+			AmountFen: units.Fen(p.AmountFen), Payer: p.PartnerID, Source: "partner", PaidAt: now, CreatedAt: now})
 		if errors.Is(err, models.ErrDuplicate) {
 			return errDup
 		}
@@ -141,7 +141,7 @@ func (s *Service) partnerReplay(ctx context.Context, txn string, p PartnerPaymen
 	if err != nil {
 		return OrderView{}, err
 	}
-	if a.UserNumber != p.UserNumber || v.Order.PayableFen != p.AmountFen {
+	if a.UserNumber != p.UserNumber || v.Order.PayableFen != units.Fen(p.AmountFen) {
 		return OrderView{}, ErrSerialReused
 	}
 	return v, nil
@@ -279,8 +279,8 @@ func (s *Service) PartnerQuery(ctx context.Context, userNumber string) (PartnerA
 		return PartnerAccount{}, err
 	}
 	arrears := st.Account.ArrearsFen
-	out := PartnerAccount{Account: st.Account, ArrearsFen: arrears,
-		MaxAmountFen: int64(PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(arrears))),
+	out := PartnerAccount{Account: st.Account, ArrearsFen: int64(arrears),
+		MaxAmountFen: int64(PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, arrears)),
 		CardChannel:  a.Kind == models.KindICCard}
 	switch {
 	case a.Status != models.AccountActive:

@@ -89,7 +89,7 @@ type Prepay struct {
 // PrepayOf is what the provider is told of an order.
 func PrepayOf(o models.Order, description string) Prepay {
 	return Prepay{OrderNo: o.OrderNo, Channel: o.Channel, AppID: o.AppID, PayerOpenID: o.PayerOpenID,
-		AmountFen: o.PayableFen, ExpiresAt: o.ExpiresAt, Description: description}
+		AmountFen: int64(o.PayableFen), ExpiresAt: o.ExpiresAt, Description: description}
 }
 
 // RefundRequest is a refund of a paid order, as a provider is asked for it
@@ -103,7 +103,7 @@ type RefundRequest struct {
 }
 
 func refundRequestOf(r models.Refund, o models.Order) RefundRequest {
-	return RefundRequest{RefundNo: r.RefundNo, OrderNo: o.OrderNo, AmountFen: r.AmountFen, TotalFen: o.PayableFen, Reason: r.Reason}
+	return RefundRequest{RefundNo: r.RefundNo, OrderNo: o.OrderNo, AmountFen: int64(r.AmountFen), TotalFen: int64(o.PayableFen), Reason: r.Reason}
 }
 
 // Notification is a provider's callback as it arrived: the raw body and

@@ -79,7 +79,7 @@ func checkTiers(tiers []Tier) error {
 // line is rounded to the fen, half up (a line of 0.5 fen or more counts a
 // fen), and the gross is the sum of the lines, so the breakdown a customer
 // sees always adds up.
-func price(tiers []Tier, ytd, volume int64) (lines []Line, gross int64) {
+func price(tiers []Tier, ytd, volume int64) (lines []Line, gross units.Fen) {
 	pos, left := ytd, volume
 	for i, t := range tiers {
 		if left == 0 {
@@ -94,7 +94,7 @@ func price(tiers []Tier, ytd, volume int64) (lines []Line, gross int64) {
 		}
 		amount := (take*t.PriceFenPerM3 + 50) / 100
 		lines = append(lines, Line{Tier: i + 1, PriceFenPerM3: t.PriceFenPerM3, VolumeCentiM3: units.CentiM3(take), AmountFen: amount})
-		gross += amount
+		gross += units.Fen(amount)
 		pos += take
 		left -= take
 	}
@@ -103,9 +103,9 @@ func price(tiers []Tier, ytd, volume int64) (lines []Line, gross int64) {
 
 // volumeFor is the most volume, in whole 0.01 m3, whose price is at most
 // amount fen.
-func volumeFor(tiers []Tier, ytd, amount int64) int64 {
+func volumeFor(tiers []Tier, ytd int64, amount units.Fen) int64 {
 	// Exactly, in hundredths of a fen: 0.01 m3 at p fen/m3 costs p of them.
-	budget, pos, vol := amount*100, ytd, int64(0)
+	budget, pos, vol := int64(amount)*100, ytd, int64(0)
 	for _, t := range tiers {
 		if pos >= t.UpperCentiM3 {
 			continue

@@ -2,6 +2,8 @@ package recharge
 
 import (
 	"testing"
+
+	"gaspay/units"
 )
 
 // The utility's residential tariff: 3.00 to 310 m3, 3.30 to 520 m3, 4.20 above.
@@ -24,7 +26,7 @@ func TestPrice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lines, gross := price(residential, tt.ytd, tt.volume)
-			if gross != tt.gross || len(lines) != len(tt.lines) {
+			if gross != units.Fen(tt.gross) || len(lines) != len(tt.lines) {
 				t.Fatalf("got %v %d, want %v %d", lines, gross, tt.lines, tt.gross)
 			}
 			for i := range lines {
@@ -56,7 +58,7 @@ func TestVolumeFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := volumeFor(residential, tt.ytd, tt.amount)
+			got := volumeFor(residential, tt.ytd, units.Fen(tt.amount))
 			if got != tt.want {
 				t.Fatalf("volumeFor(%d, %d) = %d, want %d", tt.ytd, tt.amount, got, tt.want)
 			}
@@ -74,10 +76,10 @@ func FuzzVolumeFor(f *testing.F) {
 		if ytd < 0 || ytd > 10_000_000 || amount < 0 || amount > 10_000_000 {
 			return
 		}
-		v := volumeFor(residential, ytd, amount)
+		v := volumeFor(residential, ytd, units.Fen(amount))
 		_, g := price(residential, ytd, v)
 		_, next := price(residential, ytd, v+1)
-		if g > amount || next <= amount {
+		if g > units.Fen(amount) || next <= units.Fen(amount) {
 			t.Fatalf("ytd %d amount %d: volume %d costs %d, %d costs %d", ytd, amount, v, g, v+1, next)
 		}
 		lines, gross := price(residential, ytd, v)
@@ -86,7 +88,7 @@ func FuzzVolumeFor(f *testing.F) {
 			sum += l.AmountFen
 			vol += int64(l.VolumeCentiM3)
 		}
-		if sum != gross || vol != v {
+		if sum != int64(gross) || vol != v {
 			t.Fatalf("lines %v do not add up to %d / %d", lines, gross, v)
 		}
 	})

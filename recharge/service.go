@@ -102,15 +102,15 @@ type Quote struct {
 	// GrossFen is what is bought; DeductionFen comes from the balance;
 	// PayableFen is paid; LeftoverFen, what a volume card bought by amount
 	// cannot use, goes to the balance.
-	GrossFen     int64
-	DeductionFen int64
-	LeftoverFen  int64
-	PayableFen   int64
+	GrossFen     units.Fen
+	DeductionFen units.Fen
+	LeftoverFen  units.Fen
+	PayableFen   units.Fen
 	// Credit is what reaches the meter: fen, or 0.01 m3 for a volume card.
 	Credit units.Quantity
 
-	BalanceFen int64
-	ArrearsFen int64
+	BalanceFen units.Fen
+	ArrearsFen units.Fen
 	YTDVolume  units.CentiM3
 	// MaxAmount and MaxVolume are the most this purchase may buy
 	// (PurchaseLimit; MaxVolume for prepaid meters only).
@@ -207,7 +207,7 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 		ytd = a.YTDVolumeCentiM3
 	}
 	q := Quote{AccountID: a.ID, Kind: a.Kind, BalanceFen: a.BalanceFen, ArrearsFen: a.ArrearsFen, YTDVolume: ytd,
-		MaxAmount:  PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, units.Fen(a.ArrearsFen)),
+		MaxAmount:  PurchaseLimit(units.Fen(s.cfg.PurchaseLimitFen), a.Kind, a.ArrearsFen),
 		ValidUntil: now.Add(s.cfg.QuoteTTL).UTC().Truncate(time.Second)}
 	if a.Kind != models.KindOrdinary {
 		q.TariffVersion = s.versionOf(a.TariffID, tiers, now)
@@ -222,7 +222,7 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 		if amount > q.MaxAmount {
 			return Quote{}, ErrOverLimit
 		}
-		q.Purpose, q.GrossFen, q.PayableFen = models.PurposeBill, int64(amount), int64(amount)
+		q.Purpose, q.GrossFen, q.PayableFen = models.PurposeBill, amount, amount
 		q.Credit = units.Money(amount)
 		return q, nil
 	}
@@ -246,20 +246,20 @@ func (s *Service) price(a models.Account, tiers []Tier, cardType *models.CardTyp
 		if amount > q.MaxAmount {
 			return Quote{}, ErrOverLimit
 		}
-		q.Volume = units.CentiM3(volumeFor(tiers, int64(ytd), int64(amount)))
+		q.Volume = units.CentiM3(volumeFor(tiers, int64(ytd), amount))
 		if q.Volume == 0 {
 			return Quote{}, ErrTooLittle
 		}
-		var cost int64
+		var cost units.Fen
 		q.Lines, cost = price(tiers, int64(ytd), int64(q.Volume))
-		q.GrossFen = int64(amount)
+		q.GrossFen = amount
 		if volumeCard {
 			// The card takes whole 0.01 m3; the fen that buy less stay
 			// in the account for the next purchase.
-			q.LeftoverFen = int64(amount) - cost
+			q.LeftoverFen = amount - cost
 		}
 	}
-	q.Credit = units.Money(units.Fen(q.GrossFen))
+	q.Credit = units.Money(q.GrossFen)
 	if volumeCard {
 		q.Credit = units.Gas(q.Volume)
 	}
