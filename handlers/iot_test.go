@@ -589,6 +589,26 @@ func TestIoTDispatchBatchOneBadDelivery(t *testing.T) {
 	}
 }
 
+// A backlog larger than a dispatch pass's page (after an outage, say) is
+// sent in one pass, page after page, each delivery once.
+func TestIoTDispatchPassDrainsBacklog(t *testing.T) {
+	env := apptest.New(t, nil)
+	env.SeedDemo()
+	srv := env.Start()
+	a := srv.App
+	meters, _ := paidIoTAccounts(t, env, srv, "0992", 11)
+	a.IoT.SetPage(4)
+	if k := a.IoT.DispatchPass(context.Background()); k != len(meters) {
+		t.Fatalf("one pass sent %d of a backlog of %d", k, len(meters))
+	}
+	if n := env.Count("iot_deliveries", "state = ? AND copies = 1", "sent"); n != int64(len(meters)) {
+		t.Fatalf("%d deliveries sent once; want %d", n, len(meters))
+	}
+	if n := env.Count("iot_commands", "1 = 1"); n != int64(len(meters)) {
+		t.Fatalf("%d copies; want one each", n)
+	}
+}
+
 // paidIoTAccounts imports n IoT accounts (user numbers prefix+5 digits)
 // and pays a credit for each through a partner; the credits' deliveries
 // are queued. It returns the meters and the orders.

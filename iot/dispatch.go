@@ -30,21 +30,44 @@ func backoff(copies int) time.Duration {
 // copies and their deliveries in one more.
 const SendBatchSize = 16
 
+// passBudget is how long one dispatch pass goes on taking pages.
+const passBudget = 30 * time.Second
+
 // DispatchPass queues the delivery of every new IoT credit and sends a copy
 // of every delivery that is due (queued, or expired undelivered), in
-// batches sealed by one transaction each. It reports how many copies the
-// platform accepted.
+// batches sealed by one transaction each. It takes the due deliveries a
+// page at a time until a page comes back short, so a backlog (after an
+// outage, say) drains in one pass at the dispatcher's speed rather than a
+// page per interval; a full page in which no copy could be sealed ends the
+// pass (those deliveries wait for the next one rather than spin). It
+// reports how many copies the platform accepted.
 func (s *Service) DispatchPass(ctx context.Context) int {
-	if _, err := s.Enqueue(ctx); err != nil {
-		s.log.ErrorContext(ctx, "iot enqueue", slog.String("err", err.Error()))
-	}
-	due, err := s.Due(ctx, batch)
-	if err != nil {
-		s.log.ErrorContext(ctx, "iot due", slog.String("err", err.Error()))
-		return 0
-	}
-	var mu sync.Mutex
 	sent := 0
+	// Well inside the dispatch lock's life (Run): a longer backlog goes on
+	// at the next pass.
+	until := time.Now().Add(passBudget)
+	for ctx.Err() == nil && time.Now().Before(until) {
+		if _, err := s.Enqueue(ctx); err != nil {
+			s.log.ErrorContext(ctx, "iot enqueue", slog.String("err", err.Error()))
+		}
+		due, err := s.Due(ctx, s.page)
+		if err != nil {
+			s.log.ErrorContext(ctx, "iot due", slog.String("err", err.Error()))
+			return sent
+		}
+		sealedN, accepted := s.dispatch(ctx, due)
+		sent += accepted
+		if len(due) < s.page || sealedN == 0 {
+			return sent
+		}
+	}
+	return sent
+}
+
+// dispatch sends due in batches from the service's workers, and says how
+// many copies were sealed and how many the platform accepted.
+func (s *Service) dispatch(ctx context.Context, due []Delivery) (sealedN, accepted int) {
+	var mu sync.Mutex
 	work := make(chan []Delivery)
 	var wg sync.WaitGroup
 	for range min(s.cfg.Workers, max((len(due)+SendBatchSize-1)/SendBatchSize, 1)) {
@@ -52,12 +75,12 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 		go func() {
 			defer wg.Done()
 			for ds := range work {
-				n, err := s.SendBatch(ctx, ds)
+				k, n, err := s.sendBatch(ctx, ds)
 				if err != nil {
 					s.log.WarnContext(ctx, "iot send", slog.String("err", err.Error()))
 				}
 				mu.Lock()
-				sent += n
+				sealedN, accepted = sealedN+k, accepted+n
 				mu.Unlock()
 			}
 		}()
@@ -67,13 +90,13 @@ func (s *Service) DispatchPass(ctx context.Context) int {
 	}
 	close(work)
 	wg.Wait()
-	return sent
+	return sealedN, accepted
 }
 
 // Enqueue creates the queued delivery of every paid IoT credit that has
-// none (at most one batch).
+// none (at most one page).
 func (s *Service) Enqueue(ctx context.Context) (int, error) {
-	return s.store.EnqueueIoTDeliveries(ctx, string(Queued), s.now().UTC(), batch)
+	return s.store.EnqueueIoTDeliveries(ctx, string(Queued), s.now().UTC(), s.page)
 }
 
 // Due lists deliveries to send now.
@@ -103,6 +126,13 @@ type sealed struct {
 // batch's transaction fails, each delivery is tried alone. The error joins
 // each copy's failure; the others went out all the same.
 func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
+	_, accepted, err := s.sendBatch(ctx, ds)
+	return accepted, err
+}
+
+// sendBatch is SendBatch, also saying how many copies it sealed (accepted
+// or not, each moved its delivery's next copy past the backoff).
+func (s *Service) sendBatch(ctx context.Context, ds []Delivery) (sealedN, accepted int, err error) {
 	now := s.now().UTC()
 	notAfter := now.Add(s.cfg.CommandTTL).Truncate(time.Second)
 	meters := map[string]bool{}
@@ -117,10 +147,10 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 		ids, accounts = append(ids, d.ID), append(accounts, d.AccountID)
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	var out []sealed
-	err := s.store.Tx(ctx, func(tx *models.Store) error {
+	err = s.store.Tx(ctx, func(tx *models.Store) error {
 		out = out[:0]
 		rows, err := tx.LockIoTDeliveriesForSend(ctx, accounts, ids)
 		if err != nil {
@@ -193,17 +223,16 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	if err != nil && len(todo) > 1 && ctx.Err() == nil {
 		// One delivery's trouble (its meter's platform row, say) must not
 		// hold up the others: each alone.
-		n := 0
 		errs := []error{err}
 		for _, d := range todo {
-			k, err := s.SendBatch(ctx, []Delivery{d})
-			n += k
+			k, n, err := s.sendBatch(ctx, []Delivery{d})
+			sealedN, accepted = sealedN+k, accepted+n
 			errs = append(errs, err)
 		}
-		return n, errors.Join(errs...)
+		return sealedN, accepted, errors.Join(errs...)
 	}
 	if err != nil || len(out) == 0 {
-		return 0, err
+		return 0, 0, err
 	}
 	// The copies leave side by side (at most platformInFlight of the
 	// service's at once); each answer is kept for one write.
@@ -220,13 +249,13 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 	}
 	wg.Wait()
 	done := s.now().UTC()
-	var accepted []int64
+	var ok []int64
 	var acceptedIDs []string
 	var errs []error
 	for i, x := range out {
 		switch err := answers[i]; {
 		case err == nil:
-			accepted, acceptedIDs = append(accepted, x.cmd.ID), append(acceptedIDs, platformIDs[i])
+			ok, acceptedIDs = append(ok, x.cmd.ID), append(acceptedIDs, platformIDs[i])
 		case errors.Is(err, ErrPlatformRefused):
 			// Not cached: another copy after the backoff.
 			errs = append(errs, fmt.Errorf("order %s: %w", x.d.OrderNo, err),
@@ -240,17 +269,17 @@ func (s *Service) SendBatch(ctx context.Context, ds []Delivery) (int, error) {
 				s.store.ChangeIoTCommand(ctx, x.cmd.ID, copyAnswer(copyUnknown, nil, nil, done)))
 		}
 	}
-	if len(accepted) > 0 {
+	if len(ok) > 0 {
 		// One write for the copies' ids and their deliveries' moves (a
 		// move only while the delivery is still queued or expired: a
 		// report may already have applied it).
 		m := platformAccepted(done, done.Add(s.cfg.FollowEvery))
-		if err := s.store.ChangeIoTCommandsAndDeliveries(ctx, accepted, acceptedIDs, copyAnswer(CmdSaved, nil, &done, done),
+		if err := s.store.ChangeIoTCommandsAndDeliveries(ctx, ok, acceptedIDs, copyAnswer(CmdSaved, nil, &done, done),
 			names(m.from), m.change()); err != nil {
-			return len(accepted), errors.Join(append(errs, err)...)
+			errs = append(errs, err)
 		}
 	}
-	return len(accepted), errors.Join(errs...)
+	return len(out), len(ok), errors.Join(errs...)
 }
 
 // sendCopy seals x's recharge under its meter's key and hands it to the

@@ -75,6 +75,7 @@ type Service struct {
 
 	ingest  *ingester
 	sending chan struct{} // a slot for each command at the platform
+	page    int           // due deliveries a dispatch pass takes at a time
 
 	keyMu sync.Mutex
 	keys  map[string]bleproxy.Key
@@ -99,8 +100,12 @@ func New(store *models.Store, platform Platform, refunds Refunder, cfg Config, l
 		cfg.Workers = 8
 	}
 	return &Service{store: store, platform: platform, refunds: refunds, cfg: cfg, log: log, now: time.Now, keys: map[string]bleproxy.Key{},
-		ingest: newIngester(store, ingestCommits, ingestBatch), sending: make(chan struct{}, platformInFlight)}
+		ingest: newIngester(store, ingestCommits, ingestBatch), sending: make(chan struct{}, platformInFlight), page: batch}
 }
+
+// SetPage sets how many due deliveries a dispatch pass takes at a time
+// (tests: a backlog of several pages without thousands of accounts).
+func (s *Service) SetPage(n int) { s.page = max(n, 1) }
 
 // SetClock replaces the clock (tests).
 func (s *Service) SetClock(now func() time.Time) { s.now = now }
