@@ -681,11 +681,17 @@ func (s *Store) InsertIoTCommands(ctx context.Context, cs []IoTCommand) error {
 	if len(cs) == 1 {
 		return nil
 	}
+	// Not the driver's ids: a multi-row insert's are consecutive only in
+	// some of InnoDB's auto-increment lock modes.
+	type key struct {
+		meter   string
+		counter int64
+	}
 	keys := make([][]any, len(cs))
-	at := make(map[string]int, len(cs))
+	at := make(map[key]int, len(cs))
 	for i, c := range cs {
 		keys[i] = []any{c.MeterNumber, c.Counter}
-		at[fmt.Sprint(c.MeterNumber, "/", c.Counter)] = i
+		at[key{c.MeterNumber, c.Counter}] = i
 	}
 	var rows []struct {
 		ID          int64
@@ -695,8 +701,11 @@ func (s *Store) InsertIoTCommands(ctx context.Context, cs []IoTCommand) error {
 	if err := db.Raw("SELECT id, meter_number, counter FROM iot_commands WHERE (meter_number, counter) IN ?", keys).Scan(&rows).Error; err != nil {
 		return err
 	}
+	if len(rows) != len(cs) {
+		return fmt.Errorf("models: %d of %d copies read back", len(rows), len(cs))
+	}
 	for _, r := range rows {
-		cs[at[fmt.Sprint(r.MeterNumber, "/", r.Counter)]].ID = r.ID
+		cs[at[key{r.MeterNumber, r.Counter}]].ID = r.ID
 	}
 	return nil
 }
