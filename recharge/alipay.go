@@ -8,6 +8,7 @@ import (
 
 	"gaspay/alipay"
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Alipay is Alipay as a Provider. For Alipay the merchant is the app: its
@@ -66,14 +67,14 @@ type AlipayMP struct {
 // the mini-program's buyer.
 func (a *Alipay) Prepay(ctx context.Context, o Prepay) (any, error) {
 	if o.Channel == models.ChannelAlipayMP {
-		no, err := a.client.Create(ctx, alipay.CreateRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: o.AmountFen,
+		no, err := a.client.Create(ctx, alipay.CreateRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: int64(o.AmountFen),
 			BuyerOpenID: o.PayerOpenID, TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL})
 		if err != nil {
 			return nil, wrapAlipay("create", err)
 		}
 		return AlipayMP{TradeNo: no}, nil
 	}
-	u, err := a.client.WapPayURL(ctx, alipay.WapPayRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: o.AmountFen,
+	u, err := a.client.WapPayURL(ctx, alipay.WapPayRequest{OutTradeNo: o.OrderNo, Subject: o.Description, AmountFen: int64(o.AmountFen),
 		TimeExpire: o.ExpiresAt, NotifyURL: a.notifyURL, ReturnURL: a.resultURL(o.OrderNo), QuitURL: a.resultURL(o.OrderNo)})
 	if err != nil {
 		return nil, wrapAlipay("wap", err)
@@ -90,7 +91,7 @@ func (a *Alipay) Query(ctx context.Context, orderNo string) (Txn, error) {
 	if err != nil {
 		return Txn{}, wrapAlipay("query", err)
 	}
-	out := Txn{TxnID: t.TradeNo, AppID: a.appID, MchID: a.appID, AmountFen: t.TotalFen, Payer: t.BuyerOpenID, PaidAt: t.PaidAt}
+	out := Txn{TxnID: t.TradeNo, AppID: a.appID, MchID: a.appID, AmountFen: units.Fen(t.TotalFen), Payer: t.BuyerOpenID, PaidAt: t.PaidAt}
 	switch {
 	case t.Status.Paid():
 		out.State = TxnPaid
@@ -120,7 +121,7 @@ func (a *Alipay) Close(ctx context.Context, orderNo string) error {
 // Refund implements Provider; Alipay refunds at once, and the refund number
 // (out_request_no) makes a retry safe.
 func (a *Alipay) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
-	res, err := a.client.Refund(ctx, alipay.RefundRequest{OutTradeNo: r.OrderNo, OutRequestNo: r.RefundNo, RefundFen: r.AmountFen, Reason: r.Reason})
+	res, err := a.client.Refund(ctx, alipay.RefundRequest{OutTradeNo: r.OrderNo, OutRequestNo: r.RefundNo, RefundFen: int64(r.AmountFen), Reason: r.Reason})
 	if err != nil {
 		return RefundResult{}, wrapAlipay("refund", err)
 	}
@@ -151,7 +152,7 @@ func (a *Alipay) ParsePayment(ctx context.Context, in Notification) (PaidEvent, 
 		return PaidEvent{}, fmt.Errorf("recharge: alipay notification %s: %w", n.Status, errNotAPayment)
 	}
 	return PaidEvent{Provider: a.Name(), OrderNo: n.OutTradeNo, TxnID: n.TradeNo, AppID: n.AppID, MchID: n.AppID,
-		AmountFen: n.TotalFen, Payer: n.BuyerOpenID, PaidAt: n.GmtPayment, Source: "notify"}, nil
+		AmountFen: units.Fen(n.TotalFen), Payer: n.BuyerOpenID, PaidAt: n.GmtPayment, Source: "notify"}, nil
 }
 
 // ParseRefund implements Provider: Alipay refunds synchronously and has no

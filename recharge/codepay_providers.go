@@ -7,6 +7,7 @@ import (
 
 	"gaspay/alipay"
 	"gaspay/models"
+	"gaspay/units"
 	"gaspay/wechat/wxpay"
 )
 
@@ -64,7 +65,7 @@ func (a *AlipayCodes) CodePay(ctx context.Context, o models.Order, authCode, des
 	case err != nil:
 		return Txn{}, wrapAlipay("codepay", err)
 	}
-	return Txn{State: TxnPaid, TxnID: t.TradeNo, AppID: a.appID, MchID: a.appID, AmountFen: t.TotalFen,
+	return Txn{State: TxnPaid, TxnID: t.TradeNo, AppID: a.appID, MchID: a.appID, AmountFen: units.Fen(t.TotalFen),
 		Payer: t.BuyerOpenID, PaidAt: t.PaidAt}, nil
 }
 

@@ -52,7 +52,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		return 0, err
 	}
 	p := s.byName[ev.Provider]
-	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != int64(o.PayableFen) || ev.TxnID == "" {
+	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != o.PayableFen || ev.TxnID == "" {
 		s.alert(ctx, "payment_mismatch", o.OrderNo, fmt.Sprintf(
 			"%s payment %s: %d fen app %s merchant %s; order: %d fen app %s via %s",
 			ev.Provider, ev.TxnID, ev.AmountFen, ev.AppID, ev.MchID, o.PayableFen, o.AppID, o.Channel))
@@ -135,7 +135,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	switch out {
 	case Paid:
 		s.log.InfoContext(ctx, "order paid", slog.String("order_no", ev.OrderNo), slog.String("source", ev.Source),
-			slog.Int64("amount_fen", ev.AmountFen))
+			slog.Int64("amount_fen", int64(ev.AmountFen)))
 	case LateRefund, ConflictRefund:
 		s.alert(ctx, "payment_refunded", ev.OrderNo, fmt.Sprintf("payment %s refunded automatically: %s", ev.TxnID, refund.Reason))
 		s.submitRefund(ctx, refund)

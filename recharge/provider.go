@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gaspay/models"
+	"gaspay/units"
 )
 
 // Errors a Provider returns, wrapped around its own.
@@ -39,7 +40,7 @@ type Txn struct {
 	TxnID     string
 	AppID     string
 	MchID     string
-	AmountFen int64
+	AmountFen units.Fen
 	Payer     string
 	PaidAt    time.Time
 }
@@ -51,7 +52,7 @@ type PaidEvent struct {
 	TxnID     string
 	AppID     string
 	MchID     string
-	AmountFen int64
+	AmountFen units.Fen
 	Payer     string
 	PaidAt    time.Time
 	Source    string // notify, query, close
@@ -81,7 +82,7 @@ type Prepay struct {
 	Channel     models.Channel
 	AppID       string // the WeChat app the customer logged in through
 	PayerOpenID string // WeChat openid, or the Alipay mini-program buyer
-	AmountFen   int64
+	AmountFen   units.Fen
 	ExpiresAt   time.Time
 	Description string
 }
@@ -89,7 +90,7 @@ type Prepay struct {
 // PrepayOf is what the provider is told of an order.
 func PrepayOf(o models.Order, description string) Prepay {
 	return Prepay{OrderNo: o.OrderNo, Channel: o.Channel, AppID: o.AppID, PayerOpenID: o.PayerOpenID,
-		AmountFen: int64(o.PayableFen), ExpiresAt: o.ExpiresAt, Description: description}
+		AmountFen: o.PayableFen, ExpiresAt: o.ExpiresAt, Description: description}
 }
 
 // RefundRequest is a refund of a paid order, as a provider is asked for it
@@ -97,13 +98,13 @@ func PrepayOf(o models.Order, description string) Prepay {
 type RefundRequest struct {
 	RefundNo  string
 	OrderNo   string
-	AmountFen int64 // refunded
-	TotalFen  int64 // the order's payment
+	AmountFen units.Fen // refunded
+	TotalFen  units.Fen // the order's payment
 	Reason    string
 }
 
 func refundRequestOf(r models.Refund, o models.Order) RefundRequest {
-	return RefundRequest{RefundNo: r.RefundNo, OrderNo: o.OrderNo, AmountFen: int64(r.AmountFen), TotalFen: int64(o.PayableFen), Reason: r.Reason}
+	return RefundRequest{RefundNo: r.RefundNo, OrderNo: o.OrderNo, AmountFen: r.AmountFen, TotalFen: o.PayableFen, Reason: r.Reason}
 }
 
 // Notification is a provider's callback as it arrived: the raw body and
@@ -151,5 +152,5 @@ type RefundEvent struct {
 	OrderNo          string
 	ProviderRefundID string
 	Status           models.RefundStatus
-	AmountFen        int64
+	AmountFen        units.Fen
 }

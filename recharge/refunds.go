@@ -222,7 +222,7 @@ func (s *Service) HandleRefundEvent(ctx context.Context, ev RefundEvent) error {
 	if err != nil {
 		return err
 	}
-	if ev.AmountFen != int64(r.AmountFen) {
+	if ev.AmountFen != r.AmountFen {
 		s.alert(ctx, "refund_mismatch", ev.OrderNo, fmt.Sprintf("refund %s: %d fen reported, %d asked", r.RefundNo, ev.AmountFen, r.AmountFen))
 		return ErrMismatch
 	}

@@ -156,7 +156,7 @@ func (w *world) order(a models.Account, q recharge.QuoteRequest) models.Order {
 // paid is the provider's report of o paid by transaction txn.
 func (w *world) paid(o models.Order, txn string) recharge.PaidEvent {
 	return recharge.PaidEvent{Provider: "wechat", OrderNo: o.OrderNo, TxnID: txn, AppID: appID, MchID: mchID,
-		AmountFen: int64(o.PayableFen), Payer: "openid-1", PaidAt: w.clock.Now(), Source: "notify"}
+		AmountFen: o.PayableFen, Payer: "openid-1", PaidAt: w.clock.Now(), Source: "notify"}
 }
 
 func (w *world) count(table, where string, args ...any) int64 {

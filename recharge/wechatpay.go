@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"gaspay/models"
+	"gaspay/units"
 	"gaspay/wechat/wxpay"
 )
 
@@ -49,7 +50,7 @@ func wrap(op string, err error) error {
 func (w *WeChatPay) Prepay(ctx context.Context, o Prepay) (any, error) {
 	params, err := w.client.PrepayJSAPI(ctx, wxpay.PrepayRequest{
 		AppID: o.AppID, OpenID: o.PayerOpenID, OutTradeNo: o.OrderNo, Description: o.Description,
-		AmountFen: o.AmountFen, TimeExpire: o.ExpiresAt, NotifyURL: w.notifyURL,
+		AmountFen: int64(o.AmountFen), TimeExpire: o.ExpiresAt, NotifyURL: w.notifyURL,
 	})
 	if err != nil {
 		return nil, wrap("prepay", err)
@@ -70,7 +71,7 @@ func (w *WeChatPay) Query(ctx context.Context, orderNo string) (Txn, error) {
 }
 
 func toTxn(t wxpay.Transaction) Txn {
-	out := Txn{TxnID: t.TransactionID, AppID: t.AppID, MchID: t.MchID, AmountFen: t.TotalFen,
+	out := Txn{TxnID: t.TransactionID, AppID: t.AppID, MchID: t.MchID, AmountFen: units.Fen(t.TotalFen),
 		Payer: t.PayerOpenID, PaidAt: t.SuccessTime}
 	switch {
 	case t.State.Paid():
@@ -92,7 +93,7 @@ func (w *WeChatPay) Close(ctx context.Context, orderNo string) error {
 func (w *WeChatPay) Refund(ctx context.Context, r RefundRequest) (RefundResult, error) {
 	res, err := w.client.Refund(ctx, wxpay.RefundRequest{
 		OutTradeNo: r.OrderNo, OutRefundNo: r.RefundNo, Reason: r.Reason, NotifyURL: w.refundNotifyURL,
-		RefundFen: r.AmountFen, TotalFen: r.TotalFen,
+		RefundFen: int64(r.AmountFen), TotalFen: int64(r.TotalFen),
 	})
 	if err != nil {
 		return RefundResult{}, wrap("refund", err)
@@ -132,7 +133,7 @@ func (w *WeChatPay) ParsePayment(ctx context.Context, in Notification) (PaidEven
 		return PaidEvent{}, fmt.Errorf("recharge: wechat notification %s (%s): %w", n.EventType, t.State, errNotAPayment)
 	}
 	return PaidEvent{Provider: w.Name(), OrderNo: t.OutTradeNo, TxnID: t.TransactionID, AppID: t.AppID,
-		MchID: t.MchID, AmountFen: t.TotalFen, Payer: t.PayerOpenID, PaidAt: t.SuccessTime, Source: "notify"}, nil
+		MchID: t.MchID, AmountFen: units.Fen(t.TotalFen), Payer: t.PayerOpenID, PaidAt: t.SuccessTime, Source: "notify"}, nil
 }
 
 // ParseRefund implements Provider.
@@ -143,7 +144,7 @@ func (w *WeChatPay) ParseRefund(ctx context.Context, in Notification) (RefundEve
 	}
 	res := toRefundResult(n.Resource)
 	return RefundEvent{RefundNo: n.Resource.OutRefundNo, OrderNo: n.Resource.OutTradeNo,
-		ProviderRefundID: res.ProviderRefundID, Status: res.Status, AmountFen: n.Resource.RefundFen}, nil
+		ProviderRefundID: res.ProviderRefundID, Status: res.Status, AmountFen: units.Fen(n.Resource.RefundFen)}, nil
 }
 
 // errNotAPayment: a genuine notification that reports no payment.
