@@ -163,6 +163,15 @@ func TestConsoleInChromium(t *testing.T) {
 	d.b.WaitText("the daily report", "#view", "各渠道收款")
 	d.b.WaitText("the day's total", "#view", "¥20.00")
 	d.shot("console-report")
+	// An alert reads in Chinese, its code beside it.
+	if err := d.srv.App.Store.AddAlert(context.Background(), "iot_meter_silent", "",
+		"meter 20231100002 has not reported since 2026-11-25T08:00:00Z", time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	d.b.Do("open alerts", chromedp.Click(`nav a[data-tab=alerts]`))
+	d.b.WaitText("the alert's kind in Chinese", "#view", "燃气表长时间未通讯")
+	d.b.WaitText("its code", "#view", "iot_meter_silent")
+	d.shot("console-alerts")
 	// A day reconciled with the sandbox's WeChat Pay bill, and its
 	// differences, in the reconciliation section.
 	yesterday := time.Now().In(time.FixedZone("CST", 8*3600)).AddDate(0, 0, -1).Format("2006-01-02")

@@ -34,7 +34,15 @@
     in_doubt: "结果未知", low_balance: "余额不足提醒", payment_received: "缴费成功", credit_delivered: "充值到账",
     delivery_action: "需要操作", arrears_reminder: "欠费提醒", refused: "用户拒收", quota: "无订阅授权或超额", given_up: "已放弃",
     matched: "已平", mismatched: "有差异", reported: "充值宝已回报", on_card: "读卡确认已在卡上", not_landed: "读卡确认未写入",
-    superseded: "已由另一次写卡送达", alipay: "支付宝", wechat: "微信支付", done: "已完成", waiting: "等待账单", open: "未处理", repaired: "已修复", resolved: "已处理", running: "对账中", retry: "待重试"
+    superseded: "已由另一次写卡送达", alipay: "支付宝", wechat: "微信支付", done: "已完成", waiting: "等待账单", open: "未处理", repaired: "已修复", resolved: "已处理", running: "对账中", retry: "待重试",
+    // alert kinds
+    payment_mismatch: "支付与订单不符", unknown_order: "未知订单的付款", second_payment: "同一订单重复付款",
+    payment_refunded: "付款已自动退回", refund_mismatch: "退款金额不符", unknown_refund: "未知的退款通知",
+    refund_failed: "退款失败", delivery_overdue: "已付款长时间未送达", import_paid_over: "导入期间账单多缴",
+    import_row_skipped: "导入行被跳过", message_given_up: "消息发送放弃", reconcile_missing_here: "对账：本系统无此交易",
+    reconciliation: "对账有差异", gas_for_refunded_order: "已退款订单的气量到账",
+    iot_rejected: "燃气表拒绝充值", iot_meter_behind: "燃气表缺少前一笔充值", iot_meter_silent: "燃气表长时间未通讯",
+    iot_credit_unapplied: "物联网充值长时间未到账", iot_refund_failed: "物联网退款未完成"
   };
   function w(s) { return words[s] || s || ""; }
 
@@ -388,14 +396,18 @@
     });
   }
 
-  // 告警
+  // 告警: the kind in Chinese, its code beside it for whoever searches the
+  // logs or the README.
+  function alertKind(k) {
+    return words[k] ? esc(words[k]) + '<br><small class="code">' + esc(k) + "</small>" : esc(k);
+  }
   function alerts() {
     api("GET", "/api/admin/alerts?all=1").then(function (res) {
       if (res.status !== 200) return failed(res);
       view.innerHTML = "<h2>告警</h2>" + table(["时间", "类型", "订单", "详情", "处理"], res.body.alerts.map(function (a) {
         var act = a.resolved_at ? "已处理 " + esc(when(a.resolved_at)) : (can("act") ?
           '<form class="row resolve" data-id="' + a.id + '"><input type="text" placeholder="处理说明" maxlength="120"><button type="submit">标记已处理</button></form>' : "未处理");
-        return [esc(when(a.created_at)), esc(a.kind), esc(a.order_no || ""), esc(a.detail), act];
+        return [esc(when(a.created_at)), alertKind(a.kind), esc(a.order_no || ""), esc(a.detail), act];
       }));
       view.querySelectorAll("form.resolve").forEach(function (f) {
         f.addEventListener("submit", function (e) {
