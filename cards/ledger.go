@@ -129,7 +129,7 @@ func (d *Desk) refundedOnCard(ctx context.Context, tx *models.Store, w models.Wr
 	d.log.ErrorContext(ctx, "gas written for a refunded purchase", slog.String("order_no", w.OrderNo),
 		slog.String("order_status", string(w.OrderStatus)), slog.Int("seq", w.Seq), slog.String("box_id", w.BoxID))
 	return tx.AddAlert(ctx, AlertGasForRefund, w.OrderNo, fmt.Sprintf(
-		"%s shows purchase %d (%d, write %s, box %s) on the card, but the order is %s: gas was loaded for money returned",
+		"%s 显示第 %d 次购气（%d，写卡 %s，充值宝 %s）已在卡上，但订单状态为 %s：已退款的订单写入了气量",
 		how, w.Seq, w.Amount, w.WriteID, w.BoxID, w.OrderStatus), now)
 }
 

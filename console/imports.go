@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"gaspay/units"
 	"io"
 	"log/slog"
 	"strconv"
@@ -384,8 +385,8 @@ func (s *Service) apply(ctx context.Context, im models.Import, res *ImportResult
 }
 
 func (s *Service) alertPaidOver(ctx context.Context, im models.Import, d models.BillApplied) {
-	detail := fmt.Sprintf("import %d: account %d period %s was paid %d fen beyond the imported amount while importing; the bill keeps what was paid",
-		im.ID, d.AccountID, d.Period, d.PaidOverFen)
+	detail := fmt.Sprintf("导入 %d：账户 %d 的 %s 账单在导入期间多缴 %s 元（超出导入金额），账单保留已缴金额",
+		im.ID, d.AccountID, d.Period, units.Fen(d.PaidOverFen).Yuan())
 	if err := s.store.AddAlert(ctx, "import_paid_over", "", detail, s.now().UTC()); err != nil {
 		s.log.ErrorContext(ctx, "import alert", slog.String("err", err.Error()))
 	}
@@ -394,7 +395,7 @@ func (s *Service) alertPaidOver(ctx context.Context, im models.Import, d models.
 // alertSkipped tells staff about an account row that a change made
 // between the check and the switch turned into a conflict.
 func (s *Service) alertSkipped(ctx context.Context, im models.Import, p models.StageProblem) {
-	detail := fmt.Sprintf("import %d line %d was not applied: %s (changed after the file was checked)", im.ID, p.Line, p.Msg)
+	detail := fmt.Sprintf("导入 %d 第 %d 行未生效：%s（文件校验后数据已变化）", im.ID, p.Line, p.Msg)
 	if err := s.store.AddAlert(ctx, "import_row_skipped", "", detail, s.now().UTC()); err != nil {
 		s.log.ErrorContext(ctx, "import alert", slog.String("err", err.Error()))
 	}

@@ -186,7 +186,7 @@ func TestAccountsImportAllOrNothingThenBatches(t *testing.T) {
 		t.Fatalf("the skipped row's account: %v", err)
 	}
 	var alerts int64
-	store.DB().Table("alerts").Where("kind = ? AND detail LIKE ?", "import_row_skipped", "%line 302%").Count(&alerts)
+	store.DB().Table("alerts").Where("kind = ? AND detail LIKE ?", "import_row_skipped", "%第 302 行%").Count(&alerts)
 	if alerts != 1 || count("accounts") != 2+449 {
 		t.Fatalf("%d alerts, %d accounts", alerts, count("accounts"))
 	}

@@ -446,6 +446,10 @@ func TestOtherTransactionForPaidOrderAlerts(t *testing.T) {
 	if n := env.Count("alerts", "kind = ? AND order_no = ? AND detail LIKE ?", "second_payment", no, "%4200000000209901011234567890%"); n != 2 {
 		t.Fatalf("second_payment alerts: %d", n)
 	}
+	// Staff read it in Chinese, the amounts in yuan.
+	if n := env.Count("alerts", "kind = ? AND order_no = ? AND detail LIKE ?", "second_payment", no, "%（50.00 元，%该订单已由付款%（50.00 元）支付"); n != 2 {
+		t.Fatalf("second_payment alerts in Chinese with yuan: %d", n)
+	}
 	r := srv.Do(apptest.Request{Method: "GET", Path: "/api/admin/alerts", Token: apptest.AdminToken})
 	if !strings.Contains(string(r.Body), "second_payment") {
 		t.Fatalf("staff do not see it: %s", r.Body)

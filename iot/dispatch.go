@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gaspay/internal/beijing"
 	"log/slog"
 	"sync"
 	"time"
@@ -564,8 +565,8 @@ func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
 	} else {
 		for _, m := range ms {
 			rep.Silent++
-			if err := s.alert(ctx, s.store, AlertMeterSilent, "", fmt.Sprintf("meter %s has not reported since %s",
-				m.MeterNumber, m.ReportedAt.Format(time.RFC3339))); err == nil {
+			if err := s.alert(ctx, s.store, AlertMeterSilent, "", fmt.Sprintf("燃气表 %s 自 %s 起未通讯",
+				m.MeterNumber, beijing.Minute(*m.ReportedAt))); err == nil {
 				s.store.FlagIoTMeterSilent(ctx, m.MeterNumber, now)
 			}
 		}
@@ -573,8 +574,8 @@ func (s *Service) JanitorPass(ctx context.Context) JanitorReport {
 	if ds, err := deliveriesOf(s.store.UnalertedIoTDeliveries(ctx, names(openStates), now.Add(-s.cfg.UnappliedAlertAfter), batch)); err == nil {
 		for _, d := range ds {
 			rep.Unapplied++
-			if err := s.alert(ctx, s.store, AlertUnapplied, d.OrderNo, fmt.Sprintf("purchase %d for meter %s is %s since %s",
-				d.Seq, d.MeterNumber, d.State, d.CreatedAt.Format(time.RFC3339))); err == nil {
+			if err := s.alert(ctx, s.store, AlertUnapplied, d.OrderNo, fmt.Sprintf("燃气表 %s 的第 %d 次购气自 %s 起仍未到表（%s）",
+				d.MeterNumber, d.Seq, beijing.Minute(d.CreatedAt), d.State)); err == nil {
 				unappliedAlerted(now).apply(ctx, s.store, d.ID)
 			}
 		}

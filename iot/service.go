@@ -260,7 +260,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 			return nil, err
 		}
 		if err := s.alert(ctx, tx, AlertMeterBehind, d.OrderNo, fmt.Sprintf(
-			"meter %s reports purchase %d applied; purchase %d waits, so one before it never reached the meter", d.MeterNumber, last, seq)); err != nil {
+			"燃气表 %s 报告已装入第 %d 次购气，第 %d 次在等待：其间有一次购气从未到表", d.MeterNumber, last, seq)); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +277,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 			}
 			if c.Status == models.CreditCancelled {
 				if err := s.alert(ctx, tx, AlertGasForRefund, d.OrderNo, fmt.Sprintf(
-					"meter %s reports purchase %d applied, but its order's money went back", d.MeterNumber, seq)); err != nil {
+					"燃气表 %s 报告已装入第 %d 次购气，但该订单的款项已退回", d.MeterNumber, seq)); err != nil {
 					return nil, err
 				}
 			}
@@ -307,7 +307,7 @@ func (s *Service) reconcile(ctx context.Context, tx *models.Store, d Delivery, r
 					return nil, err
 				}
 				if err := s.alert(ctx, tx, AlertRejected, d.OrderNo, fmt.Sprintf(
-					"meter %s answered purchase %d with %s; it has applied %d (balance %d)", d.MeterNumber, seq, why, last, r.Balance)); err != nil {
+					"燃气表 %s 对第 %d 次购气答复 %s；表内已装入第 %d 次（余额 %d）", d.MeterNumber, seq, why, last, r.Balance)); err != nil {
 					return nil, err
 				}
 			}

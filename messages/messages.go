@@ -318,8 +318,8 @@ func (s *Service) set(ctx context.Context, id int64, a models.MessageAttempt) {
 func (s *Service) send(ctx context.Context, m Message, now time.Time) bool {
 	if now.Sub(m.CreatedAt) > s.cfg.GiveUpAfter {
 		s.set(ctx, m.ID, models.MessageAttempt{State: StateGivenUp})
-		if err := s.store.AddAlert(ctx, "message_given_up", "", fmt.Sprintf("message %s to user %d not sent in a day: %s",
-			m.EventKey, m.UserID, deref(m.LastError)), now); err != nil {
+		if err := s.store.AddAlert(ctx, "message_given_up", "", fmt.Sprintf("发给用户 %d 的消息 %s 一天内未能发出：%s",
+			m.UserID, m.EventKey, deref(m.LastError)), now); err != nil {
 			s.log.WarnContext(ctx, "alert", slog.String("err", err.Error()))
 		}
 		return false

@@ -45,7 +45,7 @@ const (
 func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	o, err := s.store.Order(ctx, ev.OrderNo)
 	if errors.Is(err, models.ErrNotFound) {
-		s.alert(ctx, "unknown_order", ev.OrderNo, fmt.Sprintf("%s payment %s of %d fen for an order we do not have", ev.Provider, ev.TxnID, ev.AmountFen))
+		s.alert(ctx, "unknown_order", ev.OrderNo, fmt.Sprintf("%s 付款 %s（%s 元）对应的订单在本系统中不存在", ev.Provider, ev.TxnID, ev.AmountFen.Yuan()))
 		return 0, ErrUnknownOrder
 	}
 	if err != nil {
@@ -54,8 +54,8 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 	p := s.byName[ev.Provider]
 	if p == nil || s.providerOf(o) != ev.Provider || ev.AppID != o.AppID || ev.MchID != p.MchID() || ev.AmountFen != o.PayableFen || ev.TxnID == "" {
 		s.alert(ctx, "payment_mismatch", o.OrderNo, fmt.Sprintf(
-			"%s payment %s: %d fen app %s merchant %s; order: %d fen app %s via %s",
-			ev.Provider, ev.TxnID, ev.AmountFen, ev.AppID, ev.MchID, o.PayableFen, o.AppID, o.Channel))
+			"%s 付款 %s：%s 元，应用 %s，商户 %s；订单：%s 元，应用 %s，渠道 %s",
+			ev.Provider, ev.TxnID, ev.AmountFen.Yuan(), ev.AppID, ev.MchID, o.PayableFen.Yuan(), o.AppID, o.Channel))
 		return 0, ErrMismatch
 	}
 
@@ -137,7 +137,7 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 		s.log.InfoContext(ctx, "order paid", slog.String("order_no", ev.OrderNo), slog.String("source", ev.Source),
 			slog.Int64("amount_fen", int64(ev.AmountFen)))
 	case LateRefund, ConflictRefund:
-		s.alert(ctx, "payment_refunded", ev.OrderNo, fmt.Sprintf("payment %s refunded automatically: %s", ev.TxnID, refund.Reason))
+		s.alert(ctx, "payment_refunded", ev.OrderNo, fmt.Sprintf("付款 %s 已自动退回：%s", ev.TxnID, refund.Reason))
 		s.submitRefund(ctx, refund)
 	case OtherPayment:
 		s.otherPayment(ctx, ev, otherPrev)
@@ -150,8 +150,8 @@ func (s *Service) MarkPaid(ctx context.Context, ev PaidEvent) (Outcome, error) {
 // twice, and only a person can settle that with the provider.
 func (s *Service) otherPayment(ctx context.Context, ev PaidEvent, prev models.Payment) {
 	s.alert(ctx, "second_payment", ev.OrderNo, fmt.Sprintf(
-		"%s reports payment %s of %d fen (payer %s, via %s); the order was paid by %s of %d fen",
-		ev.Provider, ev.TxnID, ev.AmountFen, ev.Payer, ev.Source, prev.ProviderTxnID, prev.AmountFen))
+		"%s 报告付款 %s（%s 元，付款人 %s，来源 %s）；该订单已由付款 %s（%s 元）支付",
+		ev.Provider, ev.TxnID, ev.AmountFen.Yuan(), ev.Payer, ev.Source, prev.ProviderTxnID, prev.AmountFen.Yuan()))
 }
 
 // errCreditConflict: the account already has an undelivered credit; the

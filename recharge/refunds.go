@@ -199,7 +199,7 @@ func (s *Service) recordRefund(ctx context.Context, r models.Refund, res RefundR
 		return r, false
 	}
 	if moved && res.Status == models.RefundFailed {
-		s.alert(ctx, "refund_failed", "", "refund "+r.RefundNo+" failed at the provider; the money has not gone back")
+		s.alert(ctx, "refund_failed", "", "退款 "+r.RefundNo+" 在支付机构失败，款项尚未退回")
 	}
 	if moved && res.Status == models.RefundSucceeded {
 		s.log.InfoContext(ctx, "refund succeeded", slog.String("refund_no", r.RefundNo))
@@ -216,14 +216,14 @@ func (s *Service) recordRefund(ctx context.Context, r models.Refund, res RefundR
 func (s *Service) HandleRefundEvent(ctx context.Context, ev RefundEvent) error {
 	r, err := s.store.RefundByNo(ctx, ev.RefundNo)
 	if errors.Is(err, models.ErrNotFound) {
-		s.alert(ctx, "unknown_refund", ev.OrderNo, "refund notification for "+ev.RefundNo)
+		s.alert(ctx, "unknown_refund", ev.OrderNo, "收到未知退款 "+ev.RefundNo+" 的通知")
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
 	if ev.AmountFen != r.AmountFen {
-		s.alert(ctx, "refund_mismatch", ev.OrderNo, fmt.Sprintf("refund %s: %d fen reported, %d asked", r.RefundNo, ev.AmountFen, r.AmountFen))
+		s.alert(ctx, "refund_mismatch", ev.OrderNo, fmt.Sprintf("退款 %s：支付机构报告 %s 元，申请 %s 元", r.RefundNo, ev.AmountFen.Yuan(), r.AmountFen.Yuan()))
 		return ErrMismatch
 	}
 	s.recordRefund(ctx, r, RefundResult{Status: ev.Status, ProviderRefundID: ev.ProviderRefundID})

@@ -71,7 +71,7 @@ func (s *Service) CheckAging(ctx context.Context) (AgingReport, error) {
 		}
 		nos = append(nos, c.OrderNo)
 	}
-	s.alert(ctx, "delivery_overdue", "", fmt.Sprintf("%d paid credits undelivered for more than %s: %s",
+	s.alert(ctx, "delivery_overdue", "", fmt.Sprintf("%d 笔已付款的充值超过 %s 仍未送达：%s",
 		len(rep.Overdue), rep.AlertAge, strings.Join(nos, ", ")))
 	return rep, nil
 }

@@ -168,7 +168,7 @@ func (s *Service) Run(ctx context.Context, provider, date string) (Result, error
 	s.log.InfoContext(ctx, "reconciled", slog.String("provider", provider), slog.String("date", date),
 		slog.Int("matched", run.Matched), slog.Int("differences", run.Differences), slog.Int("open", run.OpenDifferences))
 	if run.OpenDifferences > 0 {
-		s.alert(ctx, "reconciliation", "", fmt.Sprintf("%s bill of %s: %d differences open", provider, date, run.OpenDifferences))
+		s.alert(ctx, "reconciliation", "", fmt.Sprintf("%s %s 的对账单：%d 处差异待处理", provider, date, run.OpenDifferences))
 	}
 	return res, nil
 }
@@ -477,7 +477,7 @@ func (m *matcher) ourRefunds(ctx context.Context, from, to time.Time) error {
 func (s *Service) repair(ctx context.Context, src Source, d models.ReconDifference) error {
 	now := s.now().UTC()
 	leaveOpen := func(why string) error {
-		s.alert(ctx, "reconcile_missing_here", d.OrderNo, fmt.Sprintf("%s bill of %s: %s; %s", src.Provider(), d.BillDate, d.BillValue, why))
+		s.alert(ctx, "reconcile_missing_here", d.OrderNo, fmt.Sprintf("%s %s 的对账单：%s；%s", src.Provider(), d.BillDate, d.BillValue, why))
 		_, err := s.store.SetDifferenceState(ctx, d.ID, models.DiffOpen, models.DiffOpen, truncate(why), "", now)
 		return err
 	}

@@ -165,7 +165,7 @@ func TestConsoleInChromium(t *testing.T) {
 	d.shot("console-report")
 	// An alert reads in Chinese, its code beside it.
 	if err := d.srv.App.Store.AddAlert(context.Background(), "iot_meter_silent", "",
-		"meter 20231100002 has not reported since 2026-11-25T08:00:00Z", time.Now().UTC()); err != nil {
+		"燃气表 20231100002 自 2026-11-25 16:00 起未通讯", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	d.b.Do("open alerts", chromedp.Click(`nav a[data-tab=alerts]`))

@@ -16,3 +16,7 @@ var loc = time.FixedZone("CST", 8*3600)
 
 // Location is China Standard Time, UTC+8.
 func Location() *time.Location { return loc }
+
+// Minute is t as staff and customers read it: Beijing time to the minute,
+// "2006-01-02 15:04".
+func Minute(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04") }
