@@ -14,7 +14,6 @@ import (
 	"gaspay/config"
 	"gaspay/console"
 	"gaspay/internal/beijing"
-	"gaspay/models"
 	"gaspay/rediskv"
 	"gaspay/staff"
 )
@@ -53,14 +52,11 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := models.Migrate(ctx, store.DB()); err != nil {
-		return err
-	}
 	// Disabling or resetting ends the staff member's sessions, which live
 	// in the configured Redis (the in-process one dies with its server).
 	var rdb *rediskv.Client
@@ -115,14 +111,11 @@ func staffCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 // importData imports bills or readings, or finishes imports a crash left
 // half applied.
 func importData(ctx context.Context, cfg config.Config, log *slog.Logger, kind, path string, stdout io.Writer) error {
-	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := models.Migrate(ctx, store.DB()); err != nil {
-		return err
-	}
 	svc := console.NewService(store, nil, console.Config{Location: beijing.Location()}, log)
 	if kind == "resume" {
 		if err := svc.ResumeImports(ctx); err != nil {

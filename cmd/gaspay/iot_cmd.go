@@ -11,7 +11,6 @@ import (
 
 	"gaspay/config"
 	"gaspay/iot"
-	"gaspay/models"
 )
 
 // iotCmd records what the meter platform calls a meter.
@@ -26,14 +25,11 @@ func iotCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w\n%s", err, usage)
 	}
-	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := models.Migrate(ctx, store.DB()); err != nil {
-		return err
-	}
 	if err := iot.RegisterDevice(ctx, store, *meter, *device, time.Now().UTC()); err != nil {
 		return fmt.Errorf("meter %s: %w", *meter, err)
 	}

@@ -34,14 +34,11 @@ func kioskCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	if !kiosk.ValidID(*id) {
 		return errors.New("--id: 2 to 30 letters, digits and hyphens")
 	}
-	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := models.Migrate(ctx, store.DB()); err != nil {
-		return err
-	}
 	now := time.Now().UTC()
 	switch sub {
 	case "add":

@@ -192,6 +192,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	return nil
 }
 
+// openStore opens the configured database with its schema brought up to
+// date: what every administrative command starts with.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*models.Store, error) {
+	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := models.Migrate(ctx, store.DB()); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
 	if err != nil {

@@ -36,14 +36,11 @@ func partnerCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	if !partner.ValidID(*id) {
 		return errors.New("--id: 2 to 32 letters, digits and hyphens")
 	}
-	store, err := models.Open(cfg.MySQLDSN.Reveal(), cfg.SQLitePath(), log)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := models.Migrate(ctx, store.DB()); err != nil {
-		return err
-	}
 	switch sub {
 	case "add":
 		return addPartner(ctx, store, *id, *name, *keyFile, stdout)
